@@ -1,0 +1,5 @@
+//! Request readers and reply shapes per action family, with Alibaba's exact parameter names
+//! and JSON nesting (kms-sdk-models.md).
+
+pub mod common;
+pub mod secrets;
