@@ -1,1 +1,23 @@
-//! placeholder
+//! openkms-crypto: the key hierarchy and everything that touches plaintext key material.
+//!
+//! Root key → KMS key version material → per-version data key → secret value, each layer
+//! AES-256-GCM. Plaintext lives only in the zeroizing types of [`secret_bytes`]. Errors are
+//! opaque: they never say why a decryption failed.
+
+pub mod aead;
+pub mod envelope;
+pub mod root_key;
+pub mod secret_bytes;
+
+pub use envelope::{Kek, Sealed};
+pub use root_key::{RootKey, RootKeyError};
+pub use secret_bytes::{KeyMaterial, SecretBytes};
+
+/// The one error of this crate's operations; deliberately says nothing about the cause.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CryptoError {
+    #[error("decryption failed")]
+    Open,
+    #[error("the system random source failed")]
+    Random,
+}
