@@ -69,10 +69,19 @@ mod tests {
         let aad = secret_aad("1234567890123456", "db/password", "v1");
         let sealed = kek.seal(b"s3cr3t", &aad).unwrap();
         assert!(!sealed.ciphertext.windows(6).any(|w| w == b"s3cr3t"));
-        assert_eq!(kek.open(&sealed.wrapped_key, &sealed.ciphertext, &aad).unwrap().expose_secret(), b"s3cr3t");
+        assert_eq!(
+            kek.open(&sealed.wrapped_key, &sealed.ciphertext, &aad)
+                .unwrap()
+                .expose_secret(),
+            b"s3cr3t"
+        );
         let other = secret_aad("1234567890123456", "db/password", "v2");
-        assert!(kek.open(&sealed.wrapped_key, &sealed.ciphertext, &other).is_err());
+        assert!(kek
+            .open(&sealed.wrapped_key, &sealed.ciphertext, &other)
+            .is_err());
         let other_kek = Kek::new(&KeyMaterial::generate().unwrap()).unwrap();
-        assert!(other_kek.open(&sealed.wrapped_key, &sealed.ciphertext, &aad).is_err());
+        assert!(other_kek
+            .open(&sealed.wrapped_key, &sealed.ciphertext, &aad)
+            .is_err());
     }
 }

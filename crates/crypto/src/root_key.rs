@@ -165,7 +165,12 @@ mod tests {
         let wrapped = a.wrap(&m, b"key-1").unwrap();
         let b = RootKey::load(&path).unwrap();
         assert_eq!(a.fingerprint(), b.fingerprint());
-        assert_eq!(b.unwrap_material(&wrapped, b"key-1").unwrap().expose_secret(), m.expose_secret());
+        assert_eq!(
+            b.unwrap_material(&wrapped, b"key-1")
+                .unwrap()
+                .expose_secret(),
+            m.expose_secret()
+        );
         assert!(b.unwrap_material(&wrapped, b"key-2").is_err());
     }
 
@@ -176,9 +181,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("root.key");
         RootKey::create(&path).unwrap();
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(RootKey::load(&path), Err(RootKeyError::TooOpen { .. })));
+        assert!(matches!(
+            RootKey::load(&path),
+            Err(RootKeyError::TooOpen { .. })
+        ));
     }
 
     #[test]
@@ -187,6 +198,9 @@ mod tests {
         let path = dir.path().join("root.key");
         RootKey::create(&path).unwrap();
         assert!(RootKey::create(&path).is_err());
-        assert!(matches!(RootKey::load(&dir.path().join("nope")), Err(RootKeyError::Missing { .. })));
+        assert!(matches!(
+            RootKey::load(&dir.path().join("nope")),
+            Err(RootKeyError::Missing { .. })
+        ));
     }
 }

@@ -1,1 +1,83 @@
-//! placeholder
+//! openkms-store: persistence behind one [`Store`] trait. SQL and backend differences stay
+//! here; the rows hold only sealed bytes and metadata, never plaintext.
+//!
+//! Writes that depend on current state (`update_secret`) take a plan function that sees the
+//! state inside the transaction, so each write is one transaction on every backend.
+
+pub mod records;
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+pub use records::*;
+
+/// A storage failure. Never carries secret values.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error during {op}")]
+    Database {
+        op: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("stored row is corrupt: {what}")]
+    Corrupt { what: &'static str },
+    #[error("database migration failed: {reason}")]
+    Migration { reason: String },
+    #[error("the store's writer has stopped")]
+    WriterGone,
+    #[error("the store is unavailable")]
+    Unavailable,
+}
+
+/// What an update plan decided: a change to apply, or a business rejection (nothing written).
+pub type Plan = Result<SecretUpdate, openkms_domain::secret::Rejection>;
+
+/// A plan function: sees the current state, returns the change. Called again if a backend
+/// retries the transaction, so it must be pure.
+pub type PlanFn = Box<dyn Fn(&SecretState) -> Plan + Send + Sync>;
+
+/// The persistence interface the service uses.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The installation's metadata, `None` before initialisation.
+    async fn meta(&self) -> Result<Option<Meta>, StoreError>;
+    /// Writes the first rows of a fresh installation in one transaction.
+    async fn initialize(&self, boot: Bootstrap) -> Result<(), StoreError>;
+
+    /// An access key by id.
+    async fn access_key(&self, id: &str) -> Result<Option<AccessKeyRecord>, StoreError>;
+    /// Adds an access key.
+    async fn insert_access_key(&self, rec: AccessKeyRecord) -> Result<(), StoreError>;
+
+    /// A KMS key by id.
+    async fn key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError>;
+    /// A KMS key version (wrapped material).
+    async fn key_version(
+        &self,
+        key_id: &str,
+        version_id: &str,
+    ) -> Result<Option<KeyVersionRecord>, StoreError>;
+    /// Whether a KMS instance exists.
+    async fn instance_exists(&self, instance_id: &str) -> Result<bool, StoreError>;
+
+    /// A secret's metadata by name.
+    async fn secret(&self, name: &str) -> Result<Option<SecretRecord>, StoreError>;
+    /// A secret's tags.
+    async fn secret_tags(&self, secret_id: i64) -> Result<Vec<TagRecord>, StoreError>;
+    /// One sealed version.
+    async fn version(
+        &self,
+        secret_id: i64,
+        version_id: &str,
+    ) -> Result<Option<VersionRecord>, StoreError>;
+    /// All versions' metadata, oldest first.
+    async fn versions(&self, secret_id: i64) -> Result<Vec<VersionMeta>, StoreError>;
+
+    /// Creates a secret with its first version, unless the name is taken.
+    async fn create_secret(&self, new: NewSecret) -> Result<CreateOutcome, StoreError>;
+    /// Changes a secret as `plan` decides, in one transaction.
+    async fn update_secret(&self, name: &str, plan: PlanFn) -> Result<UpdateOutcome, StoreError>;
+    /// Removes secrets whose recovery window ended at or before `now`; returns their names.
+    async fn purge_expired(&self, now: i64) -> Result<Vec<String>, StoreError>;
+}

@@ -1,0 +1,160 @@
+//! Rows as plain values. Byte fields are sealed; nothing here is plaintext secret material.
+
+use openkms_domain::stages::StageMap;
+
+/// Installation metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meta {
+    pub account_id: String,
+    pub root_fingerprint: String,
+    pub default_instance: String,
+    pub service_key_id: String,
+    pub created_at: i64,
+}
+
+/// Everything a fresh installation starts with.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    pub meta: Meta,
+    pub service_key: KeyRecord,
+    pub service_key_version: KeyVersionRecord,
+    pub access_keys: Vec<AccessKeyRecord>,
+}
+
+/// An access key; the secret is sealed under the root key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKeyRecord {
+    pub access_key_id: String,
+    pub sealed_secret: Vec<u8>,
+    pub principal: String,
+    pub status: String,
+    pub created_at: i64,
+}
+
+/// A KMS key's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub key_id: String,
+    pub instance_id: String,
+    pub key_spec: String,
+    pub key_usage: String,
+    pub key_state: String,
+    pub creator: String,
+    pub description: String,
+    pub primary_version_id: String,
+    pub created_at: i64,
+    pub delete_at: Option<i64>,
+}
+
+/// A KMS key version; the material is wrapped by the root key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyVersionRecord {
+    pub key_id: String,
+    pub version_id: String,
+    pub wrapped_material: Vec<u8>,
+    pub created_at: i64,
+}
+
+/// Rotation settings of a secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RotationRecord {
+    pub enabled: bool,
+    pub interval_secs: Option<i64>,
+    pub next_at: Option<i64>,
+    pub last_at: Option<i64>,
+}
+
+/// A secret's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRecord {
+    pub id: i64,
+    pub name: String,
+    pub secret_type: String,
+    pub description: String,
+    pub encryption_key_id: Option<String>,
+    pub dkms_instance_id: Option<String>,
+    pub extended_config: Option<String>,
+    pub rotation: RotationRecord,
+    pub policy: String,
+    pub stages: StageMap,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub planned_delete_at: Option<i64>,
+}
+
+/// A tag on a resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRecord {
+    pub key: String,
+    pub value: String,
+}
+
+/// A sealed secret version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRecord {
+    pub version_id: String,
+    pub data_type: String,
+    pub key_id: String,
+    pub key_version_id: String,
+    pub wrapped_key: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+    pub created_at: i64,
+}
+
+/// A version's metadata, without its sealed bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionMeta {
+    pub version_id: String,
+    pub created_at: i64,
+}
+
+/// A secret to create; `id` and `stages` of `secret` are ignored / set from `first_version`.
+#[derive(Debug, Clone)]
+pub struct NewSecret {
+    pub secret: SecretRecord,
+    pub tags: Vec<TagRecord>,
+    pub first_version: VersionRecord,
+}
+
+/// Result of a create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    Created,
+    /// The name is taken; `pending_deletion` tells whether by a secret in its recovery window.
+    NameTaken {
+        pending_deletion: bool,
+    },
+}
+
+/// The state a plan sees.
+#[derive(Debug, Clone)]
+pub struct SecretState {
+    pub secret: SecretRecord,
+    /// Oldest first.
+    pub versions: Vec<VersionMeta>,
+}
+
+/// A change to one secret. `None` fields stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct SecretUpdate {
+    pub insert_version: Option<VersionRecord>,
+    pub delete_versions: Vec<String>,
+    pub stages: Option<StageMap>,
+    pub description: Option<String>,
+    /// `Some(None)` clears the deletion plan (restore).
+    pub planned_delete_at: Option<Option<i64>>,
+    /// Remove the secret and all its versions now.
+    pub purge: bool,
+    pub updated_at: i64,
+}
+
+/// Result of an update.
+#[derive(Debug, Clone)]
+pub enum UpdateOutcome {
+    /// Applied; the secret as it is now (absent after a purge).
+    Applied(Option<SecretRecord>),
+    /// The plan refused; nothing was written.
+    Rejected(openkms_domain::secret::Rejection),
+    /// No secret of that name.
+    NotFound,
+}

@@ -1,0 +1,290 @@
+//! The embedded default store: one SQLite file in WAL mode with `synchronous=FULL`, so an
+//! acknowledged write is on disk. Reads run inline on pooled connections (a local page-cache
+//! read takes microseconds, less than a hop to another thread); writes go to one writer
+//! thread that commits in groups.
+
+mod rows;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+use crate::records::*;
+use crate::{PlanFn, Store, StoreError};
+use writer::Writer;
+
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+
+/// Reader connections kept for reuse; more are opened under bursts and closed after.
+const POOL_KEEP: usize = 16;
+
+/// SQLite-backed [`Store`].
+pub struct SqliteStore {
+    path: PathBuf,
+    readers: Mutex<Vec<Connection>>,
+    writer: Writer,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = connect(path, true)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db("enable WAL"))?;
+        migrate(&conn)?;
+        Ok(Self {
+            path: path.to_owned(),
+            readers: Mutex::new(Vec::new()),
+            writer: Writer::start(conn),
+        })
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = self.readers.lock().ok().and_then(|mut p| p.pop());
+        let conn = match pooled {
+            Some(c) => c,
+            None => connect(&self.path, false)?,
+        };
+        let out = f(&conn);
+        if let Ok(mut pool) = self.readers.lock() {
+            if pool.len() < POOL_KEEP {
+                pool.push(conn);
+            }
+        }
+        out
+    }
+}
+
+fn connect(path: &Path, create: bool) -> Result<Connection, StoreError> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags).map_err(db("open"))?;
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+    )
+    .map_err(db("configure connection"))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let current: usize = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(db("read schema version"))?;
+    if current > MIGRATIONS.len() {
+        return Err(StoreError::Migration {
+            reason: format!(
+                "the database has schema version {current}, newer than this binary knows ({})",
+                MIGRATIONS.len()
+            ),
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let version = i + 1;
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {sql}\nPRAGMA user_version = {version}; COMMIT;"
+        ))
+        .map_err(|e| StoreError::Migration {
+            reason: format!("step {version}: {e}"),
+        })?;
+    }
+    Ok(())
+}
+
+fn db(op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Database { op, source }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn meta(&self) -> Result<Option<Meta>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached("SELECT account_id, root_fingerprint, default_instance, service_key_id, created_at FROM meta WHERE id = 1")
+                .and_then(|mut s| s.query_row([], rows::meta).optional())
+                .map_err(db("read meta"))
+        })
+    }
+
+    async fn initialize(&self, boot: Bootstrap) -> Result<(), StoreError> {
+        self.writer
+            .write(move |c| {
+                let m = &boot.meta;
+                c.execute(
+                    "INSERT INTO meta (id, account_id, root_fingerprint, default_instance, service_key_id, created_at) VALUES (1, ?1, ?2, ?3, ?4, ?5)",
+                    params![m.account_id, m.root_fingerprint, m.default_instance, m.service_key_id, m.created_at],
+                )
+                .map_err(db("write meta"))?;
+                c.execute(
+                    "INSERT INTO instances (instance_id, created_at) VALUES (?1, ?2)",
+                    params![m.default_instance, m.created_at],
+                )
+                .map_err(db("write instance"))?;
+                rows::insert_key(c, &boot.service_key)?;
+                rows::insert_key_version(c, &boot.service_key_version)?;
+                for ak in &boot.access_keys {
+                    rows::insert_access_key(c, ak)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn access_key(&self, id: &str) -> Result<Option<AccessKeyRecord>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached("SELECT access_key_id, sealed_secret, principal, status, created_at FROM access_keys WHERE access_key_id = ?1")
+                .and_then(|mut s| s.query_row([id], rows::access_key).optional())
+                .map_err(db("read access key"))
+        })
+    }
+
+    async fn insert_access_key(&self, rec: AccessKeyRecord) -> Result<(), StoreError> {
+        self.writer
+            .write(move |c| rows::insert_access_key(c, &rec))
+            .await
+    }
+
+    async fn key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached("SELECT key_id, instance_id, key_spec, key_usage, key_state, creator, description, primary_version_id, created_at, delete_at FROM keys WHERE key_id = ?1")
+                .and_then(|mut s| s.query_row([key_id], rows::key).optional())
+                .map_err(db("read key"))
+        })
+    }
+
+    async fn key_version(
+        &self,
+        key_id: &str,
+        version_id: &str,
+    ) -> Result<Option<KeyVersionRecord>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached("SELECT key_id, version_id, wrapped_material, created_at FROM key_versions WHERE key_id = ?1 AND version_id = ?2")
+                .and_then(|mut s| s.query_row([key_id, version_id], rows::key_version).optional())
+                .map_err(db("read key version"))
+        })
+    }
+
+    async fn instance_exists(&self, instance_id: &str) -> Result<bool, StoreError> {
+        self.read(|c| {
+            c.prepare_cached("SELECT 1 FROM instances WHERE instance_id = ?1")
+                .and_then(|mut s| s.exists([instance_id]))
+                .map_err(db("read instance"))
+        })
+    }
+
+    async fn secret(&self, name: &str) -> Result<Option<SecretRecord>, StoreError> {
+        self.read(|c| rows::secret_by_name(c, name))
+    }
+
+    async fn secret_tags(&self, secret_id: i64) -> Result<Vec<TagRecord>, StoreError> {
+        self.read(|c| rows::tags(c, secret_id))
+    }
+
+    async fn version(
+        &self,
+        secret_id: i64,
+        version_id: &str,
+    ) -> Result<Option<VersionRecord>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached("SELECT version_id, data_type, key_id, key_version_id, wrapped_key, ciphertext, created_at FROM secret_versions WHERE secret_id = ?1 AND version_id = ?2")
+                .and_then(|mut s| s.query_row(params![secret_id, version_id], rows::version).optional())
+                .map_err(db("read secret version"))
+        })
+    }
+
+    async fn versions(&self, secret_id: i64) -> Result<Vec<VersionMeta>, StoreError> {
+        self.read(|c| rows::version_metas(c, secret_id))
+    }
+
+    async fn create_secret(&self, new: NewSecret) -> Result<CreateOutcome, StoreError> {
+        self.writer
+            .write(move |c| {
+                if let Some(existing) = rows::secret_by_name(c, &new.secret.name)? {
+                    return Ok(CreateOutcome::NameTaken {
+                        pending_deletion: existing.planned_delete_at.is_some(),
+                    });
+                }
+                let id = rows::insert_secret(c, &new.secret)?;
+                for t in &new.tags {
+                    c.prepare_cached("INSERT INTO secret_tags (secret_id, tag_key, tag_value) VALUES (?1, ?2, ?3)")
+                        .and_then(|mut s| s.execute(params![id, t.key, t.value]))
+                        .map_err(db("write tag"))?;
+                }
+                rows::insert_version(c, id, &new.first_version)?;
+                Ok(CreateOutcome::Created)
+            })
+            .await
+    }
+
+    async fn update_secret(&self, name: &str, plan: PlanFn) -> Result<UpdateOutcome, StoreError> {
+        let name = name.to_owned();
+        self.writer
+            .write(move |c| {
+                let Some(secret) = rows::secret_by_name(c, &name)? else {
+                    return Ok(UpdateOutcome::NotFound);
+                };
+                let versions = rows::version_metas(c, secret.id)?;
+                let id = secret.id;
+                let state = SecretState { secret, versions };
+                let update = match plan(&state) {
+                    Ok(u) => u,
+                    Err(r) => return Ok(UpdateOutcome::Rejected(r)),
+                };
+                if update.purge {
+                    c.prepare_cached("DELETE FROM secrets WHERE id = ?1")
+                        .and_then(|mut s| s.execute([id]))
+                        .map_err(db("purge secret"))?;
+                    return Ok(UpdateOutcome::Applied(None));
+                }
+                if let Some(v) = &update.insert_version {
+                    rows::insert_version(c, id, v)?;
+                }
+                for v in &update.delete_versions {
+                    c.prepare_cached(
+                        "DELETE FROM secret_versions WHERE secret_id = ?1 AND version_id = ?2",
+                    )
+                    .and_then(|mut s| s.execute(params![id, v]))
+                    .map_err(db("drop version"))?;
+                }
+                let mut next = state.secret;
+                if let Some(stages) = update.stages {
+                    next.stages = stages;
+                }
+                if let Some(d) = update.description {
+                    next.description = d;
+                }
+                if let Some(p) = update.planned_delete_at {
+                    next.planned_delete_at = p;
+                }
+                next.updated_at = update.updated_at;
+                rows::update_secret_row(c, &next)?;
+                Ok(UpdateOutcome::Applied(Some(next)))
+            })
+            .await
+    }
+
+    async fn purge_expired(&self, now: i64) -> Result<Vec<String>, StoreError> {
+        self.writer
+            .write(move |c| {
+                let mut stmt = c
+                    .prepare_cached("DELETE FROM secrets WHERE planned_delete_at IS NOT NULL AND planned_delete_at <= ?1 RETURNING name")
+                    .map_err(db("purge expired"))?;
+                let names = stmt
+                    .query_map([now], |r| r.get::<_, String>(0))
+                    .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                    .map_err(db("purge expired"))?;
+                Ok(names)
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests;

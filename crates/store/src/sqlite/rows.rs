@@ -1,0 +1,247 @@
+//! Row ↔ record mapping and the statements shared by several operations.
+
+use openkms_domain::stages::StageMap;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::db;
+use crate::records::*;
+use crate::StoreError;
+
+const SECRET_COLUMNS: &str = "id, name, secret_type, description, encryption_key_id, dkms_instance_id, extended_config, rotation_enabled, rotation_interval, next_rotation_at, last_rotation_at, policy, stages, created_at, updated_at, planned_delete_at";
+
+pub fn meta(r: &Row<'_>) -> rusqlite::Result<Meta> {
+    Ok(Meta {
+        account_id: r.get(0)?,
+        root_fingerprint: r.get(1)?,
+        default_instance: r.get(2)?,
+        service_key_id: r.get(3)?,
+        created_at: r.get(4)?,
+    })
+}
+
+pub fn access_key(r: &Row<'_>) -> rusqlite::Result<AccessKeyRecord> {
+    Ok(AccessKeyRecord {
+        access_key_id: r.get(0)?,
+        sealed_secret: r.get(1)?,
+        principal: r.get(2)?,
+        status: r.get(3)?,
+        created_at: r.get(4)?,
+    })
+}
+
+pub fn key(r: &Row<'_>) -> rusqlite::Result<KeyRecord> {
+    Ok(KeyRecord {
+        key_id: r.get(0)?,
+        instance_id: r.get(1)?,
+        key_spec: r.get(2)?,
+        key_usage: r.get(3)?,
+        key_state: r.get(4)?,
+        creator: r.get(5)?,
+        description: r.get(6)?,
+        primary_version_id: r.get(7)?,
+        created_at: r.get(8)?,
+        delete_at: r.get(9)?,
+    })
+}
+
+pub fn key_version(r: &Row<'_>) -> rusqlite::Result<KeyVersionRecord> {
+    Ok(KeyVersionRecord {
+        key_id: r.get(0)?,
+        version_id: r.get(1)?,
+        wrapped_material: r.get(2)?,
+        created_at: r.get(3)?,
+    })
+}
+
+pub fn version(r: &Row<'_>) -> rusqlite::Result<VersionRecord> {
+    Ok(VersionRecord {
+        version_id: r.get(0)?,
+        data_type: r.get(1)?,
+        key_id: r.get(2)?,
+        key_version_id: r.get(3)?,
+        wrapped_key: r.get(4)?,
+        ciphertext: r.get(5)?,
+        created_at: r.get(6)?,
+    })
+}
+
+/// A secret row; `stages` is JSON text and parsed by the caller of this function.
+fn secret_row(r: &Row<'_>) -> rusqlite::Result<(SecretRecord, String)> {
+    Ok((
+        SecretRecord {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            secret_type: r.get(2)?,
+            description: r.get(3)?,
+            encryption_key_id: r.get(4)?,
+            dkms_instance_id: r.get(5)?,
+            extended_config: r.get(6)?,
+            rotation: RotationRecord {
+                enabled: r.get(7)?,
+                interval_secs: r.get(8)?,
+                next_at: r.get(9)?,
+                last_at: r.get(10)?,
+            },
+            policy: r.get(11)?,
+            stages: StageMap::default(),
+            created_at: r.get(13)?,
+            updated_at: r.get(14)?,
+            planned_delete_at: r.get(15)?,
+        },
+        r.get(12)?,
+    ))
+}
+
+pub fn secret_by_name(c: &Connection, name: &str) -> Result<Option<SecretRecord>, StoreError> {
+    let found = c
+        .prepare_cached(&format!(
+            "SELECT {SECRET_COLUMNS} FROM secrets WHERE name = ?1"
+        ))
+        .and_then(|mut s| s.query_row([name], secret_row).optional())
+        .map_err(db("read secret"))?;
+    found
+        .map(|(mut rec, stages)| {
+            rec.stages = serde_json::from_str(&stages).map_err(|_| StoreError::Corrupt {
+                what: "secret stage labels",
+            })?;
+            Ok(rec)
+        })
+        .transpose()
+}
+
+pub fn tags(c: &Connection, secret_id: i64) -> Result<Vec<TagRecord>, StoreError> {
+    let mut s = c
+        .prepare_cached(
+            "SELECT tag_key, tag_value FROM secret_tags WHERE secret_id = ?1 ORDER BY tag_key",
+        )
+        .map_err(db("read tags"))?;
+    s.query_map([secret_id], |r| {
+        Ok(TagRecord {
+            key: r.get(0)?,
+            value: r.get(1)?,
+        })
+    })
+    .and_then(|it| it.collect())
+    .map_err(db("read tags"))
+}
+
+pub fn version_metas(c: &Connection, secret_id: i64) -> Result<Vec<VersionMeta>, StoreError> {
+    let mut s = c
+        .prepare_cached(
+            "SELECT version_id, created_at FROM secret_versions WHERE secret_id = ?1 ORDER BY seq",
+        )
+        .map_err(db("read versions"))?;
+    s.query_map([secret_id], |r| {
+        Ok(VersionMeta {
+            version_id: r.get(0)?,
+            created_at: r.get(1)?,
+        })
+    })
+    .and_then(|it| it.collect())
+    .map_err(db("read versions"))
+}
+
+fn stages_json(s: &StageMap) -> Result<String, StoreError> {
+    serde_json::to_string(s).map_err(|_| StoreError::Corrupt {
+        what: "secret stage labels",
+    })
+}
+
+pub fn insert_secret(c: &Connection, s: &SecretRecord) -> Result<i64, StoreError> {
+    let stages = stages_json(&s.stages)?;
+    c.prepare_cached(
+        "INSERT INTO secrets (name, secret_type, description, encryption_key_id, dkms_instance_id, extended_config, rotation_enabled, rotation_interval, next_rotation_at, last_rotation_at, policy, stages, created_at, updated_at, planned_delete_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            s.name,
+            s.secret_type,
+            s.description,
+            s.encryption_key_id,
+            s.dkms_instance_id,
+            s.extended_config,
+            s.rotation.enabled,
+            s.rotation.interval_secs,
+            s.rotation.next_at,
+            s.rotation.last_at,
+            s.policy,
+            stages,
+            s.created_at,
+            s.updated_at,
+            s.planned_delete_at,
+        ])
+    })
+    .map_err(db("write secret"))?;
+    Ok(c.last_insert_rowid())
+}
+
+pub fn update_secret_row(c: &Connection, s: &SecretRecord) -> Result<(), StoreError> {
+    let stages = stages_json(&s.stages)?;
+    c.prepare_cached(
+        "UPDATE secrets SET description = ?2, extended_config = ?3, rotation_enabled = ?4, rotation_interval = ?5, next_rotation_at = ?6, last_rotation_at = ?7, policy = ?8, stages = ?9, updated_at = ?10, planned_delete_at = ?11 WHERE id = ?1",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            s.id,
+            s.description,
+            s.extended_config,
+            s.rotation.enabled,
+            s.rotation.interval_secs,
+            s.rotation.next_at,
+            s.rotation.last_at,
+            s.policy,
+            stages,
+            s.updated_at,
+            s.planned_delete_at,
+        ])
+    })
+    .map_err(db("update secret"))?;
+    Ok(())
+}
+
+pub fn insert_version(c: &Connection, secret_id: i64, v: &VersionRecord) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT INTO secret_versions (secret_id, version_id, seq, data_type, key_id, key_version_id, wrapped_key, ciphertext, created_at) VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM secret_versions WHERE secret_id = ?1), ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            secret_id,
+            v.version_id,
+            v.data_type,
+            v.key_id,
+            v.key_version_id,
+            v.wrapped_key,
+            v.ciphertext,
+            v.created_at,
+        ])
+    })
+    .map_err(db("write secret version"))?;
+    Ok(())
+}
+
+pub fn insert_key(c: &Connection, k: &KeyRecord) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO keys (key_id, instance_id, key_spec, key_usage, key_state, creator, description, primary_version_id, created_at, delete_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![k.key_id, k.instance_id, k.key_spec, k.key_usage, k.key_state, k.creator, k.description, k.primary_version_id, k.created_at, k.delete_at],
+    )
+    .map_err(db("write key"))?;
+    Ok(())
+}
+
+pub fn insert_key_version(c: &Connection, v: &KeyVersionRecord) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO key_versions (key_id, version_id, wrapped_material, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![v.key_id, v.version_id, v.wrapped_material, v.created_at],
+    )
+    .map_err(db("write key version"))?;
+    Ok(())
+}
+
+pub fn insert_access_key(c: &Connection, a: &AccessKeyRecord) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO access_keys (access_key_id, sealed_secret, principal, status, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![a.access_key_id, a.sealed_secret, a.principal, a.status, a.created_at],
+    )
+    .map_err(db("write access key"))?;
+    Ok(())
+}

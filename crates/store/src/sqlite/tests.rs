@@ -1,0 +1,184 @@
+use super::*;
+use openkms_domain::secret::Rejection;
+
+fn store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(&dir.path().join("t.db")).unwrap();
+    (dir, s)
+}
+
+fn version(id: &str) -> VersionRecord {
+    VersionRecord {
+        version_id: id.into(),
+        data_type: "text".into(),
+        key_id: "k".into(),
+        key_version_id: "kv".into(),
+        wrapped_key: vec![1, 2],
+        ciphertext: vec![3, 4],
+        created_at: 10,
+    }
+}
+
+fn new_secret(name: &str) -> NewSecret {
+    NewSecret {
+        secret: SecretRecord {
+            id: 0,
+            name: name.into(),
+            secret_type: "Generic".into(),
+            description: String::new(),
+            encryption_key_id: None,
+            dkms_instance_id: None,
+            extended_config: None,
+            rotation: RotationRecord::default(),
+            policy: "{}".into(),
+            stages: StageMap::initial("v1"),
+            created_at: 10,
+            updated_at: 10,
+            planned_delete_at: None,
+        },
+        tags: vec![TagRecord {
+            key: "a".into(),
+            value: "b".into(),
+        }],
+        first_version: version("v1"),
+    }
+}
+
+use openkms_domain::stages::StageMap;
+
+#[tokio::test]
+async fn create_then_read_back_secret_version_and_tags() {
+    let (_d, s) = store();
+    assert_eq!(
+        s.create_secret(new_secret("db")).await.unwrap(),
+        CreateOutcome::Created
+    );
+    let rec = s.secret("db").await.unwrap().unwrap();
+    assert_eq!(rec.stages.version_of("ACSCurrent"), Some("v1"));
+    assert_eq!(
+        s.version(rec.id, "v1").await.unwrap().unwrap(),
+        version("v1")
+    );
+    assert_eq!(s.secret_tags(rec.id).await.unwrap().len(), 1);
+    assert!(s.version(rec.id, "v2").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn second_create_of_a_name_reports_it_taken() {
+    let (_d, s) = store();
+    s.create_secret(new_secret("db")).await.unwrap();
+    assert_eq!(
+        s.create_secret(new_secret("db")).await.unwrap(),
+        CreateOutcome::NameTaken {
+            pending_deletion: false
+        }
+    );
+}
+
+#[tokio::test]
+async fn rejected_plan_writes_nothing() {
+    let (_d, s) = store();
+    s.create_secret(new_secret("db")).await.unwrap();
+    let out = s
+        .update_secret("db", Box::new(|_| Err(Rejection::GenericOnly)))
+        .await
+        .unwrap();
+    assert!(matches!(
+        out,
+        UpdateOutcome::Rejected(Rejection::GenericOnly)
+    ));
+    let rec = s.secret("db").await.unwrap().unwrap();
+    assert_eq!(s.versions(rec.id).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn update_inserts_version_moves_stages_and_purge_removes_all() {
+    let (_d, s) = store();
+    s.create_secret(new_secret("db")).await.unwrap();
+    let out = s
+        .update_secret(
+            "db",
+            Box::new(|st| {
+                Ok(SecretUpdate {
+                    insert_version: Some(version("v2")),
+                    stages: Some(
+                        st.secret
+                            .stages
+                            .put_version("v2", &["ACSCurrent".into()])
+                            .unwrap(),
+                    ),
+                    updated_at: 20,
+                    ..Default::default()
+                })
+            }),
+        )
+        .await
+        .unwrap();
+    let UpdateOutcome::Applied(Some(rec)) = out else {
+        panic!()
+    };
+    assert_eq!(rec.stages.version_of("ACSPrevious"), Some("v1"));
+    let versions = s.versions(rec.id).await.unwrap();
+    assert_eq!(
+        versions
+            .iter()
+            .map(|v| v.version_id.as_str())
+            .collect::<Vec<_>>(),
+        ["v1", "v2"]
+    );
+    s.update_secret(
+        "db",
+        Box::new(|_| {
+            Ok(SecretUpdate {
+                purge: true,
+                ..Default::default()
+            })
+        }),
+    )
+    .await
+    .unwrap();
+    assert!(s.secret("db").await.unwrap().is_none());
+    assert!(s.version(rec.id, "v1").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn purge_expired_removes_only_due_secrets() {
+    let (_d, s) = store();
+    for n in ["a", "b"] {
+        s.create_secret(new_secret(n)).await.unwrap();
+    }
+    for (n, at) in [("a", 100), ("b", 200)] {
+        s.update_secret(
+            n,
+            Box::new(move |_| {
+                Ok(SecretUpdate {
+                    planned_delete_at: Some(Some(at)),
+                    ..Default::default()
+                })
+            }),
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(s.purge_expired(150).await.unwrap(), vec!["a".to_string()]);
+    assert!(s.secret("b").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn concurrent_writers_share_commits_and_all_land() {
+    let (_d, s) = store();
+    let s = std::sync::Arc::new(s);
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.create_secret(new_secret(&format!("s{i}"))).await
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap(), CreateOutcome::Created);
+    }
+    for i in 0..50 {
+        assert!(s.secret(&format!("s{i}")).await.unwrap().is_some());
+    }
+}
