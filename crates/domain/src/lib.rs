@@ -16,12 +16,17 @@ pub mod secret_data;
 pub mod secret_type;
 pub mod tags;
 
+pub use arn::{alias_arn, instance_arn, key_arn, parse_secret_ref, secret_arn, SecretRef};
 pub use duration::RotationInterval;
 pub use error::ValidationError;
-
+pub use extended_config::{missing_for, ExtendedConfig};
 pub use names::{
-    check_name_for_type, ram_credentials_secret_name, SecretName, VersionId, VersionStage,
+    check_name_for_type, check_ram_credentials_name, ram_credentials_secret_name, SecretName,
+    VersionId, VersionStage, AUTO_MARKER,
 };
-
+pub use policy::{
+    default_secret_policy, validate_secret_policy, Effect, PolicyDocument, Statement,
+};
+pub use secret_data::validate_secret_data;
 pub use secret_type::{SecretDataType, SecretType};
-pub use tags::{parse_tag_keys, parse_tags_json, Tag};
+pub use tags::{check_tag_set, parse_tag_keys, parse_tags_json, Tag};

@@ -496,6 +496,14 @@ mod tests {
         }
 
         #[test]
+        fn secret_name_in_charset_accepted_exactly_up_to_192_characters(
+            text in "[a-zA-Z0-9_/+=.@-]{0,230}"
+        ) {
+            let expected = !text.is_empty() && text.len() <= 192;
+            prop_assert_eq!(SecretName::parse(&text).is_ok(), expected);
+        }
+
+        #[test]
         fn secret_name_parse_never_panics(text in ".*") {
             let _ = SecretName::parse(&text);
             let _ = VersionId::parse(&text);
