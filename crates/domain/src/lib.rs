@@ -1,3 +1,34 @@
-//! placeholder
+//! openkms domain: the rules of secrets, versions, stages, tags and policies as pure functions
+//! over values.
+//!
+//! This crate parses and validates what callers send (names, limits, per-type formats, policy
+//! documents) and builds identifiers (ARNs). It never reads the clock or a random source, never
+//! touches storage or the network, and never holds key material: `now` and generated ids are
+//! parameters supplied by the service.
+
+pub mod arn;
+pub mod duration;
+pub mod error;
+pub mod extended_config;
+pub mod names;
+pub mod policy;
 pub mod secret;
+pub mod secret_data;
+pub mod secret_type;
 pub mod stages;
+pub mod tags;
+
+pub use arn::{alias_arn, instance_arn, key_arn, parse_secret_ref, secret_arn, SecretRef};
+pub use duration::RotationInterval;
+pub use error::ValidationError;
+pub use extended_config::{missing_for, ExtendedConfig};
+pub use names::{
+    check_name_for_type, check_ram_credentials_name, ram_credentials_secret_name, SecretName,
+    VersionId, VersionStage, AUTO_MARKER,
+};
+pub use policy::{
+    default_secret_policy, validate_secret_policy, Effect, PolicyDocument, Statement,
+};
+pub use secret_data::validate_secret_data;
+pub use secret_type::{SecretDataType, SecretType};
+pub use tags::{check_tag_set, parse_tag_keys, parse_tags_json, Tag};
