@@ -184,41 +184,71 @@ fn is_tag_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '/' | '\\' | '_' | '-' | '.' | '+' | '=' | ':' | '@')
 }
 
+/// Which part of a tag a rule concerns, named as in the TagKey/TagValue fields.
+#[derive(Clone, Copy)]
+enum Part {
+    Key,
+    Value,
+}
+
+impl Part {
+    fn field(self) -> &'static str {
+        match self {
+            Part::Key => "TagKey",
+            Part::Value => "TagValue",
+        }
+    }
+}
+
+/// Builds the error for a broken tag rule: typed when the parameter is the field itself
+/// (`TagKey`), otherwise naming the field inside the parameter (`Tags is invalid: TagKey ...`).
+fn tag_error(param: &'static str, part: Part, typed: ValidationError) -> ValidationError {
+    if param == part.field() {
+        typed
+    } else {
+        let rule = typed.to_string();
+        let rule = rule
+            .strip_prefix(param)
+            .map_or(rule.as_str(), str::trim_start);
+        ValidationError::invalid(param, format!("{} {rule}", part.field()))
+    }
+}
+
 fn check_tag_key(param: &'static str, key: &str) -> Result<(), ValidationError> {
     if key.is_empty() {
-        return Err(ValidationError::invalid(
+        return Err(tag_error(
             param,
-            "a tag key must not be empty",
+            Part::Key,
+            ValidationError::Empty { param },
         ));
     }
-    if !key.chars().all(is_tag_char) {
-        return Err(ValidationError::InvalidCharacter {
-            param,
-            allowed: TAG_CHARSET,
-        });
-    }
-    // Only ASCII passes the check above, so bytes and characters agree.
-    if key.len() > TAG_KEY_MAX_LEN {
-        return Err(ValidationError::TooLong {
-            param,
-            max: TAG_KEY_MAX_LEN,
-        });
-    }
-    Ok(())
+    check_tag_text(param, Part::Key, key, TAG_KEY_MAX_LEN)
 }
 
 fn check_tag_value(param: &'static str, value: &str) -> Result<(), ValidationError> {
-    if !value.chars().all(is_tag_char) {
-        return Err(ValidationError::InvalidCharacter {
+    check_tag_text(param, Part::Value, value, TAG_VALUE_MAX_LEN)
+}
+
+fn check_tag_text(
+    param: &'static str,
+    part: Part,
+    text: &str,
+    max: usize,
+) -> Result<(), ValidationError> {
+    if !text.chars().all(is_tag_char) {
+        let typed = ValidationError::InvalidCharacter {
             param,
             allowed: TAG_CHARSET,
-        });
+        };
+        return Err(tag_error(param, part, typed));
     }
-    if value.len() > TAG_VALUE_MAX_LEN {
-        return Err(ValidationError::TooLong {
+    // Only ASCII passes the check above, so bytes and characters agree.
+    if text.len() > max {
+        return Err(tag_error(
             param,
-            max: TAG_VALUE_MAX_LEN,
-        });
+            part,
+            ValidationError::TooLong { param, max },
+        ));
     }
     Ok(())
 }
@@ -227,7 +257,8 @@ fn check_reserved_prefix(param: &'static str, key: &str) -> Result<(), Validatio
     for prefix in RESERVED_KEY_PREFIXES {
         let head = key.get(..prefix.len());
         if head.is_some_and(|head| head.eq_ignore_ascii_case(prefix)) {
-            return Err(ValidationError::ReservedPrefix { param, prefix });
+            let typed = ValidationError::ReservedPrefix { param, prefix };
+            return Err(tag_error(param, Part::Key, typed));
         }
     }
     Ok(())
@@ -287,7 +318,11 @@ mod tests {
         let long_key = format!(r#"[{{"TagKey":"{}","TagValue":"v"}}]"#, "k".repeat(129));
         assert_eq!(
             parse_tags_json(&long_key).unwrap_err().to_string(),
-            "Tags is longer than 128 characters"
+            "Tags is invalid: TagKey is longer than 128 characters"
+        );
+        assert_eq!(
+            Tag::new(&"k".repeat(129), "v").unwrap_err().to_string(),
+            "TagKey is longer than 128 characters"
         );
         let long_value = format!(r#"[{{"TagKey":"k","TagValue":"{}"}}]"#, "v".repeat(129));
         assert!(parse_tags_json(&long_value).is_err());
@@ -301,12 +336,10 @@ mod tests {
             r#"[{"TagKey":"k*","TagValue":"v"}]"#,
             r#"[{"TagKey":"k","TagValue":"caf\u00e9"}]"#,
         ] {
+            let err = parse_tags_json(bad).unwrap_err().to_string();
             assert!(
-                matches!(
-                    parse_tags_json(bad),
-                    Err(ValidationError::InvalidCharacter { .. })
-                ),
-                "{bad}"
+                err.ends_with("may contain only letters, digits and / \\ _ - . + = : @"),
+                "{err}"
             );
         }
     }
@@ -315,17 +348,28 @@ mod tests {
     fn rejects_reserved_key_prefixes_in_any_case() {
         for key in ["aliyun", "AliYun-x", "acs:owner", "ACS:x"] {
             let text = format!(r#"[{{"TagKey":"{key}","TagValue":"v"}}]"#);
+            let err = parse_tags_json(&text).unwrap_err().to_string();
             assert!(
-                matches!(
-                    parse_tags_json(&text),
-                    Err(ValidationError::ReservedPrefix { .. })
-                ),
-                "{key}"
+                err.starts_with("Tags is invalid: TagKey must not start with"),
+                "{err}"
             );
         }
         assert!(parse_tags_json(r#"[{"TagKey":"acs","TagValue":"v"}]"#).is_ok());
         assert!(parse_tags_json(r#"[{"TagKey":"myaliyun","TagValue":"v"}]"#).is_ok());
-        assert!(Tag::new("acs:x", "v").is_err());
+        assert!(matches!(
+            Tag::new("acs:x", "v"),
+            Err(ValidationError::ReservedPrefix {
+                param: "TagKey",
+                prefix: "acs:"
+            })
+        ));
+        assert!(matches!(
+            Tag::new("k", "a b"),
+            Err(ValidationError::InvalidCharacter {
+                param: "TagValue",
+                ..
+            })
+        ));
     }
 
     #[test]
