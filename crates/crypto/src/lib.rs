@@ -21,3 +21,9 @@ pub enum CryptoError {
     #[error("the system random source failed")]
     Random,
 }
+
+/// Compares two byte strings in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
+}

@@ -171,7 +171,7 @@ impl ValidationError {
     }
 
     /// Shorthand for [`ValidationError::Invalid`].
-    pub(crate) fn invalid(param: &'static str, reason: impl Into<String>) -> Self {
+    pub fn invalid(param: &'static str, reason: impl Into<String>) -> Self {
         Self::Invalid {
             param,
             reason: reason.into(),

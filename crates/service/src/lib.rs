@@ -1,1 +1,132 @@
-//! placeholder
+//! openkms-service: one function per action. It validates through `domain`, decides, seals and
+//! opens through `crypto`, and owns every transaction boundary through `store`. It knows
+//! nothing of HTTP.
+
+mod bootstrap;
+pub mod caller;
+pub mod clock;
+pub mod error;
+mod ids;
+mod keyring;
+pub mod replay;
+pub mod secrets;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use openkms_crypto::{Kek, RootKey, SecretBytes};
+use openkms_store::{KeyRecord, Meta, Store};
+
+pub use bootstrap::{BootstrapError, Started, StartOptions};
+pub use caller::Caller;
+pub use clock::{Clock, SystemClock};
+pub use error::Error;
+use keyring::Keyring;
+use replay::{ReplayGuard, Staleness};
+
+/// Nonces held at most (about 100 bytes each): bounds memory under sustained load.
+const REPLAY_CAPACITY: usize = 20_000_000;
+
+/// An access key as the authenticator needs it.
+pub struct AccessKeyEntry {
+    pub secret: SecretBytes,
+    pub principal: String,
+    pub active: bool,
+}
+
+/// The service: shared by every request, the scheduler and the CLI.
+pub struct Service {
+    store: Arc<dyn Store>,
+    root: RootKey,
+    meta: Meta,
+    region: String,
+    clock: Arc<dyn Clock>,
+    keyring: Keyring,
+    access_keys: RwLock<HashMap<String, Arc<AccessKeyEntry>>>,
+    replay: ReplayGuard,
+}
+
+impl Service {
+    /// The account id (16 digits).
+    pub fn account_id(&self) -> &str {
+        &self.meta.account_id
+    }
+
+    /// The region this server answers for.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The current time from the injected clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Looks up an access key for signature checking; cached after the first read.
+    pub async fn access_key(&self, id: &str) -> Result<Option<Arc<AccessKeyEntry>>, Error> {
+        if let Some(e) = self.access_keys.read().ok().and_then(|m| m.get(id).cloned()) {
+            return Ok(Some(e));
+        }
+        let Some(rec) = self.store.access_key(id).await? else {
+            return Ok(None);
+        };
+        let secret = self
+            .root
+            .open(&rec.sealed_secret, &access_key_aad(&rec.access_key_id))
+            .map_err(|_| Error::internal("open access key secret"))?;
+        let entry = Arc::new(AccessKeyEntry {
+            secret,
+            principal: rec.principal,
+            active: rec.status == "Active",
+        });
+        if let Ok(mut m) = self.access_keys.write() {
+            m.insert(id.to_owned(), entry.clone());
+        }
+        Ok(Some(entry))
+    }
+
+    /// Accepts a signed request's timestamp and nonce once.
+    pub fn check_fresh(&self, access_key_id: &str, nonce: &str, timestamp: i64) -> Result<(), Staleness> {
+        self.replay
+            .check(access_key_id, nonce, timestamp, self.clock.now())
+    }
+
+    /// Removes secrets whose recovery window has ended; returns how many.
+    pub async fn purge_expired_secrets(&self) -> Result<usize, Error> {
+        Ok(self.store.purge_expired(self.clock.now()).await?.len())
+    }
+
+    /// The unwrapped primary version of a key, for sealing.
+    async fn primary_kek(&self, key: &KeyRecord) -> Result<Arc<Kek>, Error> {
+        self.kek(&key.key_id, &key.primary_version_id).await
+    }
+
+    /// An unwrapped key version, from the keyring or unwrapped by the root key.
+    async fn kek(&self, key_id: &str, version_id: &str) -> Result<Arc<Kek>, Error> {
+        if let Some(k) = self.keyring.get(key_id, version_id) {
+            return Ok(k);
+        }
+        let rec = self
+            .store
+            .key_version(key_id, version_id)
+            .await?
+            .ok_or(Error::internal("find key version of a sealed value"))?;
+        let material = self
+            .root
+            .unwrap_material(&rec.wrapped_material, &key_material_aad(key_id, version_id))
+            .map_err(|_| Error::internal("unwrap key material"))?;
+        let kek = Arc::new(Kek::new(&material).map_err(|_| Error::internal("expand key"))?);
+        self.keyring.insert(key_id, version_id, kek.clone());
+        Ok(kek)
+    }
+}
+
+/// AAD binding wrapped key material to its key and version.
+fn key_material_aad(key_id: &str, version_id: &str) -> Vec<u8> {
+    format!("openkms:key-material:v1\0{key_id}\0{version_id}").into_bytes()
+}
+
+/// AAD binding a sealed access key secret to its id.
+fn access_key_aad(access_key_id: &str) -> Vec<u8> {
+    format!("openkms:access-key:v1\0{access_key_id}").into_bytes()
+}

@@ -1,0 +1,77 @@
+//! The service's error vocabulary: what went wrong in API terms, with no HTTP in it. The server
+//! maps each variant to Alibaba's Code and status once.
+
+use openkms_domain::secret::Rejection;
+use openkms_domain::ValidationError;
+use openkms_store::StoreError;
+
+/// An API-level failure.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("The specified secret is not found.")]
+    SecretNotFound,
+    #[error("The specified version is not found.")]
+    VersionNotFound,
+    #[error("No version of the secret carries the stage {stage}.")]
+    StageNotFound { stage: String },
+    #[error("The version {version_id} does not carry the stage {stage}.")]
+    VersionStageMismatch { version_id: String, stage: String },
+    #[error("The specified key is not found.")]
+    KeyNotFound,
+    #[error("The specified key is disabled.")]
+    KeyDisabled,
+    #[error("The specified key is pending deletion.")]
+    KeyPendingDeletion,
+    #[error("The specified key cannot encrypt secrets: {reason}.")]
+    KeyUnusable { reason: &'static str },
+    #[error("The specified DKMS Instance is not found.")]
+    InstanceNotFound,
+    #[error("The secret {name} already exists.")]
+    SecretExists { name: String },
+    #[error("The secret is planned to be deleted.")]
+    PendingDeletion,
+    #[error("The version {version_id} already exists with different data.")]
+    VersionConflict { version_id: String },
+    #[error("{0}")]
+    Rejected(Rejection),
+    #[error("The request would have succeeded, but DryRun is set.")]
+    DryRun,
+    #[error("The store is temporarily unavailable.")]
+    Unavailable(#[source] StoreError),
+    #[error("internal error during {op}")]
+    Internal {
+        op: &'static str,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+impl Error {
+    pub(crate) fn internal(op: &'static str) -> Self {
+        Self::Internal { op, source: None }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable | StoreError::WriterGone => Self::Unavailable(e),
+            other => Self::Internal {
+                op: "store access",
+                source: Some(Box::new(other)),
+            },
+        }
+    }
+}
+
+impl From<Rejection> for Error {
+    fn from(r: Rejection) -> Self {
+        match r {
+            Rejection::SecretNotFound => Self::SecretNotFound,
+            Rejection::PendingDeletion => Self::PendingDeletion,
+            other => Self::Rejected(other),
+        }
+    }
+}

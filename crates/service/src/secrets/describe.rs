@@ -1,0 +1,106 @@
+//! DescribeSecret and ListSecretVersionIds: metadata only, nothing is decrypted.
+
+use openkms_domain::secret_arn;
+use openkms_store::{SecretRecord, TagRecord};
+
+use crate::{Caller, Error, Service};
+
+/// DescribeSecret's view of a secret.
+#[derive(Debug)]
+pub struct SecretDescription {
+    pub arn: String,
+    pub secret: SecretRecord,
+    /// Present when tags were asked for.
+    pub tags: Option<Vec<TagRecord>>,
+}
+
+/// One version in a listing.
+#[derive(Debug)]
+pub struct VersionSummary {
+    pub version_id: String,
+    pub created_at: i64,
+    pub stages: Vec<String>,
+}
+
+/// One page of versions.
+#[derive(Debug)]
+pub struct VersionListing {
+    pub secret_name: String,
+    pub page_number: u64,
+    pub page_size: u64,
+    pub total_count: u64,
+    pub versions: Vec<VersionSummary>,
+}
+
+/// Default and largest page sizes of ListSecretVersionIds (the largest is unconfirmed; 100 as
+/// for the other list actions).
+const DEFAULT_PAGE_SIZE: u64 = 20;
+const MAX_PAGE_SIZE: u64 = 100;
+
+impl Service {
+    /// DescribeSecret.
+    pub async fn describe_secret(
+        &self,
+        _caller: &Caller,
+        secret_name: &str,
+        fetch_tags: bool,
+    ) -> Result<SecretDescription, Error> {
+        let name = self.secret_name(secret_name)?;
+        let secret = self.find_secret(&name).await?;
+        let tags = if fetch_tags {
+            Some(self.store.secret_tags(secret.id).await?)
+        } else {
+            None
+        };
+        Ok(SecretDescription {
+            arn: secret_arn(self.region(), self.account_id(), &name),
+            secret,
+            tags,
+        })
+    }
+
+    /// ListSecretVersionIds: newest first; unlabelled versions only with `include_deprecated`.
+    pub async fn list_secret_versions(
+        &self,
+        _caller: &Caller,
+        secret_name: &str,
+        include_deprecated: bool,
+        page_number: Option<u64>,
+        page_size: Option<u64>,
+    ) -> Result<VersionListing, Error> {
+        let page_number = page_number.unwrap_or(1);
+        let page_size = page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+        if page_number == 0 {
+            return Err(openkms_domain::ValidationError::invalid("PageNumber", "must be 1 or more").into());
+        }
+        if page_size == 0 || page_size > MAX_PAGE_SIZE {
+            return Err(openkms_domain::ValidationError::invalid("PageSize", "must be between 1 and 100").into());
+        }
+        let name = self.secret_name(secret_name)?;
+        let secret = self.find_secret(&name).await?;
+        let mut all: Vec<VersionSummary> = self
+            .store
+            .versions(secret.id)
+            .await?
+            .into_iter()
+            .rev()
+            .map(|v| VersionSummary {
+                stages: secret.stages.labels_of(&v.version_id),
+                version_id: v.version_id,
+                created_at: v.created_at,
+            })
+            .filter(|v| include_deprecated || !v.stages.is_empty())
+            .collect();
+        let total_count = all.len() as u64;
+        let skip = usize::try_from((page_number - 1).saturating_mul(page_size)).unwrap_or(usize::MAX);
+        let take = usize::try_from(page_size).unwrap_or(usize::MAX);
+        let versions: Vec<VersionSummary> = all.drain(..).skip(skip).take(take).collect();
+        Ok(VersionListing {
+            secret_name: secret.name,
+            page_number,
+            page_size,
+            total_count,
+            versions,
+        })
+    }
+}

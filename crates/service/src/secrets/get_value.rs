@@ -1,0 +1,109 @@
+//! GetSecretValue: the hot read. Select the version by id and/or stage, open its envelope and
+//! hand the plaintext to the server, which writes it into the reply body.
+
+use openkms_crypto::envelope::secret_aad;
+use openkms_crypto::SecretBytes;
+use openkms_domain::stages::CURRENT;
+use openkms_store::{RotationRecord, VersionRecord};
+
+use crate::{Caller, Error, Service};
+
+/// GetSecretValue parameters.
+#[derive(Debug, Default)]
+pub struct GetSecretValueInput<'a> {
+    pub secret_name: &'a str,
+    pub version_id: Option<&'a str>,
+    pub version_stage: Option<&'a str>,
+    pub fetch_extended_config: bool,
+    pub dry_run: bool,
+}
+
+/// An opened secret version.
+pub struct SecretValue {
+    pub secret_name: String,
+    pub version_id: String,
+    pub created_at: i64,
+    pub data: SecretBytes,
+    pub data_type: String,
+    pub stages: Vec<String>,
+    pub secret_type: String,
+    pub rotation: RotationRecord,
+    /// Only for managed types, and only when asked for.
+    pub extended_config: Option<String>,
+}
+
+impl Service {
+    /// GetSecretValue.
+    pub async fn get_secret_value(
+        &self,
+        _caller: &Caller,
+        input: GetSecretValueInput<'_>,
+    ) -> Result<SecretValue, Error> {
+        let name = self.secret_name(input.secret_name)?;
+        let secret = self.find_secret(&name).await?;
+        if secret.planned_delete_at.is_some() {
+            return Err(Error::PendingDeletion);
+        }
+        let version_id = match (input.version_id, input.version_stage) {
+            (Some(v), Some(stage)) => {
+                if secret.stages.version_of(stage) != Some(v) {
+                    return Err(Error::VersionStageMismatch {
+                        version_id: v.to_owned(),
+                        stage: stage.to_owned(),
+                    });
+                }
+                v
+            }
+            (Some(v), None) => v,
+            (None, stage) => {
+                let stage = stage.unwrap_or(CURRENT);
+                secret.stages.version_of(stage).ok_or_else(|| Error::StageNotFound {
+                    stage: stage.to_owned(),
+                })?
+            }
+        };
+        let version = self
+            .store
+            .version(secret.id, version_id)
+            .await?
+            .ok_or(Error::VersionNotFound)?;
+        let data = self.open_version(&secret.name, &version).await?;
+        if input.dry_run {
+            return Err(Error::DryRun);
+        }
+        let stages = secret.stages.labels_of(&version.version_id);
+        let extended_config = if input.fetch_extended_config && secret.secret_type != "Generic" {
+            secret.extended_config
+        } else {
+            None
+        };
+        Ok(SecretValue {
+            secret_name: secret.name,
+            version_id: version.version_id,
+            created_at: version.created_at,
+            data,
+            data_type: version.data_type,
+            stages,
+            secret_type: secret.secret_type,
+            rotation: secret.rotation,
+            extended_config,
+        })
+    }
+
+    /// Opens one sealed version of a secret.
+    pub(crate) async fn open_version(
+        &self,
+        secret_name: &str,
+        version: &VersionRecord,
+    ) -> Result<SecretBytes, Error> {
+        let kek = self
+            .opening_key(&version.key_id, &version.key_version_id)
+            .await?;
+        kek.open(
+            &version.wrapped_key,
+            &version.ciphertext,
+            &secret_aad(self.account_id(), secret_name, &version.version_id),
+        )
+        .map_err(|_| Error::internal("open secret version"))
+    }
+}

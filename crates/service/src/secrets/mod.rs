@@ -1,0 +1,86 @@
+//! Secret actions, one module each. Shared here: resolving a name or ARN, choosing the key that
+//! seals a secret, and the views returned to the server.
+
+mod create;
+mod delete;
+mod describe;
+mod get_value;
+mod put_value;
+
+pub use create::{CreateSecretInput, CreatedSecret};
+pub use delete::{DeleteMode, DeletedSecret};
+pub use describe::{SecretDescription, VersionListing, VersionSummary};
+pub use get_value::{GetSecretValueInput, SecretValue};
+pub use put_value::{PutSecretValueInput, PutVersion};
+
+use std::sync::Arc;
+
+use openkms_crypto::Kek;
+use openkms_domain::{parse_secret_ref, SecretName};
+use openkms_store::{KeyRecord, RotationRecord, SecretRecord};
+
+use crate::{Error, Service};
+
+/// Automatic rotation as Alibaba reports it.
+pub fn automatic_rotation(r: &RotationRecord) -> &'static str {
+    if r.enabled {
+        "Enabled"
+    } else {
+        "Disabled"
+    }
+}
+
+impl Service {
+    /// Resolves `SecretName` given as a name or an ARN of this account.
+    fn secret_name(&self, input: &str) -> Result<SecretName, Error> {
+        let r = parse_secret_ref(input)?;
+        if let Some(account) = r.account_id() {
+            if account != self.account_id() {
+                return Err(Error::SecretNotFound);
+            }
+        }
+        Ok(r.into_name())
+    }
+
+    /// The secret's record; pending deletion counts as found.
+    async fn find_secret(&self, name: &SecretName) -> Result<SecretRecord, Error> {
+        self.store
+            .secret(name.as_str())
+            .await?
+            .ok_or(Error::SecretNotFound)
+    }
+
+    /// The key that seals a secret's versions: its EncryptionKeyId or the service key, which
+    /// must be an enabled symmetric key.
+    async fn sealing_key(&self, key_id: Option<&str>) -> Result<(KeyRecord, Arc<Kek>), Error> {
+        let id = key_id.unwrap_or(&self.meta.service_key_id);
+        let key = self.store.key(id).await?.ok_or(Error::KeyNotFound)?;
+        check_key_usable(&key)?;
+        let kek = self.primary_kek(&key).await?;
+        Ok((key, kek))
+    }
+
+    /// The key version that sealed a version, checking the key still may decrypt.
+    async fn opening_key(&self, key_id: &str, version_id: &str) -> Result<Arc<Kek>, Error> {
+        if key_id != self.meta.service_key_id {
+            let key = self.store.key(key_id).await?.ok_or(Error::KeyNotFound)?;
+            check_key_usable(&key)?;
+        }
+        self.kek(key_id, version_id).await
+    }
+}
+
+fn check_key_usable(key: &KeyRecord) -> Result<(), Error> {
+    match key.key_state.as_str() {
+        "Enabled" => {}
+        "Disabled" => return Err(Error::KeyDisabled),
+        "PendingDeletion" => return Err(Error::KeyPendingDeletion),
+        _ => return Err(Error::KeyUnusable { reason: "its state does not allow use" }),
+    }
+    if key.key_usage != "ENCRYPT/DECRYPT" || !key.key_spec.starts_with("Aliyun_") {
+        return Err(Error::KeyUnusable {
+            reason: "it is not a symmetric encryption key",
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! PutSecretValue: a new version of a Generic secret. Stage moves and the 10-version cap are
+//! decided by `domain::stages` inside the write transaction, so concurrent writers cannot lose
+//! a version or leave two ACSCurrent.
+
+use openkms_crypto::envelope::secret_aad;
+use openkms_domain::secret::Rejection;
+use openkms_domain::stages::{versions_to_drop, CURRENT};
+use openkms_domain::{validate_secret_data, SecretDataType, SecretType, ValidationError, VersionId, VersionStage};
+use openkms_store::{SecretUpdate, UpdateOutcome, VersionRecord};
+
+use crate::{Caller, Error, Service};
+
+/// PutSecretValue parameters.
+#[derive(Debug, Default)]
+pub struct PutSecretValueInput<'a> {
+    pub secret_name: &'a str,
+    pub version_id: &'a str,
+    pub secret_data: &'a str,
+    pub secret_data_type: Option<&'a str>,
+    pub version_stages: Option<&'a str>,
+}
+
+/// What PutSecretValue reports.
+#[derive(Debug)]
+pub struct PutVersion {
+    pub secret_name: String,
+    pub version_id: String,
+    pub stages: Vec<String>,
+}
+
+impl Service {
+    /// PutSecretValue.
+    pub async fn put_secret_value(
+        &self,
+        _caller: &Caller,
+        input: PutSecretValueInput<'_>,
+    ) -> Result<PutVersion, Error> {
+        let now = self.now();
+        let name = self.secret_name(input.secret_name)?;
+        let version_id = VersionId::parse(input.version_id)?;
+        let data_type = SecretDataType::parse(input.secret_data_type.unwrap_or("text"))?;
+        let labels = parse_version_stages(input.version_stages)?;
+        let secret = self.find_secret(&name).await?;
+        if secret.secret_type != SecretType::Generic.wire_name() {
+            return Err(Rejection::GenericOnly.into());
+        }
+        if secret.planned_delete_at.is_some() {
+            return Err(Error::PendingDeletion);
+        }
+        validate_secret_data(SecretType::Generic, data_type, input.secret_data, None)?;
+        let (key, kek) = self.sealing_key(secret.encryption_key_id.as_deref()).await?;
+        let sealed = kek
+            .seal(
+                input.secret_data.as_bytes(),
+                &secret_aad(self.account_id(), name.as_str(), version_id.as_str()),
+            )
+            .map_err(|_| Error::internal("seal secret value"))?;
+        let version = VersionRecord {
+            version_id: version_id.as_str().to_owned(),
+            data_type: data_type.wire_name().to_owned(),
+            key_id: key.key_id.clone(),
+            key_version_id: key.primary_version_id.clone(),
+            wrapped_key: sealed.wrapped_key,
+            ciphertext: sealed.ciphertext,
+            created_at: now,
+        };
+        let vid = version.version_id.clone();
+        let plan_labels = labels.clone();
+        let outcome = self
+            .store
+            .update_secret(
+                name.as_str(),
+                Box::new(move |state| {
+                    if state.secret.planned_delete_at.is_some() {
+                        return Err(Rejection::PendingDeletion);
+                    }
+                    if state.versions.iter().any(|v| v.version_id == vid) {
+                        return Err(Rejection::VersionExists {
+                            version_id: vid.clone(),
+                        });
+                    }
+                    let stages = state.secret.stages.put_version(&vid, &plan_labels)?;
+                    let mut ids: Vec<String> =
+                        state.versions.iter().map(|v| v.version_id.clone()).collect();
+                    ids.push(vid.clone());
+                    Ok(SecretUpdate {
+                        insert_version: Some(version.clone()),
+                        delete_versions: versions_to_drop(&ids, &stages),
+                        stages: Some(stages),
+                        updated_at: now,
+                        ..Default::default()
+                    })
+                }),
+            )
+            .await?;
+        match outcome {
+            UpdateOutcome::Applied(Some(rec)) => Ok(PutVersion {
+                stages: rec.stages.labels_of(version_id.as_str()),
+                secret_name: rec.name,
+                version_id: version_id.as_str().to_owned(),
+            }),
+            UpdateOutcome::Applied(None) | UpdateOutcome::NotFound => Err(Error::SecretNotFound),
+            UpdateOutcome::Rejected(Rejection::VersionExists { .. }) => {
+                self.same_version_again(&name, version_id.as_str(), data_type, input.secret_data)
+                    .await
+            }
+            UpdateOutcome::Rejected(r) => Err(r.into()),
+        }
+    }
+
+    /// PutSecretValue with an existing VersionId: success with no change when the data is the
+    /// same (the documented idempotency), a conflict when it differs.
+    async fn same_version_again(
+        &self,
+        name: &openkms_domain::SecretName,
+        version_id: &str,
+        data_type: SecretDataType,
+        data: &str,
+    ) -> Result<PutVersion, Error> {
+        let secret = self.find_secret(name).await?;
+        let existing = self
+            .store
+            .version(secret.id, version_id)
+            .await?
+            .ok_or(Error::VersionNotFound)?;
+        let stored = self.open_version(&secret.name, &existing).await?;
+        let same = existing.data_type == data_type.wire_name()
+            && openkms_crypto::constant_time_eq(stored.expose_secret(), data.as_bytes());
+        if !same {
+            return Err(Error::VersionConflict {
+                version_id: version_id.to_owned(),
+            });
+        }
+        Ok(PutVersion {
+            stages: secret.stages.labels_of(version_id),
+            secret_name: secret.name,
+            version_id: version_id.to_owned(),
+        })
+    }
+}
+
+/// VersionStages: a JSON array of labels, or the old doc's `{"VersionStage":[...]}`; default
+/// `["ACSCurrent"]`.
+fn parse_version_stages(text: Option<&str>) -> Result<Vec<String>, Error> {
+    let Some(text) = text else {
+        return Ok(vec![CURRENT.to_owned()]);
+    };
+    let invalid = || {
+        ValidationError::invalid(
+            "VersionStages",
+            "must be a JSON array of stage labels, e.g. [\"ACSCurrent\"]",
+        )
+    };
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|_| invalid())?;
+    let items = match &value {
+        serde_json::Value::Array(a) => a,
+        serde_json::Value::Object(o) => o
+            .get("VersionStage")
+            .and_then(serde_json::Value::as_array)
+            .ok_or_else(invalid)?,
+        _ => return Err(invalid().into()),
+    };
+    let mut labels = Vec::with_capacity(items.len());
+    for item in items {
+        let label = VersionStage::parse(item.as_str().ok_or_else(invalid)?)?;
+        if !labels.iter().any(|l: &String| l == label.as_str()) {
+            labels.push(label.as_str().to_owned());
+        }
+    }
+    Ok(labels)
+}
