@@ -1,1 +1,21 @@
-//! placeholder
+//! openkms-server: HTTP only. Bytes → wire request → authentication → service call → wire
+//! reply. No SQL, no cryptography, no business rule lives here.
+
+mod auth;
+mod error_response;
+mod handlers;
+mod http1;
+mod http_server;
+mod metrics_names;
+
+use std::sync::Arc;
+
+use openkms_service::Service;
+
+pub use http_server::{run, ServerLimits};
+
+/// Shared state of every request.
+pub struct AppState {
+    pub service: Arc<Service>,
+    pub limits: ServerLimits,
+}

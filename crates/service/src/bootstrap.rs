@@ -36,7 +36,9 @@ pub struct Started {
 pub enum BootstrapError {
     #[error("the root key does not belong to this data: it is not the key the store was initialised with")]
     WrongRootKey,
-    #[error("--account-id {given} does not match the account {stored} this store was initialised with")]
+    #[error(
+        "--account-id {given} does not match the account {stored} this store was initialised with"
+    )]
     AccountMismatch { stored: String, given: String },
     #[error("the account id must be 16 digits")]
     InvalidAccountId,
@@ -91,11 +93,13 @@ impl Service {
                                 .map_err(|_| BootstrapError::Crypto)?
                                 .into_bytes(),
                         );
-                        generated_root_key = Some((id.clone(), SecretBytes::from_slice(secret.expose_secret())));
+                        generated_root_key =
+                            Some((id.clone(), SecretBytes::from_slice(secret.expose_secret())));
                         (id, secret)
                     }
                 };
-                let boot = bootstrap_records(&root, &opts.region, account_id, &ak_id, &ak_secret, now)?;
+                let boot =
+                    bootstrap_records(&root, &opts.region, account_id, &ak_id, &ak_secret, now)?;
                 let meta = boot.meta.clone();
                 store.initialize(boot).await?;
                 initialized = true;

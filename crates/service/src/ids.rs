@@ -64,7 +64,11 @@ pub fn region_code(region: &str) -> String {
         .rsplit('-')
         .find(|part| part.chars().any(|c| c.is_ascii_alphabetic()))
         .unwrap_or(region);
-    let mut code: String = city.chars().filter(char::is_ascii_alphabetic).take(3).collect();
+    let mut code: String = city
+        .chars()
+        .filter(char::is_ascii_alphabetic)
+        .take(3)
+        .collect();
     while code.len() < 3 {
         code.push('x');
     }
@@ -99,7 +103,13 @@ pub fn access_key_secret() -> Result<String, Error> {
     s = s
         .chars()
         .zip(flips)
-        .map(|(c, f)| if f & 1 == 1 { c.to_ascii_uppercase() } else { c })
+        .map(|(c, f)| {
+            if f & 1 == 1 {
+                c.to_ascii_uppercase()
+            } else {
+                c
+            }
+        })
         .collect();
     Ok(s)
 }

@@ -17,7 +17,7 @@ use std::sync::{Arc, RwLock};
 use openkms_crypto::{Kek, RootKey, SecretBytes};
 use openkms_store::{KeyRecord, Meta, Store};
 
-pub use bootstrap::{BootstrapError, Started, StartOptions};
+pub use bootstrap::{BootstrapError, StartOptions, Started};
 pub use caller::Caller;
 pub use clock::{Clock, SystemClock};
 pub use error::Error;
@@ -64,7 +64,12 @@ impl Service {
 
     /// Looks up an access key for signature checking; cached after the first read.
     pub async fn access_key(&self, id: &str) -> Result<Option<Arc<AccessKeyEntry>>, Error> {
-        if let Some(e) = self.access_keys.read().ok().and_then(|m| m.get(id).cloned()) {
+        if let Some(e) = self
+            .access_keys
+            .read()
+            .ok()
+            .and_then(|m| m.get(id).cloned())
+        {
             return Ok(Some(e));
         }
         let Some(rec) = self.store.access_key(id).await? else {
@@ -86,7 +91,12 @@ impl Service {
     }
 
     /// Accepts a signed request's timestamp and nonce once.
-    pub fn check_fresh(&self, access_key_id: &str, nonce: &str, timestamp: i64) -> Result<(), Staleness> {
+    pub fn check_fresh(
+        &self,
+        access_key_id: &str,
+        nonce: &str,
+        timestamp: i64,
+    ) -> Result<(), Staleness> {
         self.replay
             .check(access_key_id, nonce, timestamp, self.clock.now())
     }

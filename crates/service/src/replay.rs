@@ -105,8 +105,14 @@ mod tests {
     #[test]
     fn rejects_timestamps_outside_fifteen_minutes() {
         let g = ReplayGuard::new(1000);
-        assert_eq!(g.check("ak", "a", 1000 - 901, 1000), Err(Staleness::Expired));
-        assert_eq!(g.check("ak", "b", 1000 + 901, 1000), Err(Staleness::Expired));
+        assert_eq!(
+            g.check("ak", "a", 1000 - 901, 1000),
+            Err(Staleness::Expired)
+        );
+        assert_eq!(
+            g.check("ak", "b", 1000 + 901, 1000),
+            Err(Staleness::Expired)
+        );
         assert_eq!(g.check("ak", "c", 1000 - 900, 1000), Ok(()));
     }
 

@@ -9,7 +9,9 @@ use openkms_domain::{
     ExtendedConfig, RotationInterval, SecretDataType, SecretName, SecretType, ValidationError,
     VersionId, AUTO_MARKER,
 };
-use openkms_store::{CreateOutcome, NewSecret, RotationRecord, SecretRecord, TagRecord, VersionRecord};
+use openkms_store::{
+    CreateOutcome, NewSecret, RotationRecord, SecretRecord, TagRecord, VersionRecord,
+};
 
 use crate::{Caller, Error, Service};
 
@@ -80,7 +82,12 @@ impl Service {
             Some(t) => openkms_domain::parse_tags_json(t)?,
             None => Vec::new(),
         };
-        let rotation = rotation_settings(ty, input.enable_automatic_rotation, input.rotation_interval, now)?;
+        let rotation = rotation_settings(
+            ty,
+            input.enable_automatic_rotation,
+            input.rotation_interval,
+            now,
+        )?;
         let policy = match input.policy {
             Some(p) => {
                 validate_secret_policy(p)?;
@@ -115,7 +122,8 @@ impl Service {
             name: name.as_str().to_owned(),
             secret_type: ty.wire_name().to_owned(),
             description: description.to_owned(),
-            encryption_key_id: input.encryption_key_id.map(str::to_owned),
+            // The effective key, so DescribeSecret names the service key too.
+            encryption_key_id: Some(key.key_id.clone()),
             dkms_instance_id: input.dkms_instance_id.map(str::to_owned),
             extended_config: extended_config.clone(),
             rotation: rotation.clone(),
@@ -146,8 +154,12 @@ impl Service {
         };
         match self.store.create_secret(new).await? {
             CreateOutcome::Created => {}
-            CreateOutcome::NameTaken { pending_deletion: true } => return Err(Error::PendingDeletion),
-            CreateOutcome::NameTaken { pending_deletion: false } => {
+            CreateOutcome::NameTaken {
+                pending_deletion: true,
+            } => return Err(Error::PendingDeletion),
+            CreateOutcome::NameTaken {
+                pending_deletion: false,
+            } => {
                 return Err(Error::SecretExists {
                     name: name.as_str().to_owned(),
                 })
@@ -210,8 +222,11 @@ pub(crate) fn rotation_settings(
     if !enabled {
         return Ok(RotationRecord::default());
     }
-    let interval = interval.ok_or(ValidationError::Missing {
-        param: "RotationInterval",
+    let interval = interval.ok_or_else(|| {
+        ValidationError::invalid(
+            "RotationInterval",
+            "is required when EnableAutomaticRotation is true",
+        )
     })?;
     let secs = i64::try_from(interval.seconds()).unwrap_or(i64::MAX);
     Ok(RotationRecord {

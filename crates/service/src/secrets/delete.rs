@@ -39,7 +39,9 @@ impl Service {
         let name = self.secret_name(secret_name)?;
         let planned = match mode {
             DeleteMode::Force => None,
-            DeleteMode::Scheduled { recovery_window_days } => {
+            DeleteMode::Scheduled {
+                recovery_window_days,
+            } => {
                 let days = recovery_window_days.unwrap_or(DEFAULT_WINDOW_DAYS);
                 if !(MIN_WINDOW_DAYS..=MAX_WINDOW_DAYS).contains(&days) {
                     return Err(ValidationError::OutOfRange {
@@ -74,7 +76,11 @@ impl Service {
             .await?;
         match outcome {
             UpdateOutcome::Applied(_) => {
-                tracing::info!(secret = name.as_str(), force = planned.is_none(), "secret deleted");
+                tracing::info!(
+                    secret = name.as_str(),
+                    force = planned.is_none(),
+                    "secret deleted"
+                );
                 Ok(DeletedSecret {
                     secret_name: name.as_str().to_owned(),
                     planned_delete_at: planned.unwrap_or(now),

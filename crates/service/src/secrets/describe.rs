@@ -71,10 +71,18 @@ impl Service {
         let page_number = page_number.unwrap_or(1);
         let page_size = page_size.unwrap_or(DEFAULT_PAGE_SIZE);
         if page_number == 0 {
-            return Err(openkms_domain::ValidationError::invalid("PageNumber", "must be 1 or more").into());
+            return Err(openkms_domain::ValidationError::invalid(
+                "PageNumber",
+                "must be 1 or more",
+            )
+            .into());
         }
         if page_size == 0 || page_size > MAX_PAGE_SIZE {
-            return Err(openkms_domain::ValidationError::invalid("PageSize", "must be between 1 and 100").into());
+            return Err(openkms_domain::ValidationError::invalid(
+                "PageSize",
+                "must be between 1 and 100",
+            )
+            .into());
         }
         let name = self.secret_name(secret_name)?;
         let secret = self.find_secret(&name).await?;
@@ -92,7 +100,8 @@ impl Service {
             .filter(|v| include_deprecated || !v.stages.is_empty())
             .collect();
         let total_count = all.len() as u64;
-        let skip = usize::try_from((page_number - 1).saturating_mul(page_size)).unwrap_or(usize::MAX);
+        let skip =
+            usize::try_from((page_number - 1).saturating_mul(page_size)).unwrap_or(usize::MAX);
         let take = usize::try_from(page_size).unwrap_or(usize::MAX);
         let versions: Vec<VersionSummary> = all.drain(..).skip(skip).take(take).collect();
         Ok(VersionListing {

@@ -57,9 +57,12 @@ impl Service {
             (Some(v), None) => v,
             (None, stage) => {
                 let stage = stage.unwrap_or(CURRENT);
-                secret.stages.version_of(stage).ok_or_else(|| Error::StageNotFound {
-                    stage: stage.to_owned(),
-                })?
+                secret
+                    .stages
+                    .version_of(stage)
+                    .ok_or_else(|| Error::StageNotFound {
+                        stage: stage.to_owned(),
+                    })?
             }
         };
         let version = self

@@ -31,9 +31,10 @@ pub fn automatic_rotation(r: &RotationRecord) -> &'static str {
 }
 
 impl Service {
-    /// Resolves `SecretName` given as a name or an ARN of this account.
+    /// Resolves `SecretName` given as a name or an ARN of this account. A text that cannot
+    /// name a secret names none: lookups answer not-found rather than a syntax error.
     fn secret_name(&self, input: &str) -> Result<SecretName, Error> {
-        let r = parse_secret_ref(input)?;
+        let r = parse_secret_ref(input).map_err(|_| Error::SecretNotFound)?;
         if let Some(account) = r.account_id() {
             if account != self.account_id() {
                 return Err(Error::SecretNotFound);
@@ -75,7 +76,11 @@ fn check_key_usable(key: &KeyRecord) -> Result<(), Error> {
         "Enabled" => {}
         "Disabled" => return Err(Error::KeyDisabled),
         "PendingDeletion" => return Err(Error::KeyPendingDeletion),
-        _ => return Err(Error::KeyUnusable { reason: "its state does not allow use" }),
+        _ => {
+            return Err(Error::KeyUnusable {
+                reason: "its state does not allow use",
+            })
+        }
     }
     if key.key_usage != "ENCRYPT/DECRYPT" || !key.key_spec.starts_with("Aliyun_") {
         return Err(Error::KeyUnusable {

@@ -5,7 +5,9 @@
 use openkms_crypto::envelope::secret_aad;
 use openkms_domain::secret::Rejection;
 use openkms_domain::stages::{versions_to_drop, CURRENT};
-use openkms_domain::{validate_secret_data, SecretDataType, SecretType, ValidationError, VersionId, VersionStage};
+use openkms_domain::{
+    validate_secret_data, SecretDataType, SecretType, ValidationError, VersionId, VersionStage,
+};
 use openkms_store::{SecretUpdate, UpdateOutcome, VersionRecord};
 
 use crate::{Caller, Error, Service};
@@ -48,7 +50,9 @@ impl Service {
             return Err(Error::PendingDeletion);
         }
         validate_secret_data(SecretType::Generic, data_type, input.secret_data, None)?;
-        let (key, kek) = self.sealing_key(secret.encryption_key_id.as_deref()).await?;
+        let (key, kek) = self
+            .sealing_key(secret.encryption_key_id.as_deref())
+            .await?;
         let sealed = kek
             .seal(
                 input.secret_data.as_bytes(),
@@ -80,8 +84,11 @@ impl Service {
                         });
                     }
                     let stages = state.secret.stages.put_version(&vid, &plan_labels)?;
-                    let mut ids: Vec<String> =
-                        state.versions.iter().map(|v| v.version_id.clone()).collect();
+                    let mut ids: Vec<String> = state
+                        .versions
+                        .iter()
+                        .map(|v| v.version_id.clone())
+                        .collect();
                     ids.push(vid.clone());
                     Ok(SecretUpdate {
                         insert_version: Some(version.clone()),

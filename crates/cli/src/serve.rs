@@ -1,0 +1,223 @@
+//! `openkms serve`: open the data directory, load or create the root key, start the service,
+//! then listen. The listener is bound only once everything is ready to answer.
+
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openkms_crypto::{RootKey, RootKeyError, SecretBytes};
+use openkms_server::{AppState, ServerLimits};
+use openkms_service::{Service, StartOptions, SystemClock};
+use openkms_store::sqlite::SqliteStore;
+use openkms_store::Store;
+
+use crate::config::{ConfigError, ServeArgs, ServeConfig};
+
+/// How often expired secrets are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
+
+/// Why `serve` stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("root key: {0}; the store in the data directory was initialised with a root key, so it cannot start without that file")]
+    RootKeyMissing(RootKeyError),
+    #[error("root key: {0}")]
+    RootKey(#[from] RootKeyError),
+    #[error("store: {0}")]
+    Store(#[from] openkms_store::StoreError),
+    #[error("start-up: {0}")]
+    Start(#[from] openkms_service::BootstrapError),
+    #[error("OPENKMS_ROOT_ACCESS_KEY_ID and OPENKMS_ROOT_ACCESS_KEY_SECRET must be set together, as non-empty printable text")]
+    RootAccessKeyEnv,
+    #[error("could not listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("could not start the runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("could not start the metrics listener: {0}")]
+    Metrics(String),
+    #[error("could not write {path}: {source}")]
+    WriteKeyFile {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub fn run(args: ServeArgs) -> Result<(), ServeError> {
+    let cfg = args.resolve()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(ServeError::Runtime)?;
+    rt.block_on(serve(cfg))
+}
+
+async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
+    create_private_dir(&cfg.data_dir)?;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&cfg.data_dir.join("openkms.db"))?);
+    let initialised = store.meta().await?.is_some();
+    let root = if initialised {
+        RootKey::load(&cfg.root_key_file).map_err(|e| match e {
+            RootKeyError::Missing { .. } => ServeError::RootKeyMissing(e),
+            other => ServeError::RootKey(other),
+        })?
+    } else if cfg.root_key_file.exists() {
+        RootKey::load(&cfg.root_key_file)?
+    } else {
+        tracing::warn!(
+            path = %cfg.root_key_file.display(),
+            "creating a development root key file; keep it safe and backed up apart from the data"
+        );
+        RootKey::create(&cfg.root_key_file)?
+    };
+    let started = Service::start(
+        store,
+        root,
+        StartOptions {
+            region: cfg.region.clone(),
+            account_id: cfg.account_id.clone(),
+            root_access_key: root_access_key_from_env()?,
+            clock: Arc::new(SystemClock),
+        },
+    )
+    .await?;
+    if let Some((id, secret)) = &started.generated_root_key {
+        announce_root_key(&cfg, id, secret)?;
+    }
+    let service = Arc::new(started.service);
+    if let Some(addr) = cfg.metrics_listen {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+            .map_err(|e| ServeError::Metrics(e.to_string()))?;
+    }
+    spawn_purge(service.clone());
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: cfg.listen.to_string(),
+            source,
+        })?;
+    tracing::info!(
+        listen = %cfg.listen,
+        account_id = service.account_id(),
+        region = service.region(),
+        "openkms is ready"
+    );
+    let state = Arc::new(AppState {
+        service,
+        limits: ServerLimits::default(),
+    });
+    openkms_server::run(listener, state, shutdown_signal()).await;
+    tracing::info!("openkms stopped");
+    Ok(())
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), ServeError> {
+    let err = |source| ServeError::DataDir {
+        path: dir.display().to_string(),
+        source,
+    };
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir).map_err(err)
+}
+
+fn root_access_key_from_env() -> Result<Option<(String, SecretBytes)>, ServeError> {
+    let id = std::env::var("OPENKMS_ROOT_ACCESS_KEY_ID").ok();
+    let secret = std::env::var("OPENKMS_ROOT_ACCESS_KEY_SECRET").ok();
+    let printable = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_graphic());
+    match (id, secret) {
+        (None, None) => Ok(None),
+        (Some(id), Some(secret)) if printable(&id) && printable(&secret) => {
+            Ok(Some((id, SecretBytes::new(secret.into_bytes()))))
+        }
+        _ => Err(ServeError::RootAccessKeyEnv),
+    }
+}
+
+/// Shows a generated root access key once and keeps a 0600 copy in the data directory.
+fn announce_root_key(cfg: &ServeConfig, id: &str, secret: &SecretBytes) -> Result<(), ServeError> {
+    let secret = String::from_utf8_lossy(secret.expose_secret());
+    let path = cfg.data_dir.join("root-access-key.json");
+    let body = zeroize::Zeroizing::new(format!(
+        "{{\"AccessKeyId\": \"{id}\", \"AccessKeySecret\": \"{secret}\"}}\n"
+    ));
+    write_private(&path, body.as_bytes()).map_err(|source| ServeError::WriteKeyFile {
+        path: path.display().to_string(),
+        source,
+    })?;
+    // Printed once to the operator's terminal on purpose; never logged through tracing.
+    println!(
+        "\nopenkms initialised a new root access key (also saved in {path}):\n\n  AccessKeyId:     {id}\n  AccessKeySecret: {secret}\n\nPython SDK:\n\n  from alibabacloud_kms20160120.client import Client\n  from alibabacloud_tea_openapi.models import Config\n  client = Client(Config(access_key_id=\"{id}\", access_key_secret=\"{secret}\",\n                         endpoint=\"{listen}\", protocol=\"http\", region_id=\"{region}\"))\n",
+        path = path.display(),
+        listen = cfg.listen,
+        region = cfg.region,
+    );
+    Ok(())
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+fn spawn_purge(service: Arc<Service>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PURGE_EVERY);
+        loop {
+            tick.tick().await;
+            match service.purge_expired_secrets().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "purged secrets whose recovery window ended"),
+                Err(e) => tracing::error!(error = %e, "purging expired secrets failed"),
+            }
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

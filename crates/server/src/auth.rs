@@ -1,0 +1,33 @@
+//! Authentication, before any action is looked at: the access key must exist and be active,
+//! the signature must verify, and the timestamp and nonce must be fresh.
+
+use openkms_service::{Caller, Service};
+use openkms_wire::{ErrorCode, ProtocolError, RequestView, RpcRequest};
+
+use crate::error_response::ApiError;
+
+/// Authenticates a parsed request.
+pub async fn authenticate(
+    service: &Service,
+    view: &RequestView<'_>,
+    rpc: &RpcRequest,
+) -> Result<Caller, ApiError> {
+    let claim = &rpc.claim;
+    let entry = service
+        .access_key(&claim.access_key_id)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or(ProtocolError::AccessKeyNotFound)?;
+    if !entry.active {
+        return Err(ApiError {
+            code: ErrorCode::ForbiddenAccessKey,
+            message: "The specified access key is disabled.".into(),
+        });
+    }
+    openkms_wire::signature::verify(view, rpc, entry.secret.expose_secret())?;
+    service.check_fresh(&claim.access_key_id, &claim.nonce, claim.timestamp)?;
+    Ok(Caller {
+        access_key_id: claim.access_key_id.clone(),
+        principal: entry.principal.clone(),
+    })
+}

@@ -1,0 +1,98 @@
+//! The one place that turns errors into Alibaba's Code, HTTP status and Message. Every match is
+//! exhaustive, so a new error variant forces a decision here.
+
+use openkms_service::replay::Staleness;
+use openkms_service::Error;
+use openkms_wire::{ErrorCode, ProtocolError};
+
+/// A reply-ready error: code and caller-facing message.
+#[derive(Debug)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl From<ProtocolError> for ApiError {
+    fn from(e: ProtocolError) -> Self {
+        Self {
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<Staleness> for ApiError {
+    fn from(s: Staleness) -> Self {
+        let e = match s {
+            Staleness::Expired => ProtocolError::TimestampExpired,
+            Staleness::Replayed => ProtocolError::SignatureNonceUsed,
+            Staleness::Overloaded => {
+                return Self {
+                    code: ErrorCode::RejectedThrottling,
+                    message: "Too many requests in the replay window; retry later.".into(),
+                }
+            }
+        };
+        e.into()
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        use openkms_domain::secret::Rejection;
+        let code = match &e {
+            Error::Invalid(v) if v.is_missing() => ErrorCode::MissingParameter,
+            Error::Invalid(_) => ErrorCode::InvalidParameter,
+            Error::SecretNotFound
+            | Error::VersionNotFound
+            | Error::StageNotFound { .. }
+            | Error::VersionStageMismatch { .. }
+            // The seed lists Forbidden.ResourceNotFound for an unknown EncryptionKeyId.
+            | Error::KeyNotFound => ErrorCode::ForbiddenResourceNotFound,
+            Error::KeyDisabled => ErrorCode::RejectedDisabled,
+            Error::KeyPendingDeletion => ErrorCode::RejectedPendingDeletion,
+            Error::KeyUnusable { .. } => ErrorCode::InvalidParameter,
+            Error::InstanceNotFound => ErrorCode::ForbiddenDkmsInstanceNotFound,
+            Error::SecretExists { .. } | Error::VersionConflict { .. } => {
+                ErrorCode::RejectedResourceExist
+            }
+            Error::PendingDeletion => ErrorCode::RejectedResourceInDeleteWindow,
+            Error::Rejected(r) => match r {
+                Rejection::SecretNotFound | Rejection::VersionNotFound { .. } => {
+                    ErrorCode::ForbiddenResourceNotFound
+                }
+                Rejection::PendingDeletion => ErrorCode::RejectedResourceInDeleteWindow,
+                Rejection::VersionExists { .. } => ErrorCode::RejectedResourceExist,
+                Rejection::TooManyStageLabels { .. } => ErrorCode::RejectedLimitExceeded,
+                Rejection::GenericOnly => ErrorCode::UnsupportedOperation,
+                Rejection::NotPendingDeletion => ErrorCode::InvalidParameter,
+            },
+            Error::DryRun => ErrorCode::DryRunOperationError,
+            Error::Unavailable(_) => ErrorCode::ServiceUnavailableTemporary,
+            Error::Internal { .. } => ErrorCode::InternalFailure,
+        };
+        let message = match &e {
+            Error::Internal { .. } => {
+                tracing::error!(error = %error_chain(&e), "internal error");
+                "Internal Failure: the server could not complete the request; quote the RequestId to the operator.".to_owned()
+            }
+            Error::Unavailable(_) => {
+                tracing::error!(error = %error_chain(&e), "store unavailable");
+                e.to_string()
+            }
+            _ => e.to_string(),
+        };
+        Self { code, message }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
+}

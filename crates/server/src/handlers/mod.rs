@@ -1,0 +1,70 @@
+//! Routing: the Version check, the action lookup, and one handler per implemented action.
+//! A KMS action we do not implement answers `UnsupportedOperation`; an unknown name answers
+//! `InvalidAction.NotFound`. Both only after authentication.
+
+mod secrets;
+
+use openkms_service::{Caller, Service};
+use openkms_wire::render::Format;
+use openkms_wire::{Action, ProtocolError, RpcRequest, API_VERSION};
+
+use crate::error_response::ApiError;
+
+/// Runs the request's action; returns the action name (for metrics) and the reply body.
+pub async fn dispatch(
+    service: &Service,
+    caller: &Caller,
+    rpc: &RpcRequest,
+    format: Format,
+    request_id: &str,
+) -> (&'static str, Result<Vec<u8>, ApiError>) {
+    let action = match route(rpc) {
+        Ok(a) => a,
+        Err(e) => return ("-", Err(e.into())),
+    };
+    let cx = Cx {
+        service,
+        caller,
+        params: &rpc.params,
+        format,
+        request_id,
+    };
+    let result = match action {
+        Action::CreateSecret => secrets::create(&cx).await,
+        Action::GetSecretValue => secrets::get_value(&cx).await,
+        Action::DescribeSecret => secrets::describe(&cx).await,
+        Action::PutSecretValue => secrets::put_value(&cx).await,
+        Action::ListSecretVersionIds => secrets::list_version_ids(&cx).await,
+        Action::DeleteSecret => secrets::delete(&cx).await,
+        _ => Err(ProtocolError::UnsupportedOperation.into()),
+    };
+    (action.name(), result)
+}
+
+fn route(rpc: &RpcRequest) -> Result<Action, ProtocolError> {
+    match rpc.version.as_deref() {
+        None => return Err(ProtocolError::MissingParameter { name: "Version" }),
+        Some(API_VERSION) => {}
+        Some(_) => return Err(ProtocolError::InvalidVersion),
+    }
+    let name = rpc
+        .action
+        .as_deref()
+        .ok_or(ProtocolError::MissingParameter { name: "Action" })?;
+    Action::parse(name).ok_or(ProtocolError::InvalidAction)
+}
+
+/// What a handler works with.
+pub struct Cx<'a> {
+    pub service: &'a Service,
+    pub caller: &'a Caller,
+    pub params: &'a openkms_wire::Params,
+    pub format: Format,
+    pub request_id: &'a str,
+}
+
+impl Cx<'_> {
+    fn render<T: serde::Serialize>(&self, body: &T) -> Vec<u8> {
+        openkms_wire::render::success(self.format, self.request_id, body)
+    }
+}

@@ -1,0 +1,219 @@
+//! Secret actions: read the wire request, call the service, shape the wire reply.
+
+use openkms_service::secrets::{
+    automatic_rotation, CreateSecretInput, DeleteMode, GetSecretValueInput, PutSecretValueInput,
+};
+use openkms_wire::actions::common::{TagItem, Tags, VersionStages};
+use openkms_wire::actions::secrets::*;
+use openkms_wire::timefmt::format_unix;
+
+use super::Cx;
+use crate::error_response::ApiError;
+
+type Reply = Result<Vec<u8>, ApiError>;
+
+pub async fn create(cx: &Cx<'_>) -> Reply {
+    let r = CreateSecretRequest::read(cx.params)?;
+    let out = cx
+        .service
+        .create_secret(
+            cx.caller,
+            CreateSecretInput {
+                secret_name: r.secret_name,
+                version_id: r.version_id,
+                secret_data: r.secret_data,
+                secret_data_type: r.secret_data_type,
+                encryption_key_id: r.encryption_key_id,
+                description: r.description,
+                tags: r.tags,
+                secret_type: r.secret_type,
+                extended_config: r.extended_config,
+                enable_automatic_rotation: r.enable_automatic_rotation,
+                rotation_interval: r.rotation_interval,
+                dkms_instance_id: r.dkms_instance_id,
+                policy: r.policy,
+            },
+        )
+        .await?;
+    let managed = out.secret_type.is_managed();
+    let rotating = out.rotation.enabled;
+    Ok(cx.render(&CreateSecretResponse {
+        arn: out.arn,
+        secret_name: out.secret_name,
+        version_id: out.version_id,
+        secret_type: out.secret_type.wire_name().to_owned(),
+        automatic_rotation: managed.then(|| automatic_rotation(&out.rotation).to_owned()),
+        rotation_interval: rotating
+            .then(|| out.rotation.interval_secs.map(|s| format!("{s}s")))
+            .flatten(),
+        next_rotation_date: rotating
+            .then(|| out.rotation.next_at.map(format_unix))
+            .flatten(),
+        extended_config: out.extended_config.filter(|_| managed),
+        dkms_instance_id: out.dkms_instance_id,
+    }))
+}
+
+pub async fn get_value(cx: &Cx<'_>) -> Reply {
+    let r = GetSecretValueRequest::read(cx.params)?;
+    let v = cx
+        .service
+        .get_secret_value(
+            cx.caller,
+            GetSecretValueInput {
+                secret_name: r.secret_name,
+                version_id: r.version_id,
+                version_stage: r.version_stage,
+                fetch_extended_config: r.fetch_extended_config,
+                dry_run: r.dry_run,
+            },
+        )
+        .await?;
+    // Values are stored from UTF-8 request text, so this never replaces anything; the lossy
+    // form avoids a second fallible path for the one plaintext copy.
+    let data = String::from_utf8_lossy(v.data.expose_secret());
+    let rotating = v.rotation.enabled;
+    let body = cx.render(&GetSecretValueResponse {
+        secret_name: &v.secret_name,
+        version_id: &v.version_id,
+        create_time: format_unix(v.created_at),
+        secret_data: &data,
+        secret_data_type: &v.data_type,
+        version_stages: VersionStages {
+            version_stage: v.stages.clone(),
+        },
+        secret_type: &v.secret_type,
+        automatic_rotation: automatic_rotation(&v.rotation),
+        extended_config: v.extended_config.as_deref(),
+        last_rotation_date: v.rotation.last_at.map(format_unix),
+        next_rotation_date: rotating
+            .then(|| v.rotation.next_at.map(format_unix))
+            .flatten(),
+        rotation_interval: rotating
+            .then(|| v.rotation.interval_secs.map(|s| format!("{s}s")))
+            .flatten(),
+    });
+    Ok(body)
+}
+
+pub async fn describe(cx: &Cx<'_>) -> Reply {
+    let r = DescribeSecretRequest::read(cx.params)?;
+    let d = cx
+        .service
+        .describe_secret(cx.caller, r.secret_name, r.fetch_tags)
+        .await?;
+    let s = d.secret;
+    let rotating = s.rotation.enabled;
+    let managed = s.secret_type != "Generic";
+    Ok(cx.render(&DescribeSecretResponse {
+        arn: d.arn,
+        automatic_rotation: automatic_rotation(&s.rotation).to_owned(),
+        create_time: format_unix(s.created_at),
+        update_time: format_unix(s.updated_at),
+        planned_delete_time: s.planned_delete_at.map(format_unix),
+        description: s.description,
+        encryption_key_id: s.encryption_key_id,
+        dkms_instance_id: s.dkms_instance_id,
+        rotation_interval: rotating
+            .then(|| s.rotation.interval_secs.map(|x| format!("{x}s")))
+            .flatten(),
+        last_rotation_date: s.rotation.last_at.map(format_unix),
+        next_rotation_date: rotating
+            .then(|| s.rotation.next_at.map(format_unix))
+            .flatten(),
+        extended_config: s.extended_config.filter(|_| managed),
+        tags: d.tags.map(|tags| Tags {
+            tag: tags
+                .into_iter()
+                .map(|t| TagItem {
+                    tag_key: t.key,
+                    tag_value: t.value,
+                })
+                .collect(),
+        }),
+        secret_name: s.name,
+        secret_type: s.secret_type,
+    }))
+}
+
+pub async fn put_value(cx: &Cx<'_>) -> Reply {
+    let r = PutSecretValueRequest::read(cx.params)?;
+    let out = cx
+        .service
+        .put_secret_value(
+            cx.caller,
+            PutSecretValueInput {
+                secret_name: r.secret_name,
+                version_id: r.version_id,
+                secret_data: r.secret_data,
+                secret_data_type: r.secret_data_type,
+                version_stages: r.version_stages,
+            },
+        )
+        .await?;
+    Ok(cx.render(&PutSecretValueResponse {
+        secret_name: out.secret_name,
+        version_id: out.version_id,
+        version_stages: VersionStages {
+            version_stage: out.stages,
+        },
+    }))
+}
+
+pub async fn list_version_ids(cx: &Cx<'_>) -> Reply {
+    let r = ListSecretVersionIdsRequest::read(cx.params)?;
+    let l = cx
+        .service
+        .list_secret_versions(
+            cx.caller,
+            r.secret_name,
+            r.include_deprecated,
+            r.page_number,
+            r.page_size,
+        )
+        .await?;
+    Ok(cx.render(&ListSecretVersionIdsResponse {
+        secret_name: l.secret_name,
+        page_number: l.page_number,
+        page_size: l.page_size,
+        total_count: l.total_count,
+        version_ids: VersionIds {
+            version_id: l
+                .versions
+                .into_iter()
+                .map(|v| VersionIdItem {
+                    version_id: v.version_id,
+                    create_time: format_unix(v.created_at),
+                    version_stages: VersionStages {
+                        version_stage: v.stages,
+                    },
+                })
+                .collect(),
+        },
+    }))
+}
+
+pub async fn delete(cx: &Cx<'_>) -> Reply {
+    let r = DeleteSecretRequest::read(cx.params)?;
+    let mode =
+        match (r.force_delete_without_recovery, r.recovery_window_in_days) {
+            (true, Some(_)) => return Err(ApiError {
+                code: openkms_wire::ErrorCode::InvalidParameter,
+                message:
+                    "ForceDeleteWithoutRecovery and RecoveryWindowInDays cannot be given together."
+                        .into(),
+            }),
+            (true, None) => DeleteMode::Force,
+            (false, days) => DeleteMode::Scheduled {
+                recovery_window_days: days,
+            },
+        };
+    let out = cx
+        .service
+        .delete_secret(cx.caller, r.secret_name, mode)
+        .await?;
+    Ok(cx.render(&DeleteSecretResponse {
+        secret_name: out.secret_name,
+        planned_delete_time: format_unix(out.planned_delete_at),
+    }))
+}
