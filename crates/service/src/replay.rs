@@ -5,7 +5,7 @@
 //! Sharded maps keep contention low; each shard expires entries from a queue in arrival order.
 
 use std::collections::{HashSet, VecDeque};
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Mutex;
 
 /// Requests whose timestamp is further than this from the server's clock are refused.
@@ -60,11 +60,9 @@ impl ReplayGuard {
         // Two independent 64-bit hashes make a 128-bit fingerprint: collisions between honest
         // nonces are negligible, and a collision only refuses the colliding caller's request.
         let fp = {
-            let mut a = self.hasher.build_hasher();
-            (access_key_id, nonce).hash(&mut a);
-            let mut b = self.hasher.build_hasher();
-            (nonce, access_key_id, 0x9e37_79b9u32).hash(&mut b);
-            (u128::from(a.finish()) << 64) | u128::from(b.finish())
+            let a = self.hasher.hash_one((access_key_id, nonce));
+            let b = self.hasher.hash_one((nonce, access_key_id, 0x9e37_79b9u32));
+            (u128::from(a) << 64) | u128::from(b)
         };
         let idx = (fp as usize) % SHARDS;
         let Some(shard) = self.shards.get(idx) else {

@@ -152,7 +152,7 @@ pub struct SecretUpdate {
 #[derive(Debug, Clone)]
 pub enum UpdateOutcome {
     /// Applied; the secret as it is now (absent after a purge).
-    Applied(Option<SecretRecord>),
+    Applied(Option<Box<SecretRecord>>),
     /// The plan refused; nothing was written.
     Rejected(openkms_domain::secret::Rejection),
     /// No secret of that name.

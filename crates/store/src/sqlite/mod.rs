@@ -265,7 +265,7 @@ impl Store for SqliteStore {
                 }
                 next.updated_at = update.updated_at;
                 rows::update_secret_row(c, &next)?;
-                Ok(UpdateOutcome::Applied(Some(next)))
+                Ok(UpdateOutcome::Applied(Some(Box::new(next))))
             })
             .await
     }
