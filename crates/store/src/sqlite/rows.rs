@@ -7,7 +7,13 @@ use super::db;
 use crate::records::*;
 use crate::StoreError;
 
-const SECRET_COLUMNS: &str = "id, name, secret_type, description, encryption_key_id, dkms_instance_id, extended_config, rotation_enabled, rotation_interval, next_rotation_at, last_rotation_at, policy, stages, created_at, updated_at, planned_delete_at";
+/// Column list of [`secret_row`], as a macro so queries stay `&'static str` (no formatting
+/// on the hot read path).
+macro_rules! secret_columns {
+    () => {
+        "id, name, secret_type, description, encryption_key_id, dkms_instance_id, extended_config, rotation_enabled, rotation_interval, next_rotation_at, last_rotation_at, policy, stages, created_at, updated_at, planned_delete_at"
+    };
+}
 
 pub fn meta(r: &Row<'_>) -> rusqlite::Result<Meta> {
     Ok(Meta {
@@ -94,8 +100,10 @@ fn secret_row(r: &Row<'_>) -> rusqlite::Result<(SecretRecord, String)> {
 
 pub fn secret_by_name(c: &Connection, name: &str) -> Result<Option<SecretRecord>, StoreError> {
     let found = c
-        .prepare_cached(&format!(
-            "SELECT {SECRET_COLUMNS} FROM secrets WHERE name = ?1"
+        .prepare_cached(concat!(
+            "SELECT ",
+            secret_columns!(),
+            " FROM secrets WHERE name = ?1"
         ))
         .and_then(|mut s| s.query_row([name], secret_row).optional())
         .map_err(db("read secret"))?;
