@@ -79,6 +79,12 @@ def test_no_file_in_data_dir_contains_secret_plaintext(fresh_server, unique_name
     assert srv.stop() is not None
     files, hits = scan_for(srv.data_dir, forms)  # after shutdown / checkpoint
     assert not hits, hits
+    # nor do the server's own logs (stdout/stderr) carry the value
+    raw_forms = {k: v for k, v in forms.items() if k.endswith(" raw")}
+    logs = sorted(srv.log_dir.glob("std*.log"))
+    assert logs
+    leaked = [p.name for p in logs for needle in raw_forms.values() if needle in p.read_bytes()]
+    assert not leaked, "secret value written to server output: %s" % leaked
 
 
 def test_missing_root_key_fails_start_with_clear_error_and_does_not_reinitialise(fresh_server, unique_name):

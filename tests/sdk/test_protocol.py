@@ -22,7 +22,7 @@ def load_trace(name):
 
 @pytest.fixture
 def secret(kms_client, unique_name):
-    """An existing Generic secret (name, value)."""
+    """Name of an existing Generic secret whose value is 'proto-value'."""
     name = unique_name()
     create_secret(kms_client, name, data="proto-value")
     return name
