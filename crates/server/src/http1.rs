@@ -79,7 +79,17 @@ where
                 return;
             }
         };
-        let resp = handle(req).await;
+        let resp = match CatchPanic(Box::pin(handle(req))).await {
+            Ok(r) => r,
+            // A panic is a bug; the caller still gets an answer rather than a dropped
+            // connection, and the connection closes in case the state is suspect.
+            Err(()) => {
+                tracing::error!("request handler panicked");
+                let resp = reject(500, "internal failure");
+                let _ = write_response(&mut stream, &resp, false).await;
+                return;
+            }
+        };
         if write_response(&mut stream, &resp, keep_alive)
             .await
             .is_err()
@@ -87,6 +97,25 @@ where
         {
             let _ = stream.shutdown().await;
             return;
+        }
+    }
+}
+
+/// Polls a future, turning a panic during a poll into `Err(())`.
+struct CatchPanic<F>(std::pin::Pin<Box<F>>);
+
+impl<F: std::future::Future> std::future::Future for CatchPanic<F> {
+    type Output = Result<F::Output, ()>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let fut = self.0.as_mut();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(_) => std::task::Poll::Ready(Err(())),
         }
     }
 }
@@ -454,6 +483,43 @@ mod tests {
             .await,
         );
         assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_still_gets_a_500_answer() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            serve(
+                s,
+                Limits {
+                    max_head: 1000,
+                    max_body: 1000,
+                },
+                |_req: Request| async move {
+                    let v: Vec<u8> = Vec::new();
+                    #[allow(clippy::indexing_slicing)]
+                    let _ = v[1];
+                    Response {
+                        status: 200,
+                        headers: vec![],
+                        body: vec![],
+                    }
+                },
+                |status, reason| Response {
+                    status,
+                    headers: vec![],
+                    body: reason.into(),
+                },
+            )
+            .await
+        });
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        let mut out = Vec::new();
+        c.read_to_end(&mut out).await.unwrap();
+        assert!(text(out).starts_with("HTTP/1.1 500"));
     }
 
     #[test]
