@@ -10,6 +10,7 @@ pub mod arn;
 pub mod duration;
 pub mod error;
 pub mod extended_config;
+pub mod filters;
 pub mod names;
 pub mod policy;
 pub mod secret;

@@ -8,6 +8,7 @@ pub mod records;
 pub mod sqlite;
 
 use async_trait::async_trait;
+use openkms_domain::filters::SecretFilter;
 
 pub use records::*;
 
@@ -73,6 +74,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<VersionRecord>, StoreError>;
     /// All versions' metadata, oldest first.
     async fn versions(&self, secret_id: i64) -> Result<Vec<VersionMeta>, StoreError>;
+
+    /// One page of secrets matching `filter`, in creation order, and the total match count.
+    async fn list_secrets(
+        &self,
+        filter: &SecretFilter,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(u64, Vec<SecretRecord>), StoreError>;
+    /// Tags of several secrets at once, as (secret id, tag).
+    async fn tags_of(&self, secret_ids: &[i64]) -> Result<Vec<(i64, TagRecord)>, StoreError>;
 
     /// Creates a secret with its first version, unless the name is taken.
     async fn create_secret(&self, new: NewSecret) -> Result<CreateOutcome, StoreError>;

@@ -36,6 +36,7 @@ pub async fn dispatch(
         Action::PutSecretValue => secrets::put_value(&cx).await,
         Action::ListSecretVersionIds => secrets::list_version_ids(&cx).await,
         Action::DeleteSecret => secrets::delete(&cx).await,
+        Action::ListSecrets => secrets::list(&cx).await,
         _ => Err(ProtocolError::UnsupportedOperation.into()),
     };
     (action.name(), result)

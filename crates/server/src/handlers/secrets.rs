@@ -1,7 +1,8 @@
 //! Secret actions: read the wire request, call the service, shape the wire reply.
 
 use openkms_service::secrets::{
-    automatic_rotation, CreateSecretInput, DeleteMode, GetSecretValueInput, PutSecretValueInput,
+    automatic_rotation, CreateSecretInput, DeleteMode, GetSecretValueInput, ListSecretsInput,
+    PutSecretValueInput,
 };
 use openkms_wire::actions::common::{TagItem, Tags, VersionStages};
 use openkms_wire::actions::secrets::*;
@@ -122,15 +123,7 @@ pub async fn describe(cx: &Cx<'_>) -> Reply {
             .then(|| s.rotation.next_at.map(format_unix))
             .flatten(),
         extended_config: s.extended_config.filter(|_| managed),
-        tags: d.tags.map(|tags| Tags {
-            tag: tags
-                .into_iter()
-                .map(|t| TagItem {
-                    tag_key: t.key,
-                    tag_value: t.value,
-                })
-                .collect(),
-        }),
+        tags: d.tags.map(tags_reply),
         secret_name: s.name,
         secret_type: s.secret_type,
     }))
@@ -216,4 +209,51 @@ pub async fn delete(cx: &Cx<'_>) -> Reply {
         secret_name: out.secret_name,
         planned_delete_time: format_unix(out.planned_delete_at),
     }))
+}
+
+pub async fn list(cx: &Cx<'_>) -> Reply {
+    let r = ListSecretsRequest::read(cx.params)?;
+    let page = cx
+        .service
+        .list_secrets(
+            cx.caller,
+            ListSecretsInput {
+                page_number: r.page_number,
+                page_size: r.page_size,
+                fetch_tags: r.fetch_tags,
+                filters: r.filters,
+            },
+        )
+        .await?;
+    Ok(cx.render(&ListSecretsResponse {
+        page_number: page.page_number,
+        page_size: page.page_size,
+        total_count: page.total_count,
+        secret_list: SecretList {
+            secret: page
+                .secrets
+                .into_iter()
+                .map(|(s, tags)| SecretListItem {
+                    create_time: format_unix(s.created_at),
+                    update_time: format_unix(s.updated_at),
+                    planned_delete_time: s.planned_delete_at.map(format_unix),
+                    tags: tags.map(tags_reply),
+                    secret_name: s.name,
+                    secret_type: s.secret_type,
+                })
+                .collect(),
+        },
+    }))
+}
+
+fn tags_reply(tags: Vec<openkms_store::TagRecord>) -> Tags {
+    Tags {
+        tag: tags
+            .into_iter()
+            .map(|t| TagItem {
+                tag_key: t.key,
+                tag_value: t.value,
+            })
+            .collect(),
+    }
 }

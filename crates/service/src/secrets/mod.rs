@@ -5,12 +5,14 @@ mod create;
 mod delete;
 mod describe;
 mod get_value;
+mod list;
 mod put_value;
 
 pub use create::{CreateSecretInput, CreatedSecret};
 pub use delete::{DeleteMode, DeletedSecret};
 pub use describe::{SecretDescription, VersionListing, VersionSummary};
 pub use get_value::{GetSecretValueInput, SecretValue};
+pub use list::{ListSecretsInput, SecretPage};
 pub use put_value::{PutSecretValueInput, PutVersion};
 
 use std::sync::Arc;

@@ -14,6 +14,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use crate::records::*;
 use crate::{PlanFn, Store, StoreError};
+use openkms_domain::filters::SecretFilter;
 use writer::Writer;
 
 const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
@@ -201,6 +202,25 @@ impl Store for SqliteStore {
 
     async fn versions(&self, secret_id: i64) -> Result<Vec<VersionMeta>, StoreError> {
         self.read(|c| rows::version_metas(c, secret_id))
+    }
+
+    async fn list_secrets(
+        &self,
+        filter: &SecretFilter,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(u64, Vec<SecretRecord>), StoreError> {
+        self.read(|c| rows::list_secrets(c, filter, offset, limit))
+    }
+
+    async fn tags_of(&self, secret_ids: &[i64]) -> Result<Vec<(i64, TagRecord)>, StoreError> {
+        self.read(|c| {
+            let mut out = Vec::new();
+            for id in secret_ids {
+                out.extend(rows::tags(c, *id)?.into_iter().map(|t| (*id, t)));
+            }
+            Ok(out)
+        })
     }
 
     async fn create_secret(&self, new: NewSecret) -> Result<CreateOutcome, StoreError> {

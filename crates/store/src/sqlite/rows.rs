@@ -1,5 +1,6 @@
 //! Row ↔ record mapping and the statements shared by several operations.
 
+use openkms_domain::filters::SecretFilter;
 use openkms_domain::stages::StageMap;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -115,6 +116,79 @@ pub fn secret_by_name(c: &Connection, name: &str) -> Result<Option<SecretRecord>
             Ok(rec)
         })
         .transpose()
+}
+
+/// The WHERE clause and parameters of a ListSecrets filter. Substring matches use `instr` so
+/// they are exact and case-sensitive, with nothing to escape.
+fn filter_sql(f: &SecretFilter) -> (String, Vec<String>) {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut args: Vec<String> = Vec::new();
+    let mut any_of = |values: &[String], cond: &str| {
+        if values.is_empty() {
+            return;
+        }
+        let parts: Vec<String> = values
+            .iter()
+            .map(|v| {
+                args.push(v.clone());
+                cond.replace('?', &format!("?{}", args.len()))
+            })
+            .collect();
+        clauses.push(format!("({})", parts.join(" OR ")));
+    };
+    any_of(&f.name_contains, "instr(s.name, ?) > 0");
+    any_of(&f.description_contains, "instr(s.description, ?) > 0");
+    any_of(&f.instance_ids, "s.dkms_instance_id = ?");
+    any_of(&f.secret_types, "s.secret_type = ?");
+    any_of(
+        &f.tag_keys,
+        "EXISTS (SELECT 1 FROM secret_tags t WHERE t.secret_id = s.id AND t.tag_key = ?)",
+    );
+    any_of(
+        &f.tag_values,
+        "EXISTS (SELECT 1 FROM secret_tags t WHERE t.secret_id = s.id AND t.tag_value = ?)",
+    );
+    if clauses.is_empty() {
+        (String::new(), args)
+    } else {
+        (format!(" WHERE {}", clauses.join(" AND ")), args)
+    }
+}
+
+pub fn list_secrets(
+    c: &Connection,
+    f: &SecretFilter,
+    offset: u64,
+    limit: u64,
+) -> Result<(u64, Vec<SecretRecord>), StoreError> {
+    let (clause, args) = filter_sql(f);
+    let total: i64 = c
+        .prepare_cached(&format!("SELECT COUNT(*) FROM secrets s{clause}"))
+        .and_then(|mut s| s.query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0)))
+        .map_err(db("count secrets"))?;
+    let sql = format!(
+        concat!(
+            "SELECT ",
+            secret_columns!(),
+            " FROM secrets s{} ORDER BY s.id LIMIT {} OFFSET {}"
+        ),
+        clause,
+        limit.min(i64::MAX as u64),
+        offset.min(i64::MAX as u64)
+    );
+    let mut stmt = c.prepare_cached(&sql).map_err(db("list secrets"))?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(args.iter()), secret_row)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(db("list secrets"))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (mut rec, stages) in rows {
+        rec.stages = serde_json::from_str(&stages).map_err(|_| StoreError::Corrupt {
+            what: "secret stage labels",
+        })?;
+        out.push(rec);
+    }
+    Ok((u64::try_from(total).unwrap_or_default(), out))
 }
 
 pub fn tags(c: &Connection, secret_id: i64) -> Result<Vec<TagRecord>, StoreError> {

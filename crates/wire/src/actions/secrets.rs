@@ -269,3 +269,55 @@ pub struct DeleteSecretResponse {
 pub struct SecretNameResponse {
     pub secret_name: String,
 }
+
+/// ListSecrets parameters.
+#[derive(Debug)]
+pub struct ListSecretsRequest<'a> {
+    pub page_number: Option<u64>,
+    pub page_size: Option<u64>,
+    pub fetch_tags: bool,
+    pub filters: Option<&'a str>,
+}
+
+impl<'a> ListSecretsRequest<'a> {
+    /// Reads the parameters.
+    pub fn read(p: &'a Params) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            page_number: p.u64("PageNumber")?,
+            page_size: p.u64("PageSize")?,
+            fetch_tags: p.bool("FetchTags")?.unwrap_or(false),
+            filters: p.optional("Filters"),
+        })
+    }
+}
+
+/// One secret in ListSecrets.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SecretListItem {
+    pub secret_name: String,
+    pub secret_type: String,
+    pub create_time: String,
+    pub update_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub planned_delete_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Tags>,
+}
+
+/// `{"Secret": [...]}`.
+#[derive(Debug, Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct SecretList {
+    pub secret: Vec<SecretListItem>,
+}
+
+/// ListSecrets reply.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListSecretsResponse {
+    pub page_number: u64,
+    pub page_size: u64,
+    pub total_count: u64,
+    pub secret_list: SecretList,
+}

@@ -1,0 +1,83 @@
+//! ListSecrets: one page of secrets' metadata, filtered in the store by indexed queries; the
+//! page, not the number of secrets, bounds what is loaded.
+
+use std::collections::HashMap;
+
+use openkms_domain::filters::SecretFilter;
+use openkms_domain::ValidationError;
+use openkms_store::{SecretRecord, TagRecord};
+
+use crate::{Caller, Error, Service};
+
+const DEFAULT_PAGE_SIZE: u64 = 10;
+const MAX_PAGE_SIZE: u64 = 100;
+
+/// ListSecrets parameters.
+#[derive(Debug, Default)]
+pub struct ListSecretsInput<'a> {
+    pub page_number: Option<u64>,
+    pub page_size: Option<u64>,
+    pub fetch_tags: bool,
+    pub filters: Option<&'a str>,
+}
+
+/// One page of secrets.
+#[derive(Debug)]
+pub struct SecretPage {
+    pub page_number: u64,
+    pub page_size: u64,
+    pub total_count: u64,
+    /// Each secret with its tags when asked for.
+    pub secrets: Vec<(SecretRecord, Option<Vec<TagRecord>>)>,
+}
+
+impl Service {
+    /// ListSecrets.
+    pub async fn list_secrets(
+        &self,
+        _caller: &Caller,
+        input: ListSecretsInput<'_>,
+    ) -> Result<SecretPage, Error> {
+        let page_number = input.page_number.unwrap_or(1);
+        let page_size = input.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+        if page_number == 0 {
+            return Err(ValidationError::invalid("PageNumber", "it must be 1 or more").into());
+        }
+        if page_size == 0 || page_size > MAX_PAGE_SIZE {
+            return Err(ValidationError::OutOfRange {
+                param: "PageSize",
+                min: "1",
+                max: "100",
+            }
+            .into());
+        }
+        let filter = match input.filters {
+            Some(f) => SecretFilter::parse(f)?,
+            None => SecretFilter::default(),
+        };
+        let offset = (page_number - 1).saturating_mul(page_size);
+        let (total_count, records) = self.store.list_secrets(&filter, offset, page_size).await?;
+        let mut tags: HashMap<i64, Vec<TagRecord>> = HashMap::new();
+        if input.fetch_tags {
+            let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
+            for (id, t) in self.store.tags_of(&ids).await? {
+                tags.entry(id).or_default().push(t);
+            }
+        }
+        let secrets = records
+            .into_iter()
+            .map(|r| {
+                let t = input
+                    .fetch_tags
+                    .then(|| tags.remove(&r.id).unwrap_or_default());
+                (r, t)
+            })
+            .collect();
+        Ok(SecretPage {
+            page_number,
+            page_size,
+            total_count,
+            secrets,
+        })
+    }
+}
