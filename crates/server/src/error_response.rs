@@ -48,7 +48,9 @@ impl From<Error> for ApiError {
             | Error::StageNotFound { .. }
             | Error::VersionStageMismatch { .. }
             // The seed lists Forbidden.ResourceNotFound for an unknown EncryptionKeyId.
-            | Error::KeyNotFound => ErrorCode::ForbiddenResourceNotFound,
+            | Error::EncryptionKeyNotFound => ErrorCode::ForbiddenResourceNotFound,
+            Error::KeyNotFound => ErrorCode::ForbiddenKeyNotFound,
+            Error::CertificateNotFound => ErrorCode::ForbiddenResourceNotFound,
             Error::KeyDisabled => ErrorCode::RejectedDisabled,
             Error::KeyPendingDeletion => ErrorCode::RejectedPendingDeletion,
             Error::KeyUnusable { .. } => ErrorCode::InvalidParameter,

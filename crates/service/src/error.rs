@@ -20,6 +20,10 @@ pub enum Error {
     VersionStageMismatch { version_id: String, stage: String },
     #[error("The specified key is not found.")]
     KeyNotFound,
+    #[error("The key given as EncryptionKeyId is not found.")]
+    EncryptionKeyNotFound,
+    #[error("The specified certificate is not found.")]
+    CertificateNotFound,
     #[error("The specified key is disabled.")]
     KeyDisabled,
     #[error("The specified key is pending deletion.")]

@@ -10,6 +10,7 @@ mod ids;
 mod keyring;
 pub mod replay;
 pub mod secrets;
+pub mod tags;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

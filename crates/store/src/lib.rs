@@ -29,6 +29,10 @@ pub enum StoreError {
     WriterGone,
     #[error("the store is unavailable")]
     Unavailable,
+    /// A business rejection found inside a write; used to roll the write back. Never leaves
+    /// the store: each operation turns it back into its outcome value.
+    #[error("write rejected")]
+    Rejected(TagOutcome),
 }
 
 /// What an update plan decided: a change to apply, or a business rejection (nothing written).
@@ -84,6 +88,27 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(u64, Vec<SecretRecord>), StoreError>;
     /// Tags of several secrets at once, as (secret id, tag).
     async fn tags_of(&self, secret_ids: &[i64]) -> Result<Vec<(i64, TagRecord)>, StoreError>;
+
+    /// Applies tag changes to several resources in one transaction: all or nothing. A resource
+    /// left with more than `max_tags` tags rejects the whole change.
+    async fn change_tags(
+        &self,
+        kind: ResourceKind,
+        changes: Vec<TagChange>,
+        max_tags: usize,
+    ) -> Result<TagOutcome, StoreError>;
+    /// Tag rows of resources of one kind, by resource id (all when empty), optionally only the
+    /// rows matching one of `tag_filter` (key, and value when given); ordered, paged.
+    async fn tag_rows(
+        &self,
+        kind: ResourceKind,
+        resource_ids: &[String],
+        tag_filter: &[(String, Option<String>)],
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<TagRow>, StoreError>;
+    /// A key's tags.
+    async fn key_tags(&self, key_id: &str) -> Result<Vec<TagRecord>, StoreError>;
 
     /// Creates a secret with its first version, unless the name is taken.
     async fn create_secret(&self, new: NewSecret) -> Result<CreateOutcome, StoreError>;

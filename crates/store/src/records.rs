@@ -158,3 +158,42 @@ pub enum UpdateOutcome {
     /// No secret of that name.
     NotFound,
 }
+
+/// Which kind of resource a tag belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceKind {
+    Secret,
+    Key,
+}
+
+/// Tag changes for one resource, identified by secret name or key id.
+#[derive(Debug, Clone, Default)]
+pub struct TagChange {
+    pub resource_id: String,
+    /// Tags to add or overwrite.
+    pub set: Vec<TagRecord>,
+    /// Tag keys to remove.
+    pub remove: Vec<String>,
+    /// Remove every tag first.
+    pub remove_all: bool,
+}
+
+/// Result of a tag change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagOutcome {
+    Applied,
+    /// No resource with this id; nothing was changed.
+    NotFound(String),
+    /// This resource would carry too many tags; nothing was changed.
+    TooMany(String),
+    /// This secret is pending deletion; nothing was changed.
+    PendingDeletion(String),
+}
+
+/// One (resource, tag) row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRow {
+    pub resource_id: String,
+    pub key: String,
+    pub value: String,
+}

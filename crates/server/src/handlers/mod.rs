@@ -3,6 +3,7 @@
 //! `InvalidAction.NotFound`. Both only after authentication.
 
 mod secrets;
+mod tags;
 
 use openkms_service::{Caller, Service};
 use openkms_wire::render::Format;
@@ -37,6 +38,12 @@ pub async fn dispatch(
         Action::ListSecretVersionIds => secrets::list_version_ids(&cx).await,
         Action::DeleteSecret => secrets::delete(&cx).await,
         Action::ListSecrets => secrets::list(&cx).await,
+        Action::TagResource => tags::tag_resource(&cx).await,
+        Action::UntagResource => tags::untag_resource(&cx).await,
+        Action::TagResources => tags::tag_resources(&cx).await,
+        Action::UntagResources => tags::untag_resources(&cx).await,
+        Action::ListTagResources => tags::list_tag_resources(&cx).await,
+        Action::ListResourceTags => tags::list_resource_tags(&cx).await,
         _ => Err(ProtocolError::UnsupportedOperation.into()),
     };
     (action.name(), result)

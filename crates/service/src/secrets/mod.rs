@@ -35,7 +35,7 @@ pub fn automatic_rotation(r: &RotationRecord) -> &'static str {
 impl Service {
     /// Resolves `SecretName` given as a name or an ARN of this account. A text that cannot
     /// name a secret names none: lookups answer not-found rather than a syntax error.
-    fn secret_name(&self, input: &str) -> Result<SecretName, Error> {
+    pub(crate) fn secret_name(&self, input: &str) -> Result<SecretName, Error> {
         let r = parse_secret_ref(input).map_err(|_| Error::SecretNotFound)?;
         if let Some(account) = r.account_id() {
             if account != self.account_id() {
@@ -57,7 +57,11 @@ impl Service {
     /// must be an enabled symmetric key.
     async fn sealing_key(&self, key_id: Option<&str>) -> Result<(KeyRecord, Arc<Kek>), Error> {
         let id = key_id.unwrap_or(&self.meta.service_key_id);
-        let key = self.store.key(id).await?.ok_or(Error::KeyNotFound)?;
+        let key = self
+            .store
+            .key(id)
+            .await?
+            .ok_or(Error::EncryptionKeyNotFound)?;
         check_key_usable(&key)?;
         let kek = self.primary_kek(&key).await?;
         Ok((key, kek))

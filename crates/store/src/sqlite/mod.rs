@@ -4,6 +4,7 @@
 //! thread that commits in groups.
 
 mod rows;
+mod tags;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -17,7 +18,10 @@ use crate::{PlanFn, Store, StoreError};
 use openkms_domain::filters::SecretFilter;
 use writer::Writer;
 
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../migrations/sqlite/0002_key_tags.sql"),
+];
 
 /// Reader connections kept for reuse; more are opened under bursts and closed after.
 const POOL_KEEP: usize = 16;
@@ -220,6 +224,67 @@ impl Store for SqliteStore {
                 out.extend(rows::tags(c, *id)?.into_iter().map(|t| (*id, t)));
             }
             Ok(out)
+        })
+    }
+
+    async fn change_tags(
+        &self,
+        kind: ResourceKind,
+        changes: Vec<TagChange>,
+        max_tags: usize,
+    ) -> Result<TagOutcome, StoreError> {
+        self.writer
+            .write(move |c| {
+                for ch in &changes {
+                    // The writer rolls a job's savepoint back when it returns Err, so a
+                    // rejection after some resources were changed undoes them all.
+                    let Some(owner) = tags::owner(c, kind, &ch.resource_id)? else {
+                        return Err(StoreError::Rejected(TagOutcome::NotFound(
+                            ch.resource_id.clone(),
+                        )));
+                    };
+                    if matches!(owner, tags::Owner::PendingSecret) {
+                        return Err(StoreError::Rejected(TagOutcome::PendingDeletion(
+                            ch.resource_id.clone(),
+                        )));
+                    }
+                    tags::apply(c, kind, &owner, ch)?;
+                    if tags::count(c, kind, &owner)? > max_tags {
+                        return Err(StoreError::Rejected(TagOutcome::TooMany(
+                            ch.resource_id.clone(),
+                        )));
+                    }
+                }
+                Ok(TagOutcome::Applied)
+            })
+            .await
+            .or_else(|e| match e {
+                StoreError::Rejected(outcome) => Ok(outcome),
+                other => Err(other),
+            })
+    }
+
+    async fn tag_rows(
+        &self,
+        kind: ResourceKind,
+        resource_ids: &[String],
+        tag_filter: &[(String, Option<String>)],
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<TagRow>, StoreError> {
+        self.read(|c| tags::rows(c, kind, resource_ids, tag_filter, offset, limit))
+    }
+
+    async fn key_tags(&self, key_id: &str) -> Result<Vec<TagRecord>, StoreError> {
+        self.read(|c| {
+            let rows = tags::rows(c, ResourceKind::Key, &[key_id.to_owned()], &[], 0, 1000)?;
+            Ok(rows
+                .into_iter()
+                .map(|r| TagRecord {
+                    key: r.key,
+                    value: r.value,
+                })
+                .collect())
         })
     }
 

@@ -182,3 +182,52 @@ async fn concurrent_writers_share_commits_and_all_land() {
         assert!(s.secret(&format!("s{i}")).await.unwrap().is_some());
     }
 }
+
+#[tokio::test]
+async fn tag_changes_are_all_or_nothing_across_resources() {
+    let (_d, s) = store();
+    s.create_secret(new_secret("a")).await.unwrap();
+    let change = |id: &str| TagChange {
+        resource_id: id.into(),
+        set: vec![TagRecord {
+            key: "k".into(),
+            value: "v".into(),
+        }],
+        ..Default::default()
+    };
+    let out = s
+        .change_tags(
+            ResourceKind::Secret,
+            vec![change("a"), change("missing")],
+            20,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out, TagOutcome::NotFound("missing".into()));
+    let rec = s.secret("a").await.unwrap().unwrap();
+    // Only the tag from creation; "k" was rolled back.
+    assert_eq!(s.secret_tags(rec.id).await.unwrap().len(), 1);
+    let out = s
+        .change_tags(ResourceKind::Secret, vec![change("a")], 1)
+        .await
+        .unwrap();
+    assert_eq!(out, TagOutcome::TooMany("a".into()));
+    assert_eq!(
+        s.change_tags(ResourceKind::Secret, vec![change("a")], 20)
+            .await
+            .unwrap(),
+        TagOutcome::Applied
+    );
+    let rows = s
+        .tag_rows(ResourceKind::Secret, &[], &[("k".into(), None)], 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        rows,
+        vec![TagRow {
+            resource_id: "a".into(),
+            key: "k".into(),
+            value: "v".into()
+        }]
+    );
+}
