@@ -7,6 +7,7 @@ pub mod caller;
 pub mod clock;
 pub mod error;
 mod ids;
+pub mod instances;
 mod keyring;
 pub mod replay;
 pub mod secrets;

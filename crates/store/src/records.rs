@@ -197,3 +197,12 @@ pub struct TagRow {
     pub key: String,
     pub value: String,
 }
+
+/// A KMS instance with its resource counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceRecord {
+    pub instance_id: String,
+    pub created_at: i64,
+    pub key_count: u64,
+    pub secret_count: u64,
+}

@@ -3,6 +3,7 @@
 //! `InvalidAction.NotFound`. Both only after authentication.
 
 mod secrets;
+mod service;
 mod tags;
 
 use openkms_service::{Caller, Service};
@@ -44,6 +45,9 @@ pub async fn dispatch(
         Action::UntagResources => tags::untag_resources(&cx).await,
         Action::ListTagResources => tags::list_tag_resources(&cx).await,
         Action::ListResourceTags => tags::list_resource_tags(&cx).await,
+        Action::ListKmsInstances => service::list_kms_instances(&cx).await,
+        Action::GetKmsInstance => service::get_kms_instance(&cx).await,
+        Action::DescribeAccountKmsStatus => service::describe_account_kms_status(&cx).await,
         _ => Err(ProtocolError::UnsupportedOperation.into()),
     };
     (action.name(), result)

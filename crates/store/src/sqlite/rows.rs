@@ -327,3 +327,21 @@ pub fn insert_access_key(c: &Connection, a: &AccessKeyRecord) -> Result<(), Stor
     .map_err(db("write access key"))?;
     Ok(())
 }
+
+pub fn instance(c: &Connection, id: &str) -> Result<Option<InstanceRecord>, StoreError> {
+    c.prepare_cached(
+        "SELECT i.instance_id, i.created_at, (SELECT COUNT(*) FROM keys k WHERE k.instance_id = i.instance_id AND k.creator <> 'Service'), (SELECT COUNT(*) FROM secrets s WHERE s.dkms_instance_id = i.instance_id OR (s.dkms_instance_id IS NULL AND i.instance_id = (SELECT default_instance FROM meta WHERE id = 1))) FROM instances i WHERE i.instance_id = ?1",
+    )
+    .and_then(|mut s| {
+        s.query_row([id], |r| {
+            Ok(InstanceRecord {
+                instance_id: r.get(0)?,
+                created_at: r.get(1)?,
+                key_count: u64::try_from(r.get::<_, i64>(2)?).unwrap_or_default(),
+                secret_count: u64::try_from(r.get::<_, i64>(3)?).unwrap_or_default(),
+            })
+        })
+        .optional()
+    })
+    .map_err(db("read instance"))
+}

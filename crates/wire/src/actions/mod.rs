@@ -3,4 +3,5 @@
 
 pub mod common;
 pub mod secrets;
+pub mod service;
 pub mod tags;
