@@ -8,6 +8,7 @@ pub mod clock;
 pub mod error;
 mod ids;
 mod keyring;
+mod regions;
 pub mod replay;
 pub mod secrets;
 
