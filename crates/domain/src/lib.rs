@@ -12,6 +12,7 @@ pub mod error;
 pub mod extended_config;
 pub mod filters;
 pub mod names;
+pub mod password;
 pub mod policy;
 pub mod secret;
 pub mod secret_data;
@@ -27,6 +28,7 @@ pub use names::{
     check_name_for_type, check_ram_credentials_name, ram_credentials_secret_name, SecretName,
     VersionId, VersionStage, AUTO_MARKER,
 };
+pub use password::{PasswordRequest, PasswordRules};
 pub use policy::{
     default_secret_policy, validate_secret_policy, Effect, PolicyDocument, Statement,
 };

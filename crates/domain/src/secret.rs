@@ -3,6 +3,8 @@
 
 use thiserror::Error;
 
+use crate::error::ValidationError;
+
 /// Why an operation on an existing secret was refused.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum Rejection {
@@ -18,6 +20,19 @@ pub enum Rejection {
     TooManyStageLabels { max: usize },
     #[error("The operation is supported for Generic secrets only.")]
     GenericOnly,
-    #[error("The secret is not pending deletion.")]
+    #[error("The secret is not pending deletion, so there is nothing to restore.")]
     NotPendingDeletion,
+    /// RemoveFromVersion names a version that does not carry the stage.
+    #[error("RemoveFromVersion {version_id} does not carry the stage {stage}.")]
+    StageNotOnVersion { stage: String, version_id: String },
+    /// ACSCurrent and ACSPrevious can only be moved, never only removed.
+    #[error("The stage {stage} cannot be removed, only moved: give MoveToVersion.")]
+    ReservedStageRemoval { stage: String },
+    /// ACSPrevious may not sit on the version that carries ACSCurrent.
+    #[error("ACSPrevious cannot be moved to the version that carries ACSCurrent.")]
+    PreviousOnCurrent,
+    /// A parameter that breaks a rule only the stored state can reveal (a CustomData merge
+    /// over the stored ExtendedConfig, rotation settings of the stored type).
+    #[error(transparent)]
+    Invalid(ValidationError),
 }

@@ -67,7 +67,13 @@ impl From<Error> for ApiError {
                 Rejection::VersionExists { .. } => ErrorCode::RejectedResourceExist,
                 Rejection::TooManyStageLabels { .. } => ErrorCode::RejectedLimitExceeded,
                 Rejection::GenericOnly => ErrorCode::UnsupportedOperation,
-                Rejection::NotPendingDeletion => ErrorCode::InvalidParameter,
+                Rejection::NotPendingDeletion
+                | Rejection::StageNotOnVersion { .. }
+                | Rejection::ReservedStageRemoval { .. }
+                | Rejection::PreviousOnCurrent => ErrorCode::InvalidParameter,
+                // `Error::from(Rejection)` turns this into `Error::Invalid`; mapped alike.
+                Rejection::Invalid(v) if v.is_missing() => ErrorCode::MissingParameter,
+                Rejection::Invalid(_) => ErrorCode::InvalidParameter,
             },
             Error::DryRun => ErrorCode::DryRunOperationError,
             Error::Unavailable(_) => ErrorCode::ServiceUnavailableTemporary,

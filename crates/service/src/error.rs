@@ -75,6 +75,7 @@ impl From<Rejection> for Error {
         match r {
             Rejection::SecretNotFound => Self::SecretNotFound,
             Rejection::PendingDeletion => Self::PendingDeletion,
+            Rejection::Invalid(v) => Self::Invalid(v),
             other => Self::Rejected(other),
         }
     }

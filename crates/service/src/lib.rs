@@ -9,6 +9,7 @@ pub mod error;
 mod ids;
 pub mod instances;
 mod keyring;
+mod regions;
 pub mod replay;
 pub mod secrets;
 pub mod tags;

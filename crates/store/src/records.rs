@@ -141,6 +141,12 @@ pub struct SecretUpdate {
     pub delete_versions: Vec<String>,
     pub stages: Option<StageMap>,
     pub description: Option<String>,
+    /// New ExtendedConfig text (UpdateSecret's CustomData merge).
+    pub extended_config: Option<String>,
+    /// New rotation settings (UpdateSecretRotationPolicy).
+    pub rotation: Option<RotationRecord>,
+    /// New secret policy text (SetSecretPolicy).
+    pub policy: Option<String>,
     /// `Some(None)` clears the deletion plan (restore).
     pub planned_delete_at: Option<Option<i64>>,
     /// Remove the secret and all its versions now.

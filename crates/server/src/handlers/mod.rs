@@ -48,6 +48,15 @@ pub async fn dispatch(
         Action::ListKmsInstances => service::list_kms_instances(&cx).await,
         Action::GetKmsInstance => service::get_kms_instance(&cx).await,
         Action::DescribeAccountKmsStatus => service::describe_account_kms_status(&cx).await,
+        Action::RestoreSecret => secrets::restore(&cx).await,
+        Action::UpdateSecret => secrets::update(&cx).await,
+        Action::UpdateSecretVersionStage => secrets::update_version_stage(&cx).await,
+        Action::GetSecretPolicy => secrets::get_policy(&cx).await,
+        Action::SetSecretPolicy => secrets::set_policy(&cx).await,
+        Action::UpdateSecretRotationPolicy => secrets::update_rotation_policy(&cx).await,
+        Action::BatchGetSecretValue => secrets::batch_get_value(&cx).await,
+        Action::GetRandomPassword => secrets::random_password(&cx).await,
+        Action::DescribeRegions => secrets::describe_regions(&cx).await,
         _ => Err(ProtocolError::UnsupportedOperation.into()),
     };
     (action.name(), result)

@@ -1,8 +1,10 @@
 //! Secret actions: read the wire request, call the service, shape the wire reply.
 
+use openkms_domain::PasswordRequest;
 use openkms_service::secrets::{
     automatic_rotation, CreateSecretInput, DeleteMode, GetSecretValueInput, ListSecretsInput,
-    PutSecretValueInput,
+    PutSecretValueInput, RotationPolicyInput, SecretValue, UpdateSecretInput,
+    UpdateVersionStageInput,
 };
 use openkms_wire::actions::common::{TagItem, Tags, VersionStages};
 use openkms_wire::actions::secrets::*;
@@ -73,27 +75,7 @@ pub async fn get_value(cx: &Cx<'_>) -> Reply {
     // Values are stored from UTF-8 request text, so this never replaces anything; the lossy
     // form avoids a second fallible path for the one plaintext copy.
     let data = String::from_utf8_lossy(v.data.expose_secret());
-    let rotating = v.rotation.enabled;
-    let body = cx.render(&GetSecretValueResponse {
-        secret_name: &v.secret_name,
-        version_id: &v.version_id,
-        create_time: format_unix(v.created_at),
-        secret_data: &data,
-        secret_data_type: &v.data_type,
-        version_stages: VersionStages {
-            version_stage: v.stages.clone(),
-        },
-        secret_type: &v.secret_type,
-        automatic_rotation: automatic_rotation(&v.rotation),
-        extended_config: v.extended_config.as_deref(),
-        last_rotation_date: v.rotation.last_at.map(format_unix),
-        next_rotation_date: rotating
-            .then(|| v.rotation.next_at.map(format_unix))
-            .flatten(),
-        rotation_interval: rotating
-            .then(|| v.rotation.interval_secs.map(|s| format!("{s}s")))
-            .flatten(),
-    });
+    let body = cx.render(&value_response(&v, &data));
     Ok(body)
 }
 
@@ -209,6 +191,178 @@ pub async fn delete(cx: &Cx<'_>) -> Reply {
         secret_name: out.secret_name,
         planned_delete_time: format_unix(out.planned_delete_at),
     }))
+}
+
+pub async fn restore(cx: &Cx<'_>) -> Reply {
+    let r = SecretNameRequest::read(cx.params)?;
+    let secret_name = cx.service.restore_secret(cx.caller, r.secret_name).await?;
+    Ok(cx.render(&SecretNameResponse { secret_name }))
+}
+
+pub async fn update(cx: &Cx<'_>) -> Reply {
+    let r = UpdateSecretRequest::read(cx.params)?;
+    let secret_name = cx
+        .service
+        .update_secret(
+            cx.caller,
+            UpdateSecretInput {
+                secret_name: r.secret_name,
+                description: r.description,
+                custom_data: r.custom_data,
+            },
+        )
+        .await?;
+    Ok(cx.render(&SecretNameResponse { secret_name }))
+}
+
+pub async fn update_version_stage(cx: &Cx<'_>) -> Reply {
+    let r = UpdateSecretVersionStageRequest::read(cx.params)?;
+    let secret_name = cx
+        .service
+        .update_secret_version_stage(
+            cx.caller,
+            UpdateVersionStageInput {
+                secret_name: r.secret_name,
+                version_stage: r.version_stage,
+                remove_from_version: r.remove_from_version,
+                move_to_version: r.move_to_version,
+            },
+        )
+        .await?;
+    Ok(cx.render(&SecretNameResponse { secret_name }))
+}
+
+pub async fn get_policy(cx: &Cx<'_>) -> Reply {
+    let r = GetSecretPolicyRequest::read(cx.params)?;
+    let policy = cx
+        .service
+        .get_secret_policy(cx.caller, r.secret_name, r.policy_name)
+        .await?;
+    Ok(cx.render(&GetSecretPolicyResponse { policy }))
+}
+
+pub async fn set_policy(cx: &Cx<'_>) -> Reply {
+    let r = SetSecretPolicyRequest::read(cx.params)?;
+    cx.service
+        .set_secret_policy(cx.caller, r.secret_name, r.policy_name, r.policy)
+        .await?;
+    Ok(cx.render(&EmptyResponse {}))
+}
+
+pub async fn update_rotation_policy(cx: &Cx<'_>) -> Reply {
+    let r = UpdateSecretRotationPolicyRequest::read(cx.params)?;
+    let secret_name = cx
+        .service
+        .update_secret_rotation_policy(
+            cx.caller,
+            RotationPolicyInput {
+                secret_name: r.secret_name,
+                enable_automatic_rotation: r.enable_automatic_rotation,
+                rotation_interval: r.rotation_interval,
+            },
+        )
+        .await?;
+    Ok(cx.render(&SecretNameResponse { secret_name }))
+}
+
+pub async fn batch_get_value(cx: &Cx<'_>) -> Reply {
+    let r = BatchGetSecretValueRequest::read(cx.params)?;
+    let inputs = r
+        .secrets
+        .iter()
+        .map(|e| GetSecretValueInput {
+            secret_name: &e.secret_name,
+            version_id: e.version_id.as_deref(),
+            version_stage: e.version_stage.as_deref(),
+            fetch_extended_config: e.fetch_extended_config,
+            dry_run: false,
+        })
+        .collect();
+    let entries = cx.service.batch_get_secret_value(cx.caller, inputs).await?;
+    let mut values = Vec::new();
+    let mut errors = Vec::new();
+    for entry in entries {
+        match entry.result {
+            Ok(v) => values.push(v),
+            Err(e) => {
+                // The same mapping as a failed single call: one table of codes and statuses.
+                let api = ApiError::from(e);
+                errors.push(BatchError {
+                    secret_name: entry.secret_name,
+                    code: api.code.code(),
+                    message: api.message,
+                    http_status: api.code.status(),
+                });
+            }
+        }
+    }
+    // Lossy for the reason given in `get_value`.
+    let data: Vec<_> = values
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.data.expose_secret()))
+        .collect();
+    Ok(cx.render(&BatchGetSecretValueResponse {
+        secret_values: values
+            .iter()
+            .zip(&data)
+            .map(|(v, d)| value_response(v, d))
+            .collect(),
+        errors,
+    }))
+}
+
+pub async fn random_password(cx: &Cx<'_>) -> Reply {
+    let r = GetRandomPasswordRequest::read(cx.params)?;
+    let random_password = cx.service.get_random_password(
+        cx.caller,
+        &PasswordRequest {
+            length: r.password_length,
+            exclude_lowercase: r.exclude_lowercase,
+            exclude_uppercase: r.exclude_uppercase,
+            exclude_numbers: r.exclude_numbers,
+            exclude_punctuation: r.exclude_punctuation,
+            exclude_characters: r.exclude_characters,
+            require_each_included_type: r.require_each_included_type,
+        },
+    )?;
+    Ok(cx.render(&GetRandomPasswordResponse { random_password }))
+}
+
+pub async fn describe_regions(cx: &Cx<'_>) -> Reply {
+    let region = cx
+        .service
+        .describe_regions(cx.caller)
+        .into_iter()
+        .map(|region_id| RegionItem { region_id })
+        .collect();
+    Ok(cx.render(&DescribeRegionsResponse {
+        regions: Regions { region },
+    }))
+}
+
+/// GetSecretValue's reply fields for one opened version; `data` is its text.
+fn value_response<'a>(v: &'a SecretValue, data: &'a str) -> GetSecretValueResponse<'a> {
+    let rotating = v.rotation.enabled;
+    GetSecretValueResponse {
+        secret_name: &v.secret_name,
+        version_id: &v.version_id,
+        create_time: format_unix(v.created_at),
+        secret_data: data,
+        secret_data_type: &v.data_type,
+        version_stages: VersionStages {
+            version_stage: v.stages.clone(),
+        },
+        secret_type: &v.secret_type,
+        automatic_rotation: automatic_rotation(&v.rotation),
+        extended_config: v.extended_config.as_deref(),
+        last_rotation_date: v.rotation.last_at.map(format_unix),
+        next_rotation_date: rotating
+            .then(|| v.rotation.next_at.map(format_unix))
+            .flatten(),
+        rotation_interval: rotating
+            .then(|| v.rotation.interval_secs.map(|s| format!("{s}s")))
+            .flatten(),
+    }
 }
 
 pub async fn list(cx: &Cx<'_>) -> Reply {

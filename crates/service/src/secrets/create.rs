@@ -16,7 +16,7 @@ use openkms_store::{
 use crate::{Caller, Error, Service};
 
 /// Longest Description accepted (the keys' documented limit; secrets' is unconfirmed).
-const DESCRIPTION_MAX_CHARS: usize = 8_192;
+pub(crate) const DESCRIPTION_MAX_CHARS: usize = 8_192;
 
 /// CreateSecret parameters as received.
 #[derive(Debug, Default)]
@@ -206,15 +206,14 @@ pub(crate) fn rotation_settings(
     enable: Option<bool>,
     interval: Option<&str>,
     now: i64,
-) -> Result<RotationRecord, Error> {
+) -> Result<RotationRecord, ValidationError> {
     let enabled = enable.unwrap_or(false);
     if enabled && !ty.supports_automatic_rotation() {
         return Err(ValidationError::NotAllowedFor {
             param: "EnableAutomaticRotation",
             value: "true",
             secret_type: ty.wire_name(),
-        }
-        .into());
+        });
     }
     let interval = interval
         .map(RotationInterval::parse_secret_interval)

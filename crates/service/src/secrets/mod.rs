@@ -1,19 +1,30 @@
 //! Secret actions, one module each. Shared here: resolving a name or ARN, choosing the key that
 //! seals a secret, and the views returned to the server.
 
+mod batch_get;
 mod create;
 mod delete;
 mod describe;
 mod get_value;
 mod list;
+mod policy;
 mod put_value;
+mod random_password;
+mod restore;
+mod rotation_policy;
+mod update;
+mod version_stage;
 
+pub use batch_get::{BatchEntry, MAX_BATCH_SECRETS};
 pub use create::{CreateSecretInput, CreatedSecret};
 pub use delete::{DeleteMode, DeletedSecret};
 pub use describe::{SecretDescription, VersionListing, VersionSummary};
 pub use get_value::{GetSecretValueInput, SecretValue};
 pub use list::{ListSecretsInput, SecretPage};
 pub use put_value::{PutSecretValueInput, PutVersion};
+pub use rotation_policy::RotationPolicyInput;
+pub use update::UpdateSecretInput;
+pub use version_stage::UpdateVersionStageInput;
 
 use std::sync::Arc;
 

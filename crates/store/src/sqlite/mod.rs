@@ -376,6 +376,15 @@ impl Store for SqliteStore {
                 if let Some(d) = update.description {
                     next.description = d;
                 }
+                if let Some(x) = update.extended_config {
+                    next.extended_config = Some(x);
+                }
+                if let Some(r) = update.rotation {
+                    next.rotation = r;
+                }
+                if let Some(p) = update.policy {
+                    next.policy = p;
+                }
                 if let Some(p) = update.planned_delete_at {
                     next.planned_delete_at = p;
                 }

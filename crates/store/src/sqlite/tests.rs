@@ -184,6 +184,55 @@ async fn concurrent_writers_share_commits_and_all_land() {
 }
 
 #[tokio::test]
+async fn update_persists_extended_config_rotation_policy_and_restore() {
+    let (_d, s) = store();
+    s.create_secret(new_secret("db")).await.unwrap();
+    s.update_secret(
+        "db",
+        Box::new(|_| {
+            Ok(SecretUpdate {
+                planned_delete_at: Some(Some(500)),
+                ..Default::default()
+            })
+        }),
+    )
+    .await
+    .unwrap();
+    let rotation = RotationRecord {
+        enabled: true,
+        interval_secs: Some(21_600),
+        next_at: Some(21_630),
+        last_at: Some(5),
+    };
+    let planned = rotation.clone();
+    s.update_secret(
+        "db",
+        Box::new(move |_| {
+            Ok(SecretUpdate {
+                extended_config: Some(r#"{"CustomData":{"k":"v"}}"#.into()),
+                rotation: Some(planned.clone()),
+                policy: Some(r#"{"Version":"1"}"#.into()),
+                planned_delete_at: Some(None),
+                updated_at: 30,
+                ..Default::default()
+            })
+        }),
+    )
+    .await
+    .unwrap();
+    let rec = s.secret("db").await.unwrap().unwrap();
+    assert_eq!(
+        rec.extended_config.as_deref(),
+        Some(r#"{"CustomData":{"k":"v"}}"#)
+    );
+    assert_eq!(rec.rotation, rotation);
+    assert_eq!(rec.policy, r#"{"Version":"1"}"#);
+    assert_eq!(rec.planned_delete_at, None);
+    assert_eq!(rec.updated_at, 30);
+    assert_eq!(s.versions(rec.id).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn tag_changes_are_all_or_nothing_across_resources() {
     let (_d, s) = store();
     s.create_secret(new_secret("a")).await.unwrap();

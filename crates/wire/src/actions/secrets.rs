@@ -270,6 +270,310 @@ pub struct SecretNameResponse {
     pub secret_name: String,
 }
 
+/// A request that carries only `SecretName` (RestoreSecret).
+#[derive(Debug)]
+pub struct SecretNameRequest<'a> {
+    pub secret_name: &'a str,
+}
+
+impl<'a> SecretNameRequest<'a> {
+    /// Reads the parameters.
+    pub fn read(p: &'a Params) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            secret_name: p.required("SecretName")?,
+        })
+    }
+}
+
+/// UpdateSecret parameters.
+#[derive(Debug)]
+pub struct UpdateSecretRequest<'a> {
+    pub secret_name: &'a str,
+    pub description: Option<&'a str>,
+    /// CustomData pairs from either encoding (kms-api.md §1.2 item 7); `None` when neither
+    /// was sent.
+    pub custom_data: Option<Vec<(String, String)>>,
+}
+
+/// The legacy SDK's one-parameter CustomData (JSON object text).
+const CUSTOM_DATA: &str = "ExtendedConfig.CustomData";
+
+impl<'a> UpdateSecretRequest<'a> {
+    /// Reads the parameters. CustomData arrives as `ExtendedConfig.CustomData=<JSON object>`
+    /// (legacy SDK) or as `ExtendedConfig.CustomData.<key>=<value>` (generated SDK); both are
+    /// accepted, and when both are sent the flattened pairs are applied after the JSON ones.
+    pub fn read(p: &'a Params) -> Result<Self, ProtocolError> {
+        let mut pairs: Option<Vec<(String, String)>> = None;
+        if let Some(text) = p.optional(CUSTOM_DATA) {
+            let invalid = || ProtocolError::InvalidParameter {
+                name: CUSTOM_DATA,
+                reason: "it must be a JSON object of string values",
+            };
+            let value: serde_json::Value = serde_json::from_str(text).map_err(|_| invalid())?;
+            let object = value.as_object().ok_or_else(invalid)?;
+            let mut from_json = Vec::with_capacity(object.len());
+            for (k, v) in object {
+                let v = v.as_str().ok_or_else(invalid)?;
+                from_json.push((k.clone(), v.to_owned()));
+            }
+            pairs = Some(from_json);
+        }
+        for (key, value) in p.with_prefix(CUSTOM_DATA) {
+            pairs
+                .get_or_insert_with(Vec::new)
+                .push((key.to_owned(), value.to_owned()));
+        }
+        Ok(Self {
+            secret_name: p.required("SecretName")?,
+            description: p.get("Description"),
+            custom_data: pairs,
+        })
+    }
+}
+
+/// UpdateSecretVersionStage parameters.
+#[derive(Debug)]
+pub struct UpdateSecretVersionStageRequest<'a> {
+    pub secret_name: &'a str,
+    pub version_stage: &'a str,
+    pub remove_from_version: Option<&'a str>,
+    pub move_to_version: Option<&'a str>,
+}
+
+impl<'a> UpdateSecretVersionStageRequest<'a> {
+    /// Reads the parameters.
+    pub fn read(p: &'a Params) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            secret_name: p.required("SecretName")?,
+            version_stage: p.required("VersionStage")?,
+            remove_from_version: p.optional("RemoveFromVersion"),
+            move_to_version: p.optional("MoveToVersion"),
+        })
+    }
+}
+
+/// GetSecretPolicy parameters.
+#[derive(Debug)]
+pub struct GetSecretPolicyRequest<'a> {
+    pub secret_name: &'a str,
+    pub policy_name: Option<&'a str>,
+}
+
+impl<'a> GetSecretPolicyRequest<'a> {
+    /// Reads the parameters.
+    pub fn read(p: &'a Params) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            secret_name: p.required("SecretName")?,
+            policy_name: p.optional("PolicyName"),
+        })
+    }
+}
+
+/// GetSecretPolicy reply.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetSecretPolicyResponse {
+    pub policy: String,
+}
+
+/// SetSecretPolicy parameters.
+#[derive(Debug)]
+pub struct SetSecretPolicyRequest<'a> {
+    pub secret_name: &'a str,
+    pub policy_name: Option<&'a str>,
+    pub policy: &'a str,
+}
+
+impl<'a> SetSecretPolicyRequest<'a> {
+    /// Reads the parameters.
+    pub fn read(p: &'a Params) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            secret_name: p.required("SecretName")?,
+            policy_name: p.optional("PolicyName"),
+            policy: p.required("Policy")?,
+        })
+    }
+}
+
+/// A reply that carries only `RequestId`.
+#[derive(Debug, Serialize)]
+pub struct EmptyResponse {}
+
+/// UpdateSecretRotationPolicy parameters.
+#[derive(Debug)]
+pub struct UpdateSecretRotationPolicyRequest<'a> {
+    pub secret_name: &'a str,
+    pub enable_automatic_rotation: bool,
+    pub rotation_interval: Option<&'a str>,
+}
+
+impl<'a> UpdateSecretRotationPolicyRequest<'a> {
+    /// Reads the parameters.
+    pub fn read(p: &'a Params) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            secret_name: p.required("SecretName")?,
+            enable_automatic_rotation: p.bool("EnableAutomaticRotation")?.ok_or(
+                ProtocolError::MissingParameter {
+                    name: "EnableAutomaticRotation",
+                },
+            )?,
+            rotation_interval: p.optional("RotationInterval"),
+        })
+    }
+}
+
+/// One SecretsList entry of BatchGetSecretValue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretsListEntry {
+    pub secret_name: String,
+    pub version_stage: Option<String>,
+    pub version_id: Option<String>,
+    pub fetch_extended_config: bool,
+}
+
+/// BatchGetSecretValue parameters.
+#[derive(Debug)]
+pub struct BatchGetSecretValueRequest {
+    pub secrets: Vec<SecretsListEntry>,
+}
+
+const SECRETS_LIST: &str = "SecretsList";
+
+impl BatchGetSecretValueRequest {
+    /// Reads the parameters. `SecretsList` is JSON text: an array whose items are objects
+    /// `{"SecretName", "VersionStage"?, "VersionId"?, "FetchExtendedConfig"?}` (the generated
+    /// SDK's model) or plain secret-name strings (accepted as a convenience; the two may mix).
+    /// Unknown fields of an object are ignored; `FetchExtendedConfig` may be a JSON boolean or
+    /// the text `true`/`false` in any case. The count limit is the service's.
+    pub fn read(p: &Params) -> Result<Self, ProtocolError> {
+        let text = p.required(SECRETS_LIST)?;
+        let invalid = |reason| ProtocolError::InvalidParameter {
+            name: SECRETS_LIST,
+            reason,
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|_| invalid("it must be a JSON array"))?;
+        let items = value
+            .as_array()
+            .ok_or_else(|| invalid("it must be a JSON array"))?;
+        let secrets = items
+            .iter()
+            .map(|item| secrets_list_entry(item).ok_or_else(|| invalid(ENTRY_SHAPE)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { secrets })
+    }
+}
+
+const ENTRY_SHAPE: &str = "each item must be a secret name or an object with a non-empty SecretName and optional string VersionStage, VersionId and FetchExtendedConfig";
+
+fn secrets_list_entry(item: &serde_json::Value) -> Option<SecretsListEntry> {
+    use serde_json::Value;
+    let optional_str = |o: &serde_json::Map<String, Value>, k: &str| match o.get(k) {
+        None | Some(Value::Null) => Some(None),
+        Some(Value::String(s)) if s.is_empty() => Some(None),
+        Some(Value::String(s)) => Some(Some(s.clone())),
+        Some(_) => None,
+    };
+    match item {
+        Value::String(name) if !name.is_empty() => Some(SecretsListEntry {
+            secret_name: name.clone(),
+            version_stage: None,
+            version_id: None,
+            fetch_extended_config: false,
+        }),
+        Value::Object(o) => {
+            let secret_name = optional_str(o, "SecretName")??;
+            let fetch_extended_config = match o.get("FetchExtendedConfig") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(Value::String(s)) if s.is_empty() || s.eq_ignore_ascii_case("false") => false,
+                Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => true,
+                Some(_) => return None,
+            };
+            Some(SecretsListEntry {
+                secret_name,
+                version_stage: optional_str(o, "VersionStage")?,
+                version_id: optional_str(o, "VersionId")?,
+                fetch_extended_config,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// One failed entry of BatchGetSecretValue.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BatchError {
+    pub secret_name: String,
+    pub code: &'static str,
+    pub message: String,
+    pub http_status: u16,
+}
+
+/// BatchGetSecretValue reply: bare arrays, unlike the older actions (kms-api.md §3.1).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BatchGetSecretValueResponse<'a> {
+    pub secret_values: Vec<GetSecretValueResponse<'a>>,
+    pub errors: Vec<BatchError>,
+}
+
+/// GetRandomPassword parameters.
+#[derive(Debug)]
+pub struct GetRandomPasswordRequest<'a> {
+    pub password_length: Option<u64>,
+    pub exclude_characters: &'a str,
+    pub exclude_lowercase: bool,
+    pub exclude_uppercase: bool,
+    pub exclude_numbers: bool,
+    pub exclude_punctuation: bool,
+    pub require_each_included_type: bool,
+}
+
+impl<'a> GetRandomPasswordRequest<'a> {
+    /// Reads the parameters.
+    pub fn read(p: &'a Params) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            password_length: p.u64("PasswordLength")?,
+            exclude_characters: p.optional("ExcludeCharacters").unwrap_or_default(),
+            exclude_lowercase: p.bool("ExcludeLowercase")?.unwrap_or(false),
+            exclude_uppercase: p.bool("ExcludeUppercase")?.unwrap_or(false),
+            exclude_numbers: p.bool("ExcludeNumbers")?.unwrap_or(false),
+            exclude_punctuation: p.bool("ExcludePunctuation")?.unwrap_or(false),
+            require_each_included_type: p.bool("RequireEachIncludedType")?.unwrap_or(false),
+        })
+    }
+}
+
+/// GetRandomPassword reply.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetRandomPasswordResponse {
+    pub random_password: String,
+}
+
+/// One region in DescribeRegions.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RegionItem {
+    pub region_id: String,
+}
+
+/// `{"Region": [...]}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Regions {
+    pub region: Vec<RegionItem>,
+}
+
+/// DescribeRegions reply.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeRegionsResponse {
+    pub regions: Regions,
+}
+
 /// ListSecrets parameters.
 #[derive(Debug)]
 pub struct ListSecretsRequest<'a> {
@@ -320,4 +624,127 @@ pub struct ListSecretsResponse {
     pub page_size: u64,
     pub total_count: u64,
     pub secret_list: SecretList,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params::from_pairs(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    fn trace_query(file: &str) -> Params {
+        let path = format!("{}/tests/traces/{file}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let trace: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let pairs = trace["query"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|kv| {
+                (
+                    kv[0].as_str().unwrap().to_owned(),
+                    kv[1].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        Params::from_pairs(pairs).unwrap()
+    }
+
+    #[test]
+    fn update_secret_reads_flattened_custom_data_of_the_generated_sdk() {
+        let p = trace_query("allops-tea-python_03_UpdateSecret.json");
+        let r = UpdateSecretRequest::read(&p).unwrap();
+        assert_eq!(r.secret_name, "trace/demo-secret");
+        assert_eq!(r.description, Some("new description"));
+        assert_eq!(r.custom_data, Some(vec![("k".into(), "v".into())]));
+    }
+
+    #[test]
+    fn update_secret_reads_json_custom_data_of_the_legacy_sdk() {
+        let p = trace_query("allops-legacy-python_01_UpdateSecret.json");
+        let r = UpdateSecretRequest::read(&p).unwrap();
+        assert_eq!(r.description, Some("d"));
+        assert_eq!(r.custom_data, Some(vec![("k".into(), "v".into())]));
+    }
+
+    #[test]
+    fn update_secret_without_custom_data_has_none_and_rejects_non_string_json() {
+        let p = params(&[("SecretName", "a")]);
+        assert_eq!(UpdateSecretRequest::read(&p).unwrap().custom_data, None);
+        for bad in ["[1]", "{\"k\":1}", "not json"] {
+            assert!(UpdateSecretRequest::read(&params(&[
+                ("SecretName", "a"),
+                ("ExtendedConfig.CustomData", bad)
+            ]))
+            .is_err());
+        }
+    }
+
+    #[test]
+    fn batch_get_reads_the_trace_secrets_list() {
+        let p = trace_query("allops-tea-python_15_BatchGetSecretValue.json");
+        let r = BatchGetSecretValueRequest::read(&p).unwrap();
+        assert_eq!(r.secrets.len(), 2);
+        assert_eq!(r.secrets[0].secret_name, "a");
+        assert_eq!(r.secrets[1].version_stage.as_deref(), Some("ACSPrevious"));
+    }
+
+    #[test]
+    fn batch_get_accepts_plain_names_and_rejects_bad_items() {
+        let r = BatchGetSecretValueRequest::read(&params(&[(
+            "SecretsList",
+            r#"["a",{"SecretName":"b","FetchExtendedConfig":"True"}]"#,
+        )]))
+        .unwrap();
+        assert_eq!(r.secrets[0].secret_name, "a");
+        assert!(r.secrets[1].fetch_extended_config);
+        for bad in [
+            "{}",
+            "[1]",
+            r#"[{"VersionId":"v"}]"#,
+            r#"[""]"#,
+            r#"[{"SecretName":"a","VersionId":3}]"#,
+        ] {
+            assert!(
+                BatchGetSecretValueRequest::read(&params(&[("SecretsList", bad)])).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn rotation_policy_requires_enable_automatic_rotation() {
+        let err =
+            UpdateSecretRotationPolicyRequest::read(&params(&[("SecretName", "a")])).unwrap_err();
+        assert_eq!(
+            err,
+            ProtocolError::MissingParameter {
+                name: "EnableAutomaticRotation"
+            }
+        );
+    }
+
+    #[test]
+    fn describe_regions_reply_has_the_sdk_nesting() {
+        let body = serde_json::to_value(DescribeRegionsResponse {
+            regions: Regions {
+                region: vec![RegionItem {
+                    region_id: "cn-hangzhou".into(),
+                }],
+            },
+        })
+        .unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"Regions":{"Region":[{"RegionId":"cn-hangzhou"}]}})
+        );
+    }
 }

@@ -1,0 +1,74 @@
+//! UpdateSecretRotationPolicy: automatic rotation settings of a managed secret.
+//!
+//! Enabling needs RotationInterval (6h–8760h) and sets NextRotationDate = now + interval;
+//! disabling ignores RotationInterval and clears the interval and NextRotationDate. The date of
+//! the last rotation is kept either way. Generic secrets have no rotation: InvalidParameter.
+
+use openkms_domain::secret::Rejection;
+use openkms_domain::{RotationInterval, SecretType, ValidationError};
+use openkms_store::{RotationRecord, SecretUpdate, UpdateOutcome};
+
+use super::create::rotation_settings;
+use crate::{Caller, Error, Service};
+
+/// UpdateSecretRotationPolicy parameters.
+#[derive(Debug)]
+pub struct RotationPolicyInput<'a> {
+    pub secret_name: &'a str,
+    pub enable_automatic_rotation: bool,
+    pub rotation_interval: Option<&'a str>,
+}
+
+impl Service {
+    /// UpdateSecretRotationPolicy. Returns the secret's name.
+    pub async fn update_secret_rotation_policy(
+        &self,
+        _caller: &Caller,
+        input: RotationPolicyInput<'_>,
+    ) -> Result<String, Error> {
+        let now = self.now();
+        let name = self.secret_name(input.secret_name)?;
+        let enable = input.enable_automatic_rotation;
+        let interval = input
+            .rotation_interval
+            .filter(|_| enable)
+            .map(str::to_owned);
+        if let Some(text) = interval.as_deref() {
+            RotationInterval::parse_secret_interval(text)?;
+        }
+        let outcome = self
+            .store
+            .update_secret(
+                name.as_str(),
+                Box::new(move |state| {
+                    if state.secret.planned_delete_at.is_some() {
+                        return Err(Rejection::PendingDeletion);
+                    }
+                    let ty =
+                        SecretType::parse(&state.secret.secret_type).map_err(Rejection::Invalid)?;
+                    if !ty.supports_automatic_rotation() {
+                        return Err(Rejection::Invalid(ValidationError::invalid(
+                            "EnableAutomaticRotation",
+                            "automatic rotation is only for managed secrets; this secret is Generic",
+                        )));
+                    }
+                    let settings = rotation_settings(ty, Some(enable), interval.as_deref(), now)
+                        .map_err(Rejection::Invalid)?;
+                    Ok(SecretUpdate {
+                        rotation: Some(RotationRecord {
+                            last_at: state.secret.rotation.last_at,
+                            ..settings
+                        }),
+                        updated_at: now,
+                        ..Default::default()
+                    })
+                }),
+            )
+            .await?;
+        match outcome {
+            UpdateOutcome::Applied(_) => Ok(name.as_str().to_owned()),
+            UpdateOutcome::NotFound => Err(Error::SecretNotFound),
+            UpdateOutcome::Rejected(r) => Err(r.into()),
+        }
+    }
+}
