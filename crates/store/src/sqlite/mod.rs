@@ -36,6 +36,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        create_private(path)?;
         let conn = connect(path, true)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(db("enable WAL"))?;
@@ -63,6 +64,25 @@ impl SqliteStore {
             }
         }
         out
+    }
+}
+
+/// Creates the database file owner-only before SQLite does (its WAL and shared-memory files
+/// take the same permissions); an existing file is left as it is.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Migration {
+            reason: format!("cannot create the database file: {e}"),
+        }),
     }
 }
 
