@@ -23,6 +23,8 @@ pub enum StoreError {
     },
     #[error("stored row is corrupt: {what}")]
     Corrupt { what: &'static str },
+    #[error("the database file could not be created")]
+    Create(#[source] std::io::Error),
     #[error("database migration failed: {reason}")]
     Migration { reason: String },
     #[error("the store's writer has stopped")]

@@ -80,9 +80,7 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
     match opts.open(path) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(StoreError::Migration {
-            reason: format!("cannot create the database file: {e}"),
-        }),
+        Err(e) => Err(StoreError::Create(e)),
     }
 }
 
