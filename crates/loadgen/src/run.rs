@@ -186,10 +186,14 @@ impl Shared {
     /// Prints the first failure of the run, once, so a misconfiguration is visible at once.
     fn show_first_failure(&self, what: &str, body: &[u8]) {
         if !self.first_failure_shown.swap(true, Ordering::Relaxed) {
-            eprintln!(
-                "openkms-loadgen: first failure: {what}: {}",
-                String::from_utf8_lossy(body)
-            );
+            if body.is_empty() {
+                eprintln!("openkms-loadgen: first failure: {what}");
+            } else {
+                eprintln!(
+                    "openkms-loadgen: first failure: {what}: {}",
+                    String::from_utf8_lossy(body)
+                );
+            }
         }
     }
 }
