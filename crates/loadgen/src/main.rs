@@ -1,1 +1,240 @@
-fn main() {}
+//! `openkms-loadgen`: a closed-loop load generator for openkms (or any server speaking the
+//! Alibaba Cloud KMS API 2016-01-20).
+//!
+//! N connections, each its own HTTP/1.1 keep-alive connection with one request in flight, send
+//! signed requests (a fresh nonce and the current time on every one, V3 by default) for a fixed
+//! duration after a warm-up; every answer is checked. It reports throughput, latency
+//! percentiles from an HDR histogram, and, given the server's pid, the server's CPU per request.
+//!
+//! The generator runs on one thread by default (`--threads 1`): on a small machine the server
+//! should get the other cores, and one thread drives dozens of connections.
+
+mod connection;
+mod cpu;
+mod report;
+mod run;
+mod workload;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use hyper::StatusCode;
+
+use crate::report::{Report, Setup};
+use crate::run::Plan;
+use crate::workload::{Credentials, Operation, SignatureVersion, Target};
+
+#[derive(Parser)]
+#[command(
+    name = "openkms-loadgen",
+    version,
+    about = "Closed-loop load generator for the openkms KMS API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read one secret with signed GetSecretValue requests.
+    GetSecretValue(LoadArgs),
+    /// Write new versions of one secret with signed PutSecretValue requests (a fresh VersionId
+    /// each, SecretData in the form body).
+    PutSecretValue(LoadArgs),
+}
+
+#[derive(Args, Debug)]
+struct LoadArgs {
+    /// Server address, host:port (also the signed Host header).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    endpoint: String,
+    /// Access key id that signs the requests.
+    #[arg(long, env = "OPENKMS_LOADGEN_ACCESS_KEY_ID")]
+    access_key_id: String,
+    /// Access key secret (prefer the variable: a flag shows in the process list).
+    #[arg(
+        long,
+        env = "OPENKMS_LOADGEN_ACCESS_KEY_SECRET",
+        hide_env_values = true
+    )]
+    access_key_secret: String,
+    /// Concurrent connections, one request in flight on each.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    connections: u32,
+    /// Measured time, e.g. 10s, 500ms, 1.5m (a bare number is seconds).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Unmeasured time first (connect, warm caches).
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// The secret read or written.
+    #[arg(long, default_value = "bench/secret")]
+    secret_name: String,
+    /// Size of SecretData for --create and put-secret-value (random printable ASCII).
+    #[arg(long, default_value_t = 1024)]
+    value_bytes: usize,
+    /// Signature scheme of every request.
+    #[arg(long, value_enum, default_value_t = SignatureVersion::V3)]
+    signature: SignatureVersion,
+    /// Create the secret first (CreateSecret); an existing one (Rejected.ResourceExist) is kept.
+    #[arg(long)]
+    create: bool,
+    /// Runtime threads of the generator. 1 (the default) leaves the other cores to the server.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    threads: u32,
+    /// The server's pid: report its CPU time over the window (Linux /proc, assumes CLK_TCK 100).
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (operation, mode, args) = match cli.command {
+        Command::GetSecretValue(a) => (Operation::GetSecretValue, "get-secret-value", a),
+        Command::PutSecretValue(a) => (Operation::PutSecretValue, "put-secret-value", a),
+    };
+    let threads = usize::try_from(args.threads).unwrap_or(1);
+    let runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("openkms-loadgen: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(load(operation, mode, threads, args))
+}
+
+async fn load(
+    operation: Operation,
+    mode: &'static str,
+    threads: usize,
+    args: LoadArgs,
+) -> ExitCode {
+    let credentials = Credentials {
+        endpoint: args.endpoint.clone(),
+        access_key_id: args.access_key_id,
+        access_key_secret: args.access_key_secret,
+        signature: args.signature,
+    };
+    let target = Target {
+        secret_name: args.secret_name,
+        value: workload::printable_value(args.value_bytes),
+    };
+    if args.create {
+        if let Err(message) = create_secret(&credentials, &target).await {
+            eprintln!("openkms-loadgen: CreateSecret: {message}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let plan = Plan {
+        operation,
+        credentials,
+        target,
+        connections: usize::try_from(args.connections).unwrap_or(1),
+        warmup: args.warmup,
+        duration: args.duration,
+        server_pid: args.server_pid,
+    };
+    let setup = Setup {
+        mode,
+        endpoint: args.endpoint,
+        connections: plan.connections,
+        threads,
+        signature: args.signature.name(),
+        value_bytes: args.value_bytes,
+    };
+    let outcome = match run::run(plan).await {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("openkms-loadgen: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = Report::new(setup, &outcome);
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_text());
+    }
+    if report.requests == report.errors {
+        // Not one successful request: a script must not mistake this for a result.
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// CreateSecret with the run's value; an already existing secret is fine.
+async fn create_secret(creds: &Credentials, target: &Target) -> Result<(), String> {
+    let (status, body) = run::one_shot(Operation::CreateSecret, creds, target)
+        .await
+        .map_err(|e| e.to_string())?;
+    if status == StatusCode::OK {
+        return Ok(());
+    }
+    if status == StatusCode::CONFLICT && workload::contains(&body, b"\"Rejected.ResourceExist\"") {
+        eprintln!(
+            "openkms-loadgen: secret {} exists; using it",
+            target.secret_name
+        );
+        return Ok(());
+    }
+    Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body)))
+}
+
+/// `10s`, `500ms`, `2m`, `1.5s` or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (text, 1.0)
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 10s, 500ms or 2m"))?;
+    Duration::try_from_secs_f64(value * scale)
+        .map_err(|_| format!("{text:?} is not a non-negative duration"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_durations_with_units() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,284 @@
+//! What one request of a run is: the action, its parameters, how it is signed and what a good
+//! answer looks like. Signing goes through `openkms_wire::signature::signer`, the same code the
+//! server's verifier is tested against, so the load tool cannot drift from the server's rules.
+
+use bytes::Bytes;
+use clap::ValueEnum;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, CONTENT_LENGTH};
+use hyper::{HeaderMap, Method, Request, Uri};
+use openkms_wire::signature::signer::{Call, Signer};
+
+/// The signature scheme requests carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SignatureVersion {
+    /// ACS3-HMAC-SHA256 in the `Authorization` header (the current SDKs).
+    V3,
+    /// HMAC-SHA1 over the parameters (`Signature` in the query; the legacy SDKs).
+    V1,
+}
+
+impl SignatureVersion {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::V3 => "v3",
+            Self::V1 => "v1",
+        }
+    }
+}
+
+/// The actions the tool sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    GetSecretValue,
+    PutSecretValue,
+    CreateSecret,
+}
+
+impl Operation {
+    /// The Alibaba action name.
+    pub fn action(self) -> &'static str {
+        match self {
+            Self::GetSecretValue => "GetSecretValue",
+            Self::PutSecretValue => "PutSecretValue",
+            Self::CreateSecret => "CreateSecret",
+        }
+    }
+
+    /// A field every successful answer of this action holds (checked on each response).
+    pub fn success_marker(self) -> &'static [u8] {
+        match self {
+            Self::GetSecretValue => b"\"SecretData\"",
+            Self::PutSecretValue | Self::CreateSecret => b"\"VersionId\"",
+        }
+    }
+}
+
+/// Who signs, how, and for which endpoint (`host:port`, also the signed `host` header).
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub endpoint: String,
+    pub access_key_id: String,
+    pub access_key_secret: String,
+    pub signature: SignatureVersion,
+}
+
+/// The secret a run reads or writes.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub secret_name: String,
+    /// `SecretData` for the writing actions.
+    pub value: String,
+}
+
+/// A signed request before it becomes an HTTP request: what the server will verify.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// Query string without `?`.
+    pub query: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Outgoing {
+    /// `POST /?query` with the signed headers, an explicit `Content-Length` and the form body.
+    pub fn into_request(self) -> Result<Request<Full<Bytes>>, hyper::http::Error> {
+        let uri = Uri::try_from(format!("/?{}", self.query))?;
+        let mut headers = self.headers;
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(self.body.len()));
+        let mut req = Request::new(Full::new(self.body));
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = uri;
+        *req.headers_mut() = headers;
+        Ok(req)
+    }
+}
+
+/// Signs one request. `nonce` must be fresh for every request (the server rejects a reused
+/// one); `date` is the current time as `YYYY-MM-DDThh:mm:ssZ`.
+pub fn sign(
+    op: Operation,
+    creds: &Credentials,
+    target: &Target,
+    version_id: Option<&str>,
+    nonce: &str,
+    date: &str,
+) -> Outgoing {
+    let mut query = vec![("SecretName".to_owned(), target.secret_name.clone())];
+    let mut form = Vec::new();
+    match op {
+        Operation::GetSecretValue => {}
+        Operation::PutSecretValue | Operation::CreateSecret => {
+            query.push((
+                "VersionId".to_owned(),
+                version_id.unwrap_or_default().to_owned(),
+            ));
+            // The Tea SDKs send SecretData in the form body (spec traces, PutSecretValue).
+            form.push(("SecretData".to_owned(), target.value.clone()));
+        }
+    }
+    let call = Call {
+        method: "POST",
+        host: &creds.endpoint,
+        action: op.action(),
+        version: openkms_wire::API_VERSION,
+        query,
+        form,
+    };
+    let signer = Signer {
+        access_key_id: &creds.access_key_id,
+        secret: creds.access_key_secret.as_bytes(),
+        security_token: None,
+    };
+    let signed = match creds.signature {
+        SignatureVersion::V3 => signer.sign_v3(&call, nonce, date),
+        SignatureVersion::V1 => signer.sign_v1(&call, nonce, date),
+    };
+    Outgoing {
+        query: signed.query,
+        headers: signed.headers,
+        body: Bytes::from(signed.body),
+    }
+}
+
+/// A fresh signature nonce: a v4 UUID as 32 hex digits, as the SDKs send it.
+pub fn fresh_nonce() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// The current time as the signature timestamp.
+pub fn now_date() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    openkms_wire::timefmt::format_unix(secs)
+}
+
+/// `len` random printable ASCII characters (`!` to `~`), drawn from v4 UUIDs.
+pub fn printable_value(len: usize) -> String {
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        for b in uuid::Uuid::new_v4().as_bytes() {
+            if out.len() == len {
+                break;
+            }
+            out.push(char::from(b'!' + b % 94));
+        }
+    }
+    out
+}
+
+/// True when `haystack` holds `needle`.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openkms_wire::signature;
+    use openkms_wire::{RequestView, RpcRequest};
+
+    fn creds(signature: SignatureVersion) -> Credentials {
+        Credentials {
+            endpoint: "127.0.0.1:8080".to_owned(),
+            access_key_id: "benchAK".to_owned(),
+            access_key_secret: "benchSecret".to_owned(),
+            signature,
+        }
+    }
+
+    fn target() -> Target {
+        Target {
+            secret_name: "bench/secret".to_owned(),
+            value: printable_value(1024),
+        }
+    }
+
+    /// Turns the HTTP request the tool sends back into the view the server verifies.
+    fn verify_as_server(req: &Request<Full<Bytes>>, body: &[u8], secret: &[u8]) -> RpcRequest {
+        let view = RequestView {
+            method: req.method().as_str(),
+            query: req.uri().query().unwrap_or_default(),
+            headers: req.headers(),
+            body,
+        };
+        let parsed = RpcRequest::parse(&view).unwrap();
+        signature::verify(&view, &parsed, secret).unwrap();
+        assert!(signature::verify(&view, &parsed, b"wrongSecret").is_err());
+        parsed
+    }
+
+    fn check(op: Operation, sig: SignatureVersion) {
+        let c = creds(sig);
+        let t = target();
+        let nonce = fresh_nonce();
+        let out = sign(op, &c, &t, Some("v-1"), &nonce, &now_date());
+        let body = out.body.clone();
+        let req = out.into_request().unwrap();
+        assert_eq!(req.method(), Method::POST);
+        assert_eq!(req.uri().path(), "/");
+        assert_eq!(
+            req.headers().get(CONTENT_LENGTH).unwrap(),
+            &body.len().to_string()
+        );
+        let parsed = verify_as_server(&req, &body, c.access_key_secret.as_bytes());
+        assert_eq!(parsed.action.as_deref(), Some(op.action()));
+        assert_eq!(parsed.version.as_deref(), Some("2016-01-20"));
+        assert_eq!(parsed.claim.nonce, nonce);
+        assert_eq!(parsed.claim.access_key_id, "benchAK");
+        assert_eq!(parsed.params.get("SecretName"), Some("bench/secret"));
+        if op != Operation::GetSecretValue {
+            assert_eq!(parsed.params.get("SecretData"), Some(t.value.as_str()));
+            assert_eq!(parsed.params.get("VersionId"), Some("v-1"));
+        }
+    }
+
+    #[test]
+    fn get_secret_value_v3_verifies_with_the_server_rules() {
+        check(Operation::GetSecretValue, SignatureVersion::V3);
+    }
+
+    #[test]
+    fn get_secret_value_v1_verifies_with_the_server_rules() {
+        check(Operation::GetSecretValue, SignatureVersion::V1);
+    }
+
+    #[test]
+    fn put_secret_value_with_form_body_verifies_in_both_versions() {
+        check(Operation::PutSecretValue, SignatureVersion::V3);
+        check(Operation::PutSecretValue, SignatureVersion::V1);
+    }
+
+    #[test]
+    fn create_secret_verifies() {
+        check(Operation::CreateSecret, SignatureVersion::V3);
+    }
+
+    #[test]
+    fn every_request_gets_a_fresh_nonce() {
+        let a = fresh_nonce();
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(a, fresh_nonce());
+    }
+
+    #[test]
+    fn printable_value_has_the_asked_length_and_charset() {
+        for len in [0, 1, 15, 16, 17, 1024] {
+            let v = printable_value(len);
+            assert_eq!(v.len(), len);
+            assert!(v.bytes().all(|b| b.is_ascii_graphic()));
+        }
+    }
+
+    #[test]
+    fn finds_the_success_marker() {
+        let body = br#"{"RequestId":"x","SecretData":"abc"}"#;
+        assert!(contains(body, Operation::GetSecretValue.success_marker()));
+        assert!(!contains(
+            br#"{"Code":"Forbidden.ResourceNotFound"}"#,
+            Operation::GetSecretValue.success_marker()
+        ));
+    }
+}
