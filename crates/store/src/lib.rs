@@ -7,6 +7,8 @@
 pub mod records;
 pub mod sqlite;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use openkms_domain::filters::SecretFilter;
 
@@ -77,7 +79,7 @@ pub trait Store: Send + Sync + 'static {
     async fn instance_exists(&self, instance_id: &str) -> Result<bool, StoreError>;
 
     /// A secret's metadata by name.
-    async fn secret(&self, name: &str) -> Result<Option<SecretRecord>, StoreError>;
+    async fn secret(&self, name: &str) -> Result<Option<Arc<SecretRecord>>, StoreError>;
     /// A secret's tags.
     async fn secret_tags(&self, secret_id: i64) -> Result<Vec<TagRecord>, StoreError>;
     /// One sealed version.
@@ -85,7 +87,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         secret_id: i64,
         version_id: &str,
-    ) -> Result<Option<VersionRecord>, StoreError>;
+    ) -> Result<Option<Arc<VersionRecord>>, StoreError>;
     /// All versions' metadata, oldest first.
     async fn versions(&self, secret_id: i64) -> Result<Vec<VersionMeta>, StoreError>;
 

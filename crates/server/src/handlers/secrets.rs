@@ -94,9 +94,9 @@ pub async fn describe(cx: &Cx<'_>) -> Reply {
         create_time: format_unix(s.created_at),
         update_time: format_unix(s.updated_at),
         planned_delete_time: s.planned_delete_at.map(format_unix),
-        description: s.description,
-        encryption_key_id: s.encryption_key_id,
-        dkms_instance_id: s.dkms_instance_id,
+        description: s.description.clone(),
+        encryption_key_id: s.encryption_key_id.clone(),
+        dkms_instance_id: s.dkms_instance_id.clone(),
         rotation_interval: rotating
             .then(|| s.rotation.interval_secs.map(|x| format!("{x}s")))
             .flatten(),
@@ -104,10 +104,10 @@ pub async fn describe(cx: &Cx<'_>) -> Reply {
         next_rotation_date: rotating
             .then(|| s.rotation.next_at.map(format_unix))
             .flatten(),
-        extended_config: s.extended_config.filter(|_| managed),
+        extended_config: s.extended_config.clone().filter(|_| managed),
         tags: d.tags.map(tags_reply),
-        secret_name: s.name,
-        secret_type: s.secret_type,
+        secret_name: s.name.clone(),
+        secret_type: s.secret_type.clone(),
     }))
 }
 
@@ -342,25 +342,26 @@ pub async fn describe_regions(cx: &Cx<'_>) -> Reply {
 
 /// GetSecretValue's reply fields for one opened version; `data` is its text.
 fn value_response<'a>(v: &'a SecretValue, data: &'a str) -> GetSecretValueResponse<'a> {
-    let rotating = v.rotation.enabled;
+    let rotation = &v.secret.rotation;
+    let rotating = rotation.enabled;
     GetSecretValueResponse {
-        secret_name: &v.secret_name,
-        version_id: &v.version_id,
-        create_time: format_unix(v.created_at),
+        secret_name: &v.secret.name,
+        version_id: &v.version.version_id,
+        create_time: format_unix(v.version.created_at),
         secret_data: data,
-        secret_data_type: &v.data_type,
+        secret_data_type: &v.version.data_type,
         version_stages: VersionStages {
             version_stage: v.stages.clone(),
         },
-        secret_type: &v.secret_type,
-        automatic_rotation: automatic_rotation(&v.rotation),
-        extended_config: v.extended_config.as_deref(),
-        last_rotation_date: v.rotation.last_at.map(format_unix),
+        secret_type: &v.secret.secret_type,
+        automatic_rotation: automatic_rotation(rotation),
+        extended_config: v.extended_config(),
+        last_rotation_date: rotation.last_at.map(format_unix),
         next_rotation_date: rotating
-            .then(|| v.rotation.next_at.map(format_unix))
+            .then(|| rotation.next_at.map(format_unix))
             .flatten(),
         rotation_interval: rotating
-            .then(|| v.rotation.interval_secs.map(|s| format!("{s}s")))
+            .then(|| rotation.interval_secs.map(|s| format!("{s}s")))
             .flatten(),
     }
 }

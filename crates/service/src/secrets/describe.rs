@@ -9,7 +9,7 @@ use crate::{Caller, Error, Service};
 #[derive(Debug)]
 pub struct SecretDescription {
     pub arn: String,
-    pub secret: SecretRecord,
+    pub secret: std::sync::Arc<SecretRecord>,
     /// Present when tags were asked for.
     pub tags: Option<Vec<TagRecord>>,
 }
@@ -105,7 +105,7 @@ impl Service {
         let take = usize::try_from(page_size).unwrap_or(usize::MAX);
         let versions: Vec<VersionSummary> = all.drain(..).skip(skip).take(take).collect();
         Ok(VersionListing {
-            secret_name: secret.name,
+            secret_name: secret.name.clone(),
             page_number,
             page_size,
             total_count,

@@ -4,7 +4,9 @@
 use openkms_crypto::envelope::secret_aad;
 use openkms_crypto::SecretBytes;
 use openkms_domain::stages::CURRENT;
-use openkms_store::{RotationRecord, VersionRecord};
+use std::sync::Arc;
+
+use openkms_store::{SecretRecord, VersionRecord};
 
 use crate::{Caller, Error, Service};
 
@@ -18,18 +20,24 @@ pub struct GetSecretValueInput<'a> {
     pub dry_run: bool,
 }
 
-/// An opened secret version.
+/// An opened secret version: the secret's and the version's records (shared with the store's
+/// cache, not copied) and the plaintext.
 pub struct SecretValue {
-    pub secret_name: String,
-    pub version_id: String,
-    pub created_at: i64,
+    pub secret: Arc<SecretRecord>,
+    pub version: Arc<VersionRecord>,
     pub data: SecretBytes,
-    pub data_type: String,
     pub stages: Vec<String>,
-    pub secret_type: String,
-    pub rotation: RotationRecord,
-    /// Only for managed types, and only when asked for.
-    pub extended_config: Option<String>,
+    /// Whether the reply carries ExtendedConfig: managed types, when asked for.
+    pub with_extended_config: bool,
+}
+
+impl SecretValue {
+    /// The ExtendedConfig to return, if any.
+    pub fn extended_config(&self) -> Option<&str> {
+        self.with_extended_config
+            .then_some(self.secret.extended_config.as_deref())
+            .flatten()
+    }
 }
 
 impl Service {
@@ -75,21 +83,13 @@ impl Service {
             return Err(Error::DryRun);
         }
         let stages = secret.stages.labels_of(&version.version_id);
-        let extended_config = if input.fetch_extended_config && secret.secret_type != "Generic" {
-            secret.extended_config
-        } else {
-            None
-        };
+        let with_extended_config = input.fetch_extended_config && secret.secret_type != "Generic";
         Ok(SecretValue {
-            secret_name: secret.name,
-            version_id: version.version_id,
-            created_at: version.created_at,
+            secret,
+            version,
             data,
-            data_type: version.data_type,
             stages,
-            secret_type: secret.secret_type,
-            rotation: secret.rotation,
-            extended_config,
+            with_extended_config,
         })
     }
 

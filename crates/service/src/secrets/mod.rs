@@ -57,7 +57,7 @@ impl Service {
     }
 
     /// The secret's record; pending deletion counts as found.
-    async fn find_secret(&self, name: &SecretName) -> Result<SecretRecord, Error> {
+    async fn find_secret(&self, name: &SecretName) -> Result<Arc<SecretRecord>, Error> {
         self.store
             .secret(name.as_str())
             .await?

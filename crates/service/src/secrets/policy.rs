@@ -23,7 +23,7 @@ impl Service {
     ) -> Result<String, Error> {
         check_policy_name(policy_name)?;
         let name = self.secret_name(secret_name)?;
-        Ok(self.find_secret(&name).await?.policy)
+        Ok(self.find_secret(&name).await?.policy.clone())
     }
 
     /// SetSecretPolicy.

@@ -140,7 +140,7 @@ impl Service {
         }
         Ok(PutVersion {
             stages: secret.stages.labels_of(version_id),
-            secret_name: secret.name,
+            secret_name: secret.name.clone(),
             version_id: version_id.to_owned(),
         })
     }

@@ -3,12 +3,13 @@
 //! read takes microseconds, less than a hop to another thread); writes go to one writer
 //! thread that commits in groups.
 
+mod cache;
 mod rows;
 mod tags;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
@@ -31,6 +32,7 @@ pub struct SqliteStore {
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
     writer: Writer,
+    cache: cache::ReadCache,
 }
 
 impl SqliteStore {
@@ -45,6 +47,7 @@ impl SqliteStore {
             path: path.to_owned(),
             readers: Mutex::new(Vec::new()),
             writer: Writer::start(conn),
+            cache: cache::ReadCache::default(),
         })
     }
 
@@ -233,8 +236,17 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn secret(&self, name: &str) -> Result<Option<SecretRecord>, StoreError> {
-        self.read(|c| rows::secret_by_name(c, name))
+    async fn secret(&self, name: &str) -> Result<Option<Arc<SecretRecord>>, StoreError> {
+        let generation = match self.cache.secret(name) {
+            Ok(hit) => return Ok(Some(hit)),
+            Err(generation) => generation,
+        };
+        let Some(rec) = self.read(|c| rows::secret_by_name(c, name))? else {
+            return Ok(None);
+        };
+        let rec = Arc::new(rec);
+        self.cache.put_secret(generation, rec.clone());
+        Ok(Some(rec))
     }
 
     async fn secret_tags(&self, secret_id: i64) -> Result<Vec<TagRecord>, StoreError> {
@@ -245,12 +257,22 @@ impl Store for SqliteStore {
         &self,
         secret_id: i64,
         version_id: &str,
-    ) -> Result<Option<VersionRecord>, StoreError> {
-        self.read(|c| {
+    ) -> Result<Option<Arc<VersionRecord>>, StoreError> {
+        let generation = match self.cache.version(secret_id, version_id) {
+            Ok(hit) => return Ok(Some(hit)),
+            Err(generation) => generation,
+        };
+        let found = self.read(|c| {
             c.prepare_cached("SELECT version_id, data_type, key_id, key_version_id, wrapped_key, ciphertext, created_at FROM secret_versions WHERE secret_id = ?1 AND version_id = ?2")
                 .and_then(|mut s| s.query_row(params![secret_id, version_id], rows::version).optional())
                 .map_err(db("read secret version"))
-        })
+        })?;
+        let Some(rec) = found else {
+            return Ok(None);
+        };
+        let rec = Arc::new(rec);
+        self.cache.put_version(generation, secret_id, rec.clone());
+        Ok(Some(rec))
     }
 
     async fn versions(&self, secret_id: i64) -> Result<Vec<VersionMeta>, StoreError> {
@@ -338,7 +360,9 @@ impl Store for SqliteStore {
     }
 
     async fn create_secret(&self, new: NewSecret) -> Result<CreateOutcome, StoreError> {
-        self.writer
+        let name = new.secret.name.clone();
+        let out = self
+            .writer
             .write(move |c| {
                 if let Some(existing) = rows::secret_by_name(c, &new.secret.name)? {
                     return Ok(CreateOutcome::NameTaken {
@@ -354,28 +378,32 @@ impl Store for SqliteStore {
                 rows::insert_version(c, id, &new.first_version)?;
                 Ok(CreateOutcome::Created)
             })
-            .await
+            .await;
+        self.cache.invalidate(&name, None);
+        out
     }
 
     async fn update_secret(&self, name: &str, plan: PlanFn) -> Result<UpdateOutcome, StoreError> {
-        let name = name.to_owned();
-        self.writer
+        let owned = name.to_owned();
+        let result = self
+            .writer
             .write(move |c| {
+                let name = owned;
                 let Some(secret) = rows::secret_by_name(c, &name)? else {
-                    return Ok(UpdateOutcome::NotFound);
+                    return Ok((UpdateOutcome::NotFound, None));
                 };
                 let versions = rows::version_metas(c, secret.id)?;
                 let id = secret.id;
                 let state = SecretState { secret, versions };
                 let update = match plan(&state) {
                     Ok(u) => u,
-                    Err(r) => return Ok(UpdateOutcome::Rejected(r)),
+                    Err(r) => return Ok((UpdateOutcome::Rejected(r), Some(id))),
                 };
                 if update.purge {
                     c.prepare_cached("DELETE FROM secrets WHERE id = ?1")
                         .and_then(|mut s| s.execute([id]))
                         .map_err(db("purge secret"))?;
-                    return Ok(UpdateOutcome::Applied(None));
+                    return Ok((UpdateOutcome::Applied(None), Some(id)));
                 }
                 if let Some(v) = &update.insert_version {
                     rows::insert_version(c, id, v)?;
@@ -408,13 +436,18 @@ impl Store for SqliteStore {
                 }
                 next.updated_at = update.updated_at;
                 rows::update_secret_row(c, &next)?;
-                Ok(UpdateOutcome::Applied(Some(Box::new(next))))
+                Ok((UpdateOutcome::Applied(Some(Box::new(next))), Some(id)))
             })
-            .await
+            .await;
+        // Invalidate even when the write failed: its outcome is unknown to the cache.
+        let id = result.as_ref().ok().and_then(|(_, id)| *id);
+        self.cache.invalidate(name, id);
+        result.map(|(outcome, _)| outcome)
     }
 
     async fn purge_expired(&self, now: i64) -> Result<Vec<String>, StoreError> {
-        self.writer
+        let out = self
+            .writer
             .write(move |c| {
                 let mut stmt = c
                     .prepare_cached("DELETE FROM secrets WHERE planned_delete_at IS NOT NULL AND planned_delete_at <= ?1 RETURNING name")
@@ -425,7 +458,11 @@ impl Store for SqliteStore {
                     .map_err(db("purge expired"))?;
                 Ok(names)
             })
-            .await
+            .await;
+        if !matches!(&out, Ok(names) if names.is_empty()) {
+            self.cache.clear();
+        }
+        out
     }
 }
 

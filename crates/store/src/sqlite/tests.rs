@@ -56,7 +56,7 @@ async fn create_then_read_back_secret_version_and_tags() {
     let rec = s.secret("db").await.unwrap().unwrap();
     assert_eq!(rec.stages.version_of("ACSCurrent"), Some("v1"));
     assert_eq!(
-        s.version(rec.id, "v1").await.unwrap().unwrap(),
+        *s.version(rec.id, "v1").await.unwrap().unwrap(),
         version("v1")
     );
     assert_eq!(s.secret_tags(rec.id).await.unwrap().len(), 1);
@@ -279,4 +279,58 @@ async fn tag_changes_are_all_or_nothing_across_resources() {
             value: "v".into()
         }]
     );
+}
+
+#[tokio::test]
+async fn cached_reads_see_every_acknowledged_write() {
+    let (_d, s) = store();
+    s.create_secret(new_secret("db")).await.unwrap();
+    // Warm the cache, then write through the store.
+    let before = s.secret("db").await.unwrap().unwrap();
+    assert_eq!(
+        s.version(before.id, "v1")
+            .await
+            .unwrap()
+            .unwrap()
+            .version_id,
+        "v1"
+    );
+    s.update_secret(
+        "db",
+        Box::new(|_| {
+            Ok(SecretUpdate {
+                insert_version: Some(version("v2")),
+                delete_versions: vec!["v1".into()],
+                stages: Some(StageMap::initial("v2")),
+                description: Some("changed".into()),
+                updated_at: 30,
+                ..Default::default()
+            })
+        }),
+    )
+    .await
+    .unwrap();
+    let after = s.secret("db").await.unwrap().unwrap();
+    assert_eq!(after.description, "changed");
+    assert!(
+        s.version(after.id, "v1").await.unwrap().is_none(),
+        "a dropped version is not served from cache"
+    );
+    // Purge, then recreate under the same name: the old incarnation is never served.
+    s.update_secret(
+        "db",
+        Box::new(|_| {
+            Ok(SecretUpdate {
+                purge: true,
+                ..Default::default()
+            })
+        }),
+    )
+    .await
+    .unwrap();
+    assert!(s.secret("db").await.unwrap().is_none());
+    s.create_secret(new_secret("db")).await.unwrap();
+    let again = s.secret("db").await.unwrap().unwrap();
+    assert_ne!(again.id, before.id);
+    assert_eq!(again.description, "");
 }
