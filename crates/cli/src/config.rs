@@ -27,6 +27,9 @@ pub struct ServeArgs {
     /// Address of the Prometheus metrics listener (off when absent).
     #[arg(long, env = "OPENKMS_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Runtime worker threads [default: one per core].
+    #[arg(long, env = "OPENKMS_WORKER_THREADS")]
+    pub worker_threads: Option<usize>,
     /// TOML file with any of the settings above (snake_case keys).
     #[arg(long, env = "OPENKMS_CONFIG")]
     pub config: Option<PathBuf>,
@@ -41,6 +44,7 @@ struct FileConfig {
     account_id: Option<String>,
     root_key_file: Option<PathBuf>,
     metrics_listen: Option<SocketAddr>,
+    worker_threads: Option<usize>,
 }
 
 /// The validated configuration.
@@ -52,6 +56,7 @@ pub struct ServeConfig {
     pub account_id: Option<String>,
     pub root_key_file: PathBuf,
     pub metrics_listen: Option<SocketAddr>,
+    pub worker_threads: Option<usize>,
 }
 
 /// Why the configuration is unusable.
@@ -66,6 +71,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("--region must be lower-case letters, digits and '-', like cn-hangzhou")]
     Region,
+    #[error("--worker-threads must be at least 1")]
+    WorkerThreads,
 }
 
 impl ServeArgs {
@@ -104,6 +111,10 @@ impl ServeArgs {
             account_id: self.account_id.or(file.account_id),
             root_key_file,
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
+            worker_threads: match self.worker_threads.or(file.worker_threads) {
+                Some(0) => return Err(ConfigError::WorkerThreads),
+                n => n,
+            },
         })
     }
 }

@@ -56,10 +56,11 @@ pub enum ServeError {
 /// Runs the server until SIGINT or SIGTERM.
 pub fn run(args: ServeArgs) -> Result<(), ServeError> {
     let cfg = args.resolve()?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(ServeError::Runtime)?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = cfg.worker_threads {
+        builder.worker_threads(n);
+    }
+    let rt = builder.enable_all().build().map_err(ServeError::Runtime)?;
     rt.block_on(serve(cfg))
 }
 

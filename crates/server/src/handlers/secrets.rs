@@ -72,10 +72,8 @@ pub async fn get_value(cx: &Cx<'_>) -> Reply {
             },
         )
         .await?;
-    // Values are stored from UTF-8 request text, so this never replaces anything; the lossy
-    // form avoids a second fallible path for the one plaintext copy.
-    let data = String::from_utf8_lossy(v.data.expose_secret());
-    let body = cx.render(&value_response(&v, &data));
+    let data = value_text(&v)?;
+    let body = cx.render(&value_response(&v, data));
     Ok(body)
 }
 
@@ -296,11 +294,10 @@ pub async fn batch_get_value(cx: &Cx<'_>) -> Reply {
             }
         }
     }
-    // Lossy for the reason given in `get_value`.
-    let data: Vec<_> = values
+    let data = values
         .iter()
-        .map(|v| String::from_utf8_lossy(v.data.expose_secret()))
-        .collect();
+        .map(value_text)
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(cx.render(&BatchGetSecretValueResponse {
         secret_values: values
             .iter()
@@ -341,6 +338,17 @@ pub async fn describe_regions(cx: &Cx<'_>) -> Reply {
 }
 
 /// GetSecretValue's reply fields for one opened version; `data` is its text.
+/// The plaintext as text. Values are stored from UTF-8 request text, so this always succeeds;
+/// failing would mean a corrupted row, answered as an internal failure.
+fn value_text(v: &SecretValue) -> Result<&str, ApiError> {
+    std::str::from_utf8(v.data.expose_secret()).map_err(|_| {
+        ApiError::from(openkms_service::Error::Internal {
+            op: "decode secret value",
+            source: None,
+        })
+    })
+}
+
 fn value_response<'a>(v: &'a SecretValue, data: &'a str) -> GetSecretValueResponse<'a> {
     let rotation = &v.secret.rotation;
     let rotating = rotation.enabled;
