@@ -24,16 +24,25 @@ impl Format {
 /// Renders a success body: `RequestId` first, then the fields of `body` (a struct that
 /// serializes to a JSON object).
 pub fn success<T: Serialize>(format: Format, request_id: &str, body: &T) -> Vec<u8> {
-    let fields = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
-    let mut out = Vec::with_capacity(fields.len() + 64);
+    let mut out = Vec::with_capacity(256);
     out.extend_from_slice(b"{\"RequestId\":");
     push_json_str(&mut out, request_id);
-    match fields.get(1..) {
-        Some(rest) if rest != b"}" => {
-            out.push(b',');
-            out.extend_from_slice(rest);
+    // Serialize the body in place after the RequestId, then turn its opening brace into a
+    // comma: one buffer, no copy of the (possibly large) body.
+    let start = out.len();
+    if serde_json::to_writer(&mut out, body).is_err() {
+        out.truncate(start);
+    }
+    match out.get(start..) {
+        Some(b"{}") | Some(b"") => {
+            out.truncate(start);
+            out.push(b'}');
         }
-        _ => out.push(b'}'),
+        _ => {
+            if let Some(brace) = out.get_mut(start) {
+                *brace = b',';
+            }
+        }
     }
     match format {
         Format::Json => out,
