@@ -43,6 +43,9 @@ enum Command {
     /// Write new versions of one secret with signed PutSecretValue requests (a fresh VersionId
     /// each, SecretData in the form body).
     PutSecretValue(LoadArgs),
+    /// Create new secrets named `<secret-name>/<uuid>` with signed CreateSecret requests (to
+    /// fill a store, e.g. for list latency at 100 000 secrets).
+    CreateSecrets(LoadArgs),
 }
 
 #[derive(Args, Debug)]
@@ -97,6 +100,7 @@ fn main() -> ExitCode {
     let (operation, mode, args) = match cli.command {
         Command::GetSecretValue(a) => (Operation::GetSecretValue, "get-secret-value", a),
         Command::PutSecretValue(a) => (Operation::PutSecretValue, "put-secret-value", a),
+        Command::CreateSecrets(a) => (Operation::CreateSecret, "create-secrets", a),
     };
     let threads = usize::try_from(args.threads).unwrap_or(1);
     let runtime = if threads == 1 {

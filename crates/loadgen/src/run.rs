@@ -229,10 +229,22 @@ async fn connection_loop(shared: Arc<Shared>) -> Result<Tally, hdrhistogram::Cre
             Operation::GetSecretValue => None,
             Operation::PutSecretValue | Operation::CreateSecret => Some(fresh_version_id()),
         };
+        // Creating: each request names a new secret under the target's name.
+        let fresh_target;
+        let target = match (plan.operation, &version_id) {
+            (Operation::CreateSecret, Some(v)) => {
+                fresh_target = workload::Target {
+                    secret_name: format!("{}/{v}", plan.target.secret_name),
+                    value: plan.target.value.clone(),
+                };
+                &fresh_target
+            }
+            _ => &plan.target,
+        };
         let req = match workload::sign(
             plan.operation,
             &plan.credentials,
-            &plan.target,
+            target,
             version_id.as_deref(),
             &workload::fresh_nonce(),
             &workload::now_date(),

@@ -22,6 +22,7 @@ use writer::Writer;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_key_tags.sql"),
+    include_str!("../../migrations/sqlite/0003_secret_count.sql"),
 ];
 
 /// Reader connections kept for reuse; more are opened under bursts and closed after.

@@ -162,8 +162,15 @@ pub fn list_secrets(
     limit: u64,
 ) -> Result<(u64, Vec<SecretRecord>), StoreError> {
     let (clause, args) = filter_sql(f);
+    // Unfiltered: the trigger-maintained counter, so the first page costs the same at any
+    // number of secrets. Filtered: counting needs the matching rows.
+    let count_sql = if clause.is_empty() {
+        "SELECT value FROM counters WHERE name = 'secrets'".to_owned()
+    } else {
+        format!("SELECT COUNT(*) FROM secrets s{clause}")
+    };
     let total: i64 = c
-        .prepare_cached(&format!("SELECT COUNT(*) FROM secrets s{clause}"))
+        .prepare_cached(&count_sql)
         .and_then(|mut s| s.query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0)))
         .map_err(db("count secrets"))?;
     let sql = format!(

@@ -334,3 +334,30 @@ async fn cached_reads_see_every_acknowledged_write() {
     assert_ne!(again.id, before.id);
     assert_eq!(again.description, "");
 }
+
+#[tokio::test]
+async fn unfiltered_list_total_follows_creates_and_purges() {
+    let (_d, s) = store();
+    for n in ["a", "b", "c"] {
+        s.create_secret(new_secret(n)).await.unwrap();
+    }
+    let all = openkms_domain::filters::SecretFilter::default();
+    assert_eq!(s.list_secrets(&all, 0, 2).await.unwrap().0, 3);
+    s.update_secret(
+        "b",
+        Box::new(|_| {
+            Ok(SecretUpdate {
+                purge: true,
+                ..Default::default()
+            })
+        }),
+    )
+    .await
+    .unwrap();
+    let (total, page) = s.list_secrets(&all, 0, 10).await.unwrap();
+    assert_eq!(total, 2);
+    assert_eq!(
+        page.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        ["a", "c"]
+    );
+}
