@@ -262,3 +262,37 @@ def test_force_delete_frees_the_name_immediately(any_client, unique_name):
 def test_delete_unknown_secret_is_not_found(kms_client, unique_name):
     with expect_error("Forbidden.ResourceNotFound", 404):
         delete_secret(kms_client, unique_name("never-created"))
+
+
+def test_second_delete_of_a_pending_secret_is_refused_and_keeps_the_first_planned_time(kms_client, unique_name):
+    name = unique_name()
+    create_secret(kms_client, name)
+    first = ks.body_map(delete_secret(kms_client, name, recovery_window_in_days="7"))
+    with expect_error("Rejected.ResourceInDeleteWindow", 409):
+        delete_secret(kms_client, name, recovery_window_in_days="30")
+    assert ks.body_map(describe_secret(kms_client, name))["PlannedDeleteTime"] == first["PlannedDeleteTime"]
+
+
+def test_force_delete_of_a_pending_secret_purges_it(kms_client, unique_name):
+    name = unique_name()
+    create_secret(kms_client, name)
+    delete_secret(kms_client, name, recovery_window_in_days="7")
+    delete_secret(kms_client, name, force_delete_without_recovery="true")
+    ks.assert_secret_absent(kms_client, name)
+
+
+def test_force_delete_together_with_a_recovery_window_is_invalid_and_changes_nothing(kms_client, unique_name):
+    name = unique_name()
+    create_secret(kms_client, name)
+    with expect_error("InvalidParameter", 400):
+        delete_secret(kms_client, name, force_delete_without_recovery="true", recovery_window_in_days="7")
+    assert ks.body_map(get_secret_value(kms_client, name))["SecretData"] == "s3cr3t"
+
+
+def test_recovery_window_outside_7_to_30_days_is_invalid(kms_client, unique_name):
+    name = unique_name()
+    create_secret(kms_client, name)
+    for days in ("6", "31"):
+        with expect_error("InvalidParameter", 400):
+            delete_secret(kms_client, name, recovery_window_in_days=days)
+    assert not ks.body_map(describe_secret(kms_client, name)).get("PlannedDeleteTime")
