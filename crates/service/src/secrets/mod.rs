@@ -29,8 +29,9 @@ pub use version_stage::UpdateVersionStageInput;
 use std::sync::Arc;
 
 use openkms_crypto::Kek;
+use openkms_domain::secret::Rejection;
 use openkms_domain::{parse_secret_ref, SecretName};
-use openkms_store::{KeyRecord, RotationRecord, SecretRecord};
+use openkms_store::{KeyRecord, Plan, RotationRecord, SecretRecord, SecretState, UpdateOutcome};
 
 use crate::{Error, Service};
 
@@ -62,6 +63,32 @@ impl Service {
             .secret(name.as_str())
             .await?
             .ok_or(Error::SecretNotFound)
+    }
+
+    /// Writes a change to a secret that is not pending deletion, as `plan` decides inside the
+    /// transaction; maps the store's outcome to the API's errors.
+    pub(crate) async fn change_active_secret(
+        &self,
+        name: &SecretName,
+        plan: impl Fn(&SecretState) -> Plan + Send + Sync + 'static,
+    ) -> Result<Option<Box<SecretRecord>>, Error> {
+        let outcome = self
+            .store
+            .update_secret(
+                name.as_str(),
+                Box::new(move |state| {
+                    if state.secret.planned_delete_at.is_some() {
+                        return Err(Rejection::PendingDeletion);
+                    }
+                    plan(state)
+                }),
+            )
+            .await?;
+        match outcome {
+            UpdateOutcome::Applied(rec) => Ok(rec),
+            UpdateOutcome::NotFound => Err(Error::SecretNotFound),
+            UpdateOutcome::Rejected(r) => Err(r.into()),
+        }
     }
 
     /// The key that seals a secret's versions: its EncryptionKeyId or the service key, which

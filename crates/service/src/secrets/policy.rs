@@ -4,9 +4,8 @@
 //! DescribeSecret); SetSecretPolicy, a write, does not. The policy text is stored as given
 //! once it validates, and returned as stored.
 
-use openkms_domain::secret::Rejection;
 use openkms_domain::{validate_secret_policy, ValidationError};
-use openkms_store::{SecretUpdate, UpdateOutcome};
+use openkms_store::SecretUpdate;
 
 use crate::{Caller, Error, Service};
 
@@ -39,27 +38,15 @@ impl Service {
         let name = self.secret_name(secret_name)?;
         validate_secret_policy(policy)?;
         let policy = policy.to_owned();
-        let outcome = self
-            .store
-            .update_secret(
-                name.as_str(),
-                Box::new(move |state| {
-                    if state.secret.planned_delete_at.is_some() {
-                        return Err(Rejection::PendingDeletion);
-                    }
-                    Ok(SecretUpdate {
-                        policy: Some(policy.clone()),
-                        updated_at: now,
-                        ..Default::default()
-                    })
-                }),
-            )
-            .await?;
-        match outcome {
-            UpdateOutcome::Applied(_) => Ok(()),
-            UpdateOutcome::NotFound => Err(Error::SecretNotFound),
-            UpdateOutcome::Rejected(r) => Err(r.into()),
-        }
+        self.change_active_secret(&name, move |_| {
+            Ok(SecretUpdate {
+                policy: Some(policy.clone()),
+                updated_at: now,
+                ..Default::default()
+            })
+        })
+        .await?;
+        Ok(())
     }
 }
 

@@ -8,7 +8,7 @@ use openkms_domain::stages::{versions_to_drop, CURRENT};
 use openkms_domain::{
     validate_secret_data, SecretDataType, SecretType, ValidationError, VersionId, VersionStage,
 };
-use openkms_store::{SecretUpdate, UpdateOutcome, VersionRecord};
+use openkms_store::{SecretUpdate, VersionRecord};
 
 use crate::{Caller, Error, Service};
 
@@ -70,48 +70,41 @@ impl Service {
         };
         let vid = version.version_id.clone();
         let plan_labels = labels.clone();
-        let outcome = self
-            .store
-            .update_secret(
-                name.as_str(),
-                Box::new(move |state| {
-                    if state.secret.planned_delete_at.is_some() {
-                        return Err(Rejection::PendingDeletion);
-                    }
-                    if state.versions.iter().any(|v| v.version_id == vid) {
-                        return Err(Rejection::VersionExists {
-                            version_id: vid.clone(),
-                        });
-                    }
-                    let stages = state.secret.stages.put_version(&vid, &plan_labels)?;
-                    let mut ids: Vec<String> = state
-                        .versions
-                        .iter()
-                        .map(|v| v.version_id.clone())
-                        .collect();
-                    ids.push(vid.clone());
-                    Ok(SecretUpdate {
-                        insert_version: Some(version.clone()),
-                        delete_versions: versions_to_drop(&ids, &stages),
-                        stages: Some(stages),
-                        updated_at: now,
-                        ..Default::default()
-                    })
-                }),
-            )
-            .await?;
-        match outcome {
-            UpdateOutcome::Applied(Some(rec)) => Ok(PutVersion {
+        let written = self
+            .change_active_secret(&name, move |state| {
+                if state.versions.iter().any(|v| v.version_id == vid) {
+                    return Err(Rejection::VersionExists {
+                        version_id: vid.clone(),
+                    });
+                }
+                let stages = state.secret.stages.put_version(&vid, &plan_labels)?;
+                let mut ids: Vec<String> = state
+                    .versions
+                    .iter()
+                    .map(|v| v.version_id.clone())
+                    .collect();
+                ids.push(vid.clone());
+                Ok(SecretUpdate {
+                    insert_version: Some(version.clone()),
+                    delete_versions: versions_to_drop(&ids, &stages),
+                    stages: Some(stages),
+                    updated_at: now,
+                    ..Default::default()
+                })
+            })
+            .await;
+        match written {
+            Ok(Some(rec)) => Ok(PutVersion {
                 stages: rec.stages.labels_of(version_id.as_str()),
                 secret_name: rec.name,
                 version_id: version_id.as_str().to_owned(),
             }),
-            UpdateOutcome::Applied(None) | UpdateOutcome::NotFound => Err(Error::SecretNotFound),
-            UpdateOutcome::Rejected(Rejection::VersionExists { .. }) => {
+            Ok(None) => Err(Error::SecretNotFound),
+            Err(Error::Rejected(Rejection::VersionExists { .. })) => {
                 self.same_version_again(&name, version_id.as_str(), data_type, input.secret_data)
                     .await
             }
-            UpdateOutcome::Rejected(r) => Err(r.into()),
+            Err(e) => Err(e),
         }
     }
 

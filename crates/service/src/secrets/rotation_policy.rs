@@ -6,7 +6,7 @@
 
 use openkms_domain::secret::Rejection;
 use openkms_domain::{RotationInterval, SecretType, ValidationError};
-use openkms_store::{RotationRecord, SecretUpdate, UpdateOutcome};
+use openkms_store::{RotationRecord, SecretUpdate};
 
 use super::create::rotation_settings;
 use crate::{Caller, Error, Service};
@@ -36,39 +36,26 @@ impl Service {
         if let Some(text) = interval.as_deref() {
             RotationInterval::parse_secret_interval(text)?;
         }
-        let outcome = self
-            .store
-            .update_secret(
-                name.as_str(),
-                Box::new(move |state| {
-                    if state.secret.planned_delete_at.is_some() {
-                        return Err(Rejection::PendingDeletion);
-                    }
-                    let ty =
-                        SecretType::parse(&state.secret.secret_type).map_err(Rejection::Invalid)?;
-                    if !ty.supports_automatic_rotation() {
-                        return Err(Rejection::Invalid(ValidationError::invalid(
-                            "EnableAutomaticRotation",
-                            "automatic rotation is only for managed secrets; this secret is Generic",
-                        )));
-                    }
-                    let settings = rotation_settings(ty, Some(enable), interval.as_deref(), now)
-                        .map_err(Rejection::Invalid)?;
-                    Ok(SecretUpdate {
-                        rotation: Some(RotationRecord {
-                            last_at: state.secret.rotation.last_at,
-                            ..settings
-                        }),
-                        updated_at: now,
-                        ..Default::default()
-                    })
+        self.change_active_secret(&name, move |state| {
+            let ty = SecretType::parse(&state.secret.secret_type).map_err(Rejection::Invalid)?;
+            if !ty.supports_automatic_rotation() {
+                return Err(Rejection::Invalid(ValidationError::invalid(
+                    "EnableAutomaticRotation",
+                    "automatic rotation is only for managed secrets; this secret is Generic",
+                )));
+            }
+            let settings = rotation_settings(ty, Some(enable), interval.as_deref(), now)
+                .map_err(Rejection::Invalid)?;
+            Ok(SecretUpdate {
+                rotation: Some(RotationRecord {
+                    last_at: state.secret.rotation.last_at,
+                    ..settings
                 }),
-            )
-            .await?;
-        match outcome {
-            UpdateOutcome::Applied(_) => Ok(name.as_str().to_owned()),
-            UpdateOutcome::NotFound => Err(Error::SecretNotFound),
-            UpdateOutcome::Rejected(r) => Err(r.into()),
-        }
+                updated_at: now,
+                ..Default::default()
+            })
+        })
+        .await?;
+        Ok(name.as_str().to_owned())
     }
 }

@@ -3,7 +3,7 @@
 
 use openkms_domain::secret::Rejection;
 use openkms_domain::{ExtendedConfig, SecretType, ValidationError};
-use openkms_store::{SecretUpdate, UpdateOutcome};
+use openkms_store::SecretUpdate;
 
 use super::create::DESCRIPTION_MAX_CHARS;
 use crate::{Caller, Error, Service};
@@ -36,36 +36,24 @@ impl Service {
         }
         let description = input.description.map(str::to_owned);
         let custom_data = input.custom_data;
-        let outcome = self
-            .store
-            .update_secret(
-                name.as_str(),
-                Box::new(move |state| {
-                    if state.secret.planned_delete_at.is_some() {
-                        return Err(Rejection::PendingDeletion);
-                    }
-                    let extended_config = match &custom_data {
-                        None => None,
-                        Some(pairs) => Some(merged_config(
-                            &state.secret.secret_type,
-                            state.secret.extended_config.as_deref(),
-                            pairs,
-                        )?),
-                    };
-                    Ok(SecretUpdate {
-                        description: description.clone(),
-                        extended_config,
-                        updated_at: now,
-                        ..Default::default()
-                    })
-                }),
-            )
-            .await?;
-        match outcome {
-            UpdateOutcome::Applied(_) => Ok(name.as_str().to_owned()),
-            UpdateOutcome::NotFound => Err(Error::SecretNotFound),
-            UpdateOutcome::Rejected(r) => Err(r.into()),
-        }
+        self.change_active_secret(&name, move |state| {
+            let extended_config = match &custom_data {
+                None => None,
+                Some(pairs) => Some(merged_config(
+                    &state.secret.secret_type,
+                    state.secret.extended_config.as_deref(),
+                    pairs,
+                )?),
+            };
+            Ok(SecretUpdate {
+                description: description.clone(),
+                extended_config,
+                updated_at: now,
+                ..Default::default()
+            })
+        })
+        .await?;
+        Ok(name.as_str().to_owned())
     }
 }
 

@@ -4,7 +4,7 @@
 use openkms_domain::secret::Rejection;
 use openkms_domain::stages::StageChange;
 use openkms_domain::{SecretType, ValidationError, VersionStage};
-use openkms_store::{SecretUpdate, UpdateOutcome};
+use openkms_store::SecretUpdate;
 
 use crate::{Caller, Error, Service};
 
@@ -36,44 +36,32 @@ impl Service {
         }
         let from = input.remove_from_version.map(str::to_owned);
         let to = input.move_to_version.map(str::to_owned);
-        let outcome =
-            self.store
-                .update_secret(
-                    name.as_str(),
-                    Box::new(move |state| {
-                        if state.secret.planned_delete_at.is_some() {
-                            return Err(Rejection::PendingDeletion);
-                        }
-                        if state.secret.secret_type != SecretType::Generic.wire_name() {
-                            return Err(Rejection::GenericOnly);
-                        }
-                        let change = StageChange::from_params(from.as_deref(), to.as_deref())
-                            .ok_or(Rejection::Invalid(ValidationError::invalid(
-                                "MoveToVersion",
-                                "give RemoveFromVersion, MoveToVersion or both",
-                            )))?;
-                        let versions: Vec<String> = state
-                            .versions
-                            .iter()
-                            .map(|v| v.version_id.clone())
-                            .collect();
-                        let stages =
-                            state
-                                .secret
-                                .stages
-                                .update_stage(stage.as_str(), change, &versions)?;
-                        Ok(SecretUpdate {
-                            stages: Some(stages),
-                            updated_at: now,
-                            ..Default::default()
-                        })
-                    }),
-                )
-                .await?;
-        match outcome {
-            UpdateOutcome::Applied(_) => Ok(name.as_str().to_owned()),
-            UpdateOutcome::NotFound => Err(Error::SecretNotFound),
-            UpdateOutcome::Rejected(r) => Err(r.into()),
-        }
+        self.change_active_secret(&name, move |state| {
+            if state.secret.secret_type != SecretType::Generic.wire_name() {
+                return Err(Rejection::GenericOnly);
+            }
+            let change = StageChange::from_params(from.as_deref(), to.as_deref()).ok_or(
+                Rejection::Invalid(ValidationError::invalid(
+                    "MoveToVersion",
+                    "give RemoveFromVersion, MoveToVersion or both",
+                )),
+            )?;
+            let versions: Vec<String> = state
+                .versions
+                .iter()
+                .map(|v| v.version_id.clone())
+                .collect();
+            let stages = state
+                .secret
+                .stages
+                .update_stage(stage.as_str(), change, &versions)?;
+            Ok(SecretUpdate {
+                stages: Some(stages),
+                updated_at: now,
+                ..Default::default()
+            })
+        })
+        .await?;
+        Ok(name.as_str().to_owned())
     }
 }
