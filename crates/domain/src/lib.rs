@@ -12,6 +12,7 @@ pub mod error;
 pub mod extended_config;
 pub mod filters;
 pub mod names;
+pub mod paging;
 pub mod password;
 pub mod policy;
 pub mod secret;

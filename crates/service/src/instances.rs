@@ -1,6 +1,7 @@
 //! KMS instances: ListKmsInstances and GetKmsInstance. A server has one default instance
 //! (created at initialisation); secrets without DKMSInstanceId belong to it.
 
+use openkms_domain::paging::Page;
 use openkms_domain::{instance_arn, ValidationError};
 use openkms_store::InstanceRecord;
 
@@ -27,23 +28,11 @@ impl Service {
         page_size: Option<u64>,
         filters: Option<&str>,
     ) -> Result<InstancePage, Error> {
-        let page_number = page_number.unwrap_or(1);
-        let page_size = page_size.unwrap_or(20);
-        if page_number == 0 {
-            return Err(ValidationError::invalid("PageNumber", "it must be 1 or more").into());
-        }
-        if page_size == 0 || page_size > MAX_PAGE_SIZE {
-            return Err(ValidationError::OutOfRange {
-                param: "PageSize",
-                min: "1",
-                max: "100",
-            }
-            .into());
-        }
+        let page = Page::parse(page_number, page_size, 20, MAX_PAGE_SIZE)?;
         let wanted = filters.map(instance_filter).transpose()?;
-        let offset = (page_number - 1).saturating_mul(page_size);
-        let (total, page) = match &wanted {
-            None => self.store.instances(offset, page_size).await?,
+        let offset = page.offset();
+        let (total, found_page) = match &wanted {
+            None => self.store.instances(offset, page.size).await?,
             Some(ids) => {
                 let mut found = Vec::new();
                 for id in ids {
@@ -53,15 +42,15 @@ impl Service {
                 }
                 let total = found.len() as u64;
                 let skip = usize::try_from(offset).unwrap_or(usize::MAX);
-                let take = usize::try_from(page_size).unwrap_or(usize::MAX);
+                let take = usize::try_from(page.size).unwrap_or(usize::MAX);
                 (total, found.into_iter().skip(skip).take(take).collect())
             }
         };
         Ok(InstancePage {
-            page_number,
-            page_size,
+            page_number: page.number,
+            page_size: page.size,
             total_count: total,
-            instances: page
+            instances: found_page
                 .into_iter()
                 .map(|r| {
                     let arn = instance_arn(self.region(), self.account_id(), &r.instance_id);

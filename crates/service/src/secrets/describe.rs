@@ -1,5 +1,6 @@
 //! DescribeSecret and ListSecretVersionIds: metadata only, nothing is decrypted.
 
+use openkms_domain::paging::Page;
 use openkms_domain::secret_arn;
 use openkms_store::{SecretRecord, TagRecord};
 
@@ -68,22 +69,7 @@ impl Service {
         page_number: Option<u64>,
         page_size: Option<u64>,
     ) -> Result<VersionListing, Error> {
-        let page_number = page_number.unwrap_or(1);
-        let page_size = page_size.unwrap_or(DEFAULT_PAGE_SIZE);
-        if page_number == 0 {
-            return Err(openkms_domain::ValidationError::invalid(
-                "PageNumber",
-                "must be 1 or more",
-            )
-            .into());
-        }
-        if page_size == 0 || page_size > MAX_PAGE_SIZE {
-            return Err(openkms_domain::ValidationError::invalid(
-                "PageSize",
-                "must be between 1 and 100",
-            )
-            .into());
-        }
+        let page = Page::parse(page_number, page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
         let name = self.secret_name(secret_name)?;
         let secret = self.find_secret(&name).await?;
         let mut all: Vec<VersionSummary> = self
@@ -100,14 +86,13 @@ impl Service {
             .filter(|v| include_deprecated || !v.stages.is_empty())
             .collect();
         let total_count = all.len() as u64;
-        let skip =
-            usize::try_from((page_number - 1).saturating_mul(page_size)).unwrap_or(usize::MAX);
-        let take = usize::try_from(page_size).unwrap_or(usize::MAX);
+        let skip = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+        let take = usize::try_from(page.size).unwrap_or(usize::MAX);
         let versions: Vec<VersionSummary> = all.drain(..).skip(skip).take(take).collect();
         Ok(VersionListing {
             secret_name: secret.name.clone(),
-            page_number,
-            page_size,
+            page_number: page.number,
+            page_size: page.size,
             total_count,
             versions,
         })

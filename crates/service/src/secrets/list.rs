@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use openkms_domain::filters::SecretFilter;
-use openkms_domain::ValidationError;
+use openkms_domain::paging::Page;
 use openkms_store::{SecretRecord, TagRecord};
 
 use crate::{Caller, Error, Service};
@@ -38,25 +38,20 @@ impl Service {
         _caller: &Caller,
         input: ListSecretsInput<'_>,
     ) -> Result<SecretPage, Error> {
-        let page_number = input.page_number.unwrap_or(1);
-        let page_size = input.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
-        if page_number == 0 {
-            return Err(ValidationError::invalid("PageNumber", "it must be 1 or more").into());
-        }
-        if page_size == 0 || page_size > MAX_PAGE_SIZE {
-            return Err(ValidationError::OutOfRange {
-                param: "PageSize",
-                min: "1",
-                max: "100",
-            }
-            .into());
-        }
+        let page = Page::parse(
+            input.page_number,
+            input.page_size,
+            DEFAULT_PAGE_SIZE,
+            MAX_PAGE_SIZE,
+        )?;
         let filter = match input.filters {
             Some(f) => SecretFilter::parse(f)?,
             None => SecretFilter::default(),
         };
-        let offset = (page_number - 1).saturating_mul(page_size);
-        let (total_count, records) = self.store.list_secrets(&filter, offset, page_size).await?;
+        let (total_count, records) = self
+            .store
+            .list_secrets(&filter, page.offset(), page.size)
+            .await?;
         let mut tags: HashMap<i64, Vec<TagRecord>> = HashMap::new();
         if input.fetch_tags {
             let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
@@ -74,8 +69,8 @@ impl Service {
             })
             .collect();
         Ok(SecretPage {
-            page_number,
-            page_size,
+            page_number: page.number,
+            page_size: page.size,
             total_count,
             secrets,
         })
