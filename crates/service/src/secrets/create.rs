@@ -165,7 +165,6 @@ impl Service {
                 })
             }
         }
-        tracing::info!(secret = name.as_str(), "secret created");
         Ok(CreatedSecret {
             arn: secret_arn(self.region(), self.account_id(), &name),
             secret_name: name.as_str().to_owned(),

@@ -75,17 +75,10 @@ impl Service {
             )
             .await?;
         match outcome {
-            UpdateOutcome::Applied(_) => {
-                tracing::info!(
-                    secret = name.as_str(),
-                    force = planned.is_none(),
-                    "secret deleted"
-                );
-                Ok(DeletedSecret {
-                    secret_name: name.as_str().to_owned(),
-                    planned_delete_at: planned.unwrap_or(now),
-                })
-            }
+            UpdateOutcome::Applied(_) => Ok(DeletedSecret {
+                secret_name: name.as_str().to_owned(),
+                planned_delete_at: planned.unwrap_or(now),
+            }),
             UpdateOutcome::NotFound => Err(Error::SecretNotFound),
             UpdateOutcome::Rejected(r) => Err(r.into()),
         }

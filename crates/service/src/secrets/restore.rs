@@ -31,10 +31,7 @@ impl Service {
             )
             .await?;
         match outcome {
-            UpdateOutcome::Applied(_) => {
-                tracing::info!(secret = name.as_str(), "secret restored");
-                Ok(name.as_str().to_owned())
-            }
+            UpdateOutcome::Applied(_) => Ok(name.as_str().to_owned()),
             UpdateOutcome::NotFound => Err(Error::SecretNotFound),
             UpdateOutcome::Rejected(r) => Err(r.into()),
         }
