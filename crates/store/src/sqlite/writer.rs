@@ -66,7 +66,7 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
             }
         }
         let mut responders = Vec::with_capacity(batch.len());
-        let begin = conn.execute_batch("BEGIN IMMEDIATE");
+        let begin = exec_cached(&conn, "BEGIN IMMEDIATE");
         if let Err(e) = begin {
             let e = db("begin", e);
             tracing::error!(error = %e, "SQLite writer could not begin a transaction");
@@ -75,21 +75,22 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
             continue;
         }
         for job in batch {
-            if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            if let Err(e) = exec_cached(&conn, "SAVEPOINT job") {
                 tracing::error!(error = %db("savepoint", e), "SQLite savepoint failed");
             }
             let (keep, respond) = job(&conn);
             let end = if keep {
-                conn.execute_batch("RELEASE job")
+                exec_cached(&conn, "RELEASE job")
             } else {
-                conn.execute_batch("ROLLBACK TO job; RELEASE job")
+                exec_cached(&conn, "ROLLBACK TO job")
+                    .and_then(|()| exec_cached(&conn, "RELEASE job"))
             };
             if let Err(e) = end {
                 tracing::error!(error = %db("savepoint end", e), "SQLite savepoint failed");
             }
             responders.push(respond);
         }
-        let commit = conn.execute_batch("COMMIT").map_err(|e| db("commit", e));
+        let commit = exec_cached(&conn, "COMMIT").map_err(|e| db("commit", e));
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
@@ -101,6 +102,11 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
             respond(r);
         }
     }
+}
+
+/// Runs a statement through the prepared-statement cache (these run once per write).
+fn exec_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 fn db(op: &'static str, source: rusqlite::Error) -> StoreError {
