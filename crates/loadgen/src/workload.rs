@@ -4,9 +4,7 @@
 
 use bytes::Bytes;
 use clap::ValueEnum;
-use http_body_util::Full;
-use hyper::header::{HeaderValue, CONTENT_LENGTH};
-use hyper::{HeaderMap, Method, Request, Uri};
+use hyper::HeaderMap;
 use openkms_wire::signature::signer::{Call, Signer};
 
 /// The signature scheme requests carry.
@@ -81,16 +79,22 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
-    /// `POST /?query` with the signed headers, an explicit `Content-Length` and the form body.
-    pub fn into_request(self) -> Result<Request<Full<Bytes>>, hyper::http::Error> {
-        let uri = Uri::try_from(format!("/?{}", self.query))?;
-        let mut headers = self.headers;
-        headers.insert(CONTENT_LENGTH, HeaderValue::from(self.body.len()));
-        let mut req = Request::new(Full::new(self.body));
-        *req.method_mut() = Method::POST;
-        *req.uri_mut() = uri;
-        *req.headers_mut() = headers;
-        Ok(req)
+    /// Appends the request as HTTP/1.1 bytes: `POST /?query`, the signed headers, an explicit
+    /// `Content-Length` and the form body.
+    pub fn write_http1(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"POST /?");
+        out.extend_from_slice(self.query.as_bytes());
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        for (name, value) in &self.headers {
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(self.body.len().to_string().as_bytes());
+        out.extend_from_slice(b"\r\n\r\n");
+        out.extend_from_slice(&self.body);
     }
 }
 
@@ -176,6 +180,7 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hyper::header::{HeaderValue, CONTENT_LENGTH};
     use openkms_wire::signature;
     use openkms_wire::{RequestView, RpcRequest};
 
@@ -195,12 +200,32 @@ mod tests {
         }
     }
 
-    /// Turns the HTTP request the tool sends back into the view the server verifies.
-    fn verify_as_server(req: &Request<Full<Bytes>>, body: &[u8], secret: &[u8]) -> RpcRequest {
+    /// Parses the bytes the tool sends as the server does, and verifies the signature.
+    fn verify_as_server(wire: &[u8], secret: &[u8]) -> RpcRequest {
+        let mut raw = [httparse::EMPTY_HEADER; 32];
+        let mut req = httparse::Request::new(&mut raw);
+        let httparse::Status::Complete(head_len) = req.parse(wire).unwrap() else {
+            panic!("incomplete head");
+        };
+        assert_eq!(req.method, Some("POST"));
+        let target = req.path.unwrap();
+        assert!(target.starts_with("/?"));
+        let mut headers = HeaderMap::new();
+        for h in req.headers.iter() {
+            headers.append(
+                hyper::header::HeaderName::from_bytes(h.name.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(h.value).unwrap(),
+            );
+        }
+        let body = &wire[head_len..];
+        assert_eq!(
+            headers.get(CONTENT_LENGTH).unwrap(),
+            &body.len().to_string()
+        );
         let view = RequestView {
-            method: req.method().as_str(),
-            query: req.uri().query().unwrap_or_default(),
-            headers: req.headers(),
+            method: "POST",
+            query: &target[2..],
+            headers: &headers,
             body,
         };
         let parsed = RpcRequest::parse(&view).unwrap();
@@ -214,15 +239,9 @@ mod tests {
         let t = target();
         let nonce = fresh_nonce();
         let out = sign(op, &c, &t, Some("v-1"), &nonce, &now_date());
-        let body = out.body.clone();
-        let req = out.into_request().unwrap();
-        assert_eq!(req.method(), Method::POST);
-        assert_eq!(req.uri().path(), "/");
-        assert_eq!(
-            req.headers().get(CONTENT_LENGTH).unwrap(),
-            &body.len().to_string()
-        );
-        let parsed = verify_as_server(&req, &body, c.access_key_secret.as_bytes());
+        let mut wire = Vec::new();
+        out.write_http1(&mut wire);
+        let parsed = verify_as_server(&wire, c.access_key_secret.as_bytes());
         assert_eq!(parsed.action.as_deref(), Some(op.action()));
         assert_eq!(parsed.version.as_deref(), Some("2016-01-20"));
         assert_eq!(parsed.claim.nonce, nonce);
