@@ -11,6 +11,7 @@ pub mod duration;
 pub mod error;
 pub mod extended_config;
 pub mod filters;
+pub mod key;
 pub mod names;
 pub mod password;
 pub mod policy;

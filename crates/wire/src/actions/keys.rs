@@ -1,0 +1,319 @@
+//! Key, alias and cryptographic actions: what each request carries and each reply looks like
+//! (kms-api.md §3.3, §3.4; kms-sdk-models.md for the exact nesting).
+
+use serde::Serialize;
+
+use crate::error::ProtocolError;
+use crate::params::Params;
+
+/// CreateKey parameters, unvalidated. Policy and KeyStorageMechanism are not read: openkms has
+/// no key policies and one storage mechanism.
+#[derive(Debug)]
+pub struct CreateKeyRequest<'a> {
+    pub key_spec: Option<&'a str>,
+    pub key_usage: Option<&'a str>,
+    pub origin: Option<&'a str>,
+    pub protection_level: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub enable_automatic_rotation: Option<bool>,
+    pub rotation_interval: Option<&'a str>,
+    pub tags: Option<&'a str>,
+    pub dkms_instance_id: Option<&'a str>,
+}
+
+impl<'a> CreateKeyRequest<'a> {
+    /// Reads the parameters.
+    pub fn read(p: &'a Params) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            key_spec: p.optional("KeySpec"),
+            key_usage: p.optional("KeyUsage"),
+            origin: p.optional("Origin"),
+            protection_level: p.optional("ProtectionLevel"),
+            description: p.get("Description"),
+            enable_automatic_rotation: p.bool("EnableAutomaticRotation")?,
+            rotation_interval: p.optional("RotationInterval"),
+            tags: p.optional("Tags"),
+            dkms_instance_id: p.optional("DKMSInstanceId"),
+        })
+    }
+}
+
+/// The KeyMetadata object of CreateKey and DescribeKey. DeletionProtection is DescribeKey's
+/// only; optional fields are omitted when they do not apply.
+#[derive(Debug, Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyMetadata {
+    pub arn: String,
+    pub automatic_rotation: String,
+    pub creation_date: String,
+    pub creator: String,
+    #[serde(rename = "DKMSInstanceId")]
+    pub dkms_instance_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delete_date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_protection: Option<String>,
+    pub description: String,
+    pub key_id: String,
+    pub key_spec: String,
+    pub key_state: String,
+    pub key_usage: String,
+    pub last_rotation_date: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_rotation_date: Option<String>,
+    pub origin: String,
+    pub primary_key_version: String,
+    pub protection_level: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation_interval: Option<String>,
+}
+
+/// CreateKey / DescribeKey reply.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyMetadataResponse {
+    pub key_metadata: KeyMetadata,
+}
+
+/// A request whose only parameter is `KeyId` (DescribeKey, EnableKey, DisableKey,
+/// CancelKeyDeletion).
+#[derive(Debug)]
+pub struct KeyIdRequest<'a> {
+    pub key_id: &'a str,
+}
+
+impl<'a> KeyIdRequest<'a> {
+    /// Reads the parameters.
+    pub fn read(p: &'a Params) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            key_id: p.required("KeyId")?,
+        })
+    }
+}
+
+/// PageNumber and PageSize.
+#[derive(Debug)]
+pub struct PageRequest {
+    pub page_number: Option<u64>,
+    pub page_size: Option<u64>,
+}
+
+impl PageRequest {
+    /// Reads the parameters. ListKeys' Filters is not read (not supported).
+    pub fn read(p: &Params) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            page_number: p.u64("PageNumber")?,
+            page_size: p.u64("PageSize")?,
+        })
+    }
+}
+
+/// One key in ListKeys.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyItem {
+    pub key_id: String,
+    pub key_arn: String,
+}
+
+/// `{"Key": [...]}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyList {
+    pub key: Vec<KeyItem>,
+}
+
+/// ListKeys reply.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListKeysResponse {
+    pub page_number: u64,
+    pub page_size: u64,
+    pub total_count: u64,
+    pub keys: KeyList,
+}
+
+/// UpdateKeyDescription parameters.
+#[derive(Debug)]
+pub struct UpdateKeyDescriptionRequest<'a> {
+    pub key_id: &'a str,
+    pub description: &'a str,
+}
+
+impl<'a> UpdateKeyDescriptionRequest<'a> {
+    /// Reads the parameters. Description is required but may be empty (clears it).
+    pub fn read(p: &'a Params) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            key_id: p.required("KeyId")?,
+            description: p
+                .get("Description")
+                .ok_or(ProtocolError::MissingParameter {
+                    name: "Description",
+                })?,
+        })
+    }
+}
+
+/// ScheduleKeyDeletion parameters.
+#[derive(Debug)]
+pub struct ScheduleKeyDeletionRequest<'a> {
+    pub key_id: &'a str,
+    pub pending_window_in_days: u64,
+}
+
+impl<'a> ScheduleKeyDeletionRequest<'a> {
+    /// Reads the parameters.
+    pub fn read(p: &'a Params) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            key_id: p.required("KeyId")?,
+            pending_window_in_days: p.u64("PendingWindowInDays")?.ok_or(
+                ProtocolError::MissingParameter {
+                    name: "PendingWindowInDays",
+                },
+            )?,
+        })
+    }
+}
+
+/// CreateAlias / UpdateAlias parameters.
+#[derive(Debug)]
+pub struct AliasRequest<'a> {
+    pub alias_name: &'a str,
+    pub key_id: &'a str,
+}
+
+impl<'a> AliasRequest<'a> {
+    /// Reads the parameters.
+    pub fn read(p: &'a Params) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            alias_name: p.required("AliasName")?,
+            key_id: p.required("KeyId")?,
+        })
+    }
+}
+
+/// DeleteAlias parameters.
+#[derive(Debug)]
+pub struct DeleteAliasRequest<'a> {
+    pub alias_name: &'a str,
+}
+
+impl<'a> DeleteAliasRequest<'a> {
+    /// Reads the parameters.
+    pub fn read(p: &'a Params) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            alias_name: p.required("AliasName")?,
+        })
+    }
+}
+
+/// One alias in ListAliases / ListAliasesByKeyId.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AliasItem {
+    pub alias_name: String,
+    pub alias_arn: String,
+    pub key_id: String,
+}
+
+/// `{"Alias": [...]}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AliasList {
+    pub alias: Vec<AliasItem>,
+}
+
+/// ListAliases / ListAliasesByKeyId reply.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListAliasesResponse {
+    pub page_number: u64,
+    pub page_size: u64,
+    pub total_count: u64,
+    pub aliases: AliasList,
+}
+
+/// Encrypt parameters.
+#[derive(Debug)]
+pub struct EncryptRequest<'a> {
+    pub key_id: &'a str,
+    pub plaintext: &'a str,
+    pub encryption_context: Option<&'a str>,
+}
+
+impl<'a> EncryptRequest<'a> {
+    /// Reads the parameters.
+    pub fn read(p: &'a Params) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            key_id: p.required("KeyId")?,
+            plaintext: p.required("Plaintext")?,
+            encryption_context: p.optional("EncryptionContext"),
+        })
+    }
+}
+
+/// Encrypt / GenerateDataKeyWithoutPlaintext reply.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CiphertextResponse {
+    pub key_id: String,
+    pub key_version_id: String,
+    pub ciphertext_blob: String,
+}
+
+/// Decrypt parameters.
+#[derive(Debug)]
+pub struct DecryptRequest<'a> {
+    pub ciphertext_blob: &'a str,
+    pub encryption_context: Option<&'a str>,
+}
+
+impl<'a> DecryptRequest<'a> {
+    /// Reads the parameters.
+    pub fn read(p: &'a Params) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            ciphertext_blob: p.required("CiphertextBlob")?,
+            encryption_context: p.optional("EncryptionContext"),
+        })
+    }
+}
+
+/// Decrypt reply; `plaintext` borrows the one base64 copy.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DecryptResponse<'a> {
+    pub key_id: &'a str,
+    pub key_version_id: &'a str,
+    pub plaintext: &'a str,
+}
+
+/// GenerateDataKey / GenerateDataKeyWithoutPlaintext parameters.
+#[derive(Debug)]
+pub struct GenerateDataKeyRequest<'a> {
+    pub key_id: &'a str,
+    pub key_spec: Option<&'a str>,
+    pub number_of_bytes: Option<u64>,
+    pub encryption_context: Option<&'a str>,
+}
+
+impl<'a> GenerateDataKeyRequest<'a> {
+    /// Reads the parameters.
+    pub fn read(p: &'a Params) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            key_id: p.required("KeyId")?,
+            key_spec: p.optional("KeySpec"),
+            number_of_bytes: p.u64("NumberOfBytes")?,
+            encryption_context: p.optional("EncryptionContext"),
+        })
+    }
+}
+
+/// GenerateDataKey reply; `plaintext` borrows the one base64 copy of the data key.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyResponse<'a> {
+    pub key_id: &'a str,
+    pub key_version_id: &'a str,
+    pub plaintext: &'a str,
+    pub ciphertext_blob: &'a str,
+}
