@@ -217,3 +217,21 @@ def test_legacy_sdk_encrypt_decrypt(legacy_client):
     dec = legacy_client.call(req("Decrypt", CiphertextBlob=enc["CiphertextBlob"],
                                  EncryptionContext=json.dumps({"purpose": "demo"})))
     assert dec["Plaintext"] == "aGVsbG8="
+
+
+def test_dry_run_checks_then_answers_dry_run_error(kms_client, key):
+    enc = encrypt(kms_client, key["KeyId"], b"x")
+    with expect_error("DryRunOperationError", 400):
+        kms_client.encrypt(m().EncryptRequest(key_id=key["KeyId"], plaintext=b64(b"x"), dry_run="true"))
+    with expect_error("DryRunOperationError", 400):
+        kms_client.decrypt(m().DecryptRequest(ciphertext_blob=enc["CiphertextBlob"], dry_run="true"))
+    with expect_error("DryRunOperationError", 400):
+        gdk(kms_client, key["KeyId"], dry_run="true")
+    with expect_error("DryRunOperationError", 400):
+        gdk_without(kms_client, key["KeyId"], dry_run="true")
+    # a dry run still reports what a real call would refuse
+    with expect_error("Forbidden.KeyNotFound", 404):
+        kms_client.encrypt(m().EncryptRequest(key_id=ks.UNKNOWN_KEY_ID, plaintext=b64(b"x"), dry_run="true"))
+    disable_key(kms_client, key["KeyId"])
+    with expect_error("Rejected.Disabled", 409):
+        kms_client.decrypt(m().DecryptRequest(ciphertext_blob=enc["CiphertextBlob"], dry_run="true"))

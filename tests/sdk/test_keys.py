@@ -179,10 +179,37 @@ def test_list_keys_rejects_bad_paging(kms_client, params):
         list_keys(kms_client, **params)
 
 
-def test_list_keys_accepts_the_traced_filters_parameter(kms_client):
-    body = list_keys(kms_client, page_number=1, page_size=10,
+def test_list_keys_filters_as_traced(fresh_server):
+    c = fresh_server().client()
+    enabled = create_key(c)["KeyId"]
+    disabled = create_key(c)["KeyId"]
+    pending = create_key(c, tags='[{"TagKey":"env","TagValue":"prod"}]')["KeyId"]
+    disable_key(c, disabled)
+    schedule_key_deletion(c, pending)
+    ks.create_alias(c, "alias/filtered", enabled)
+    # allops-tea-python_23_ListKeys sends exactly this.
+    body = list_keys(c, page_number=1, page_size=10,
                      filters='[{"Key":"KeyState","Values":["Enabled","PendingDeletion"]}]')
-    assert body["PageSize"] == 10
+    assert body["TotalCount"] == 2
+    assert [k["KeyId"] for k in body["Keys"]["Key"]] == [enabled, pending]
+    page2 = list_keys(c, page_number=2, page_size=1,
+                      filters='[{"Key":"KeyState","Values":["Enabled","PendingDeletion"]}]')
+    assert [k["KeyId"] for k in page2["Keys"]["Key"]] == [pending]
+
+    def ids(filters):
+        return [k["KeyId"] for k in list_keys(c, filters=filters)["Keys"]["Key"]]
+
+    assert ids('[{"Key":"AliasName","Values":["alias/filtered"]}]') == [enabled]
+    assert ids('[{"Key":"TagKey","Values":["env"]},{"Key":"KeyState","Values":["PendingDeletion"]}]') == [pending]
+    assert ids('[{"Key":"TagKey","Values":["env"]},{"Key":"KeyState","Values":["Enabled"]}]') == []
+    assert ids('[{"Key":"CreatorType","Values":["User"]}]') == [enabled, disabled, pending]
+    assert ids('[{"Key":"KeyId","Values":["%s"]}]' % disabled) == [disabled]
+
+
+@pytest.mark.parametrize("filters", ["{", '[{"Key":"Bogus","Values":["x"]}]', '[{"Key":"KeyState","Values":[]}]'])
+def test_list_keys_rejects_malformed_filters(kms_client, filters):
+    with expect_error("InvalidParameter", 400):
+        list_keys(kms_client, filters=filters)
 
 
 # ---- UpdateKeyDescription --------------------------------------------------------------------

@@ -12,6 +12,7 @@ pub mod error;
 pub mod extended_config;
 pub mod filters;
 pub mod key;
+pub mod key_filters;
 pub mod names;
 pub mod password;
 pub mod policy;

@@ -44,10 +44,13 @@ pub async fn describe(cx: &Cx<'_>) -> Reply {
 }
 
 pub async fn list(cx: &Cx<'_>) -> Reply {
-    let r = PageRequest::read(cx.params)?;
+    let r = ListKeysRequest::read(cx.params)?;
     let page = cx
         .service
-        .list_keys(Paging::parse(r.page_number, r.page_size)?)
+        .list_keys(
+            Paging::parse(r.page.page_number, r.page.page_size)?,
+            r.filters,
+        )
         .await?;
     Ok(cx.render(&ListKeysResponse {
         page_number: page.page_number,
@@ -134,7 +137,13 @@ pub async fn encrypt(cx: &Cx<'_>) -> Reply {
     let r = EncryptRequest::read(cx.params)?;
     let out = cx
         .service
-        .encrypt(cx.caller, r.key_id, r.plaintext, r.encryption_context)
+        .encrypt(
+            cx.caller,
+            r.key_id,
+            r.plaintext,
+            r.encryption_context,
+            r.dry_run,
+        )
         .await?;
     Ok(cx.render(&CiphertextResponse {
         key_id: out.key_id,
@@ -147,7 +156,12 @@ pub async fn decrypt(cx: &Cx<'_>) -> Reply {
     let r = DecryptRequest::read(cx.params)?;
     let out = cx
         .service
-        .decrypt(cx.caller, r.ciphertext_blob, r.encryption_context)
+        .decrypt(
+            cx.caller,
+            r.ciphertext_blob,
+            r.encryption_context,
+            r.dry_run,
+        )
         .await?;
     let plaintext = base64_text(out.plaintext_base64.expose_secret())?;
     Ok(cx.render(&DecryptResponse {
@@ -162,7 +176,14 @@ pub async fn generate_data_key(cx: &Cx<'_>) -> Reply {
     let spec = DataKeySpec::parse(r.key_spec, r.number_of_bytes)?;
     let out = cx
         .service
-        .generate_data_key(cx.caller, r.key_id, spec, r.encryption_context, true)
+        .generate_data_key(
+            cx.caller,
+            r.key_id,
+            spec,
+            r.encryption_context,
+            true,
+            r.dry_run,
+        )
         .await?;
     let plain = out.plaintext_base64.as_ref().ok_or_else(internal)?;
     Ok(cx.render(&GenerateDataKeyResponse {
@@ -178,7 +199,14 @@ pub async fn generate_data_key_without_plaintext(cx: &Cx<'_>) -> Reply {
     let spec = DataKeySpec::parse(r.key_spec, r.number_of_bytes)?;
     let out = cx
         .service
-        .generate_data_key(cx.caller, r.key_id, spec, r.encryption_context, false)
+        .generate_data_key(
+            cx.caller,
+            r.key_id,
+            spec,
+            r.encryption_context,
+            false,
+            r.dry_run,
+        )
         .await?;
     Ok(cx.render(&CiphertextResponse {
         key_id: out.key_id,

@@ -2,6 +2,8 @@
 //! material encrypts directly (AES-256-GCM); the AAD binds key id, key version id and the
 //! canonical EncryptionContext; the CiphertextBlob names the key version so Decrypt needs no
 //! KeyId. Every way a blob can fail to open is the one [`Error::InvalidCiphertext`].
+//! DryRun checks the parameters and the key (Decrypt: the blob's key and its state) and then
+//! answers `DryRunOperationError`, as GetSecretValue does.
 
 use openkms_crypto::{encrypt_aad, CiphertextBlob, SecretBytes};
 use openkms_domain::key::{check_usable, EncryptionContext};
@@ -79,6 +81,7 @@ impl Service {
         key_id: &str,
         plaintext_base64: &str,
         context: Option<&str>,
+        dry_run: bool,
     ) -> Result<Encrypted, Error> {
         let context = EncryptionContext::parse(context)?;
         let plaintext = SecretBytes::from_base64(plaintext_base64).ok_or_else(|| {
@@ -92,6 +95,9 @@ impl Service {
             .into());
         }
         let key = self.usable_key(key_id).await?;
+        if dry_run {
+            return Err(Error::DryRun);
+        }
         let ciphertext_blob = self.seal_blob(&key, &plaintext, &context).await?;
         Ok(Encrypted {
             key_id: key.key_id,
@@ -106,6 +112,7 @@ impl Service {
         _c: &Caller,
         ciphertext_blob: &str,
         context: Option<&str>,
+        dry_run: bool,
     ) -> Result<Decrypted, Error> {
         let context = EncryptionContext::parse(context)?;
         let bytes = base64_decode(ciphertext_blob).ok_or(Error::InvalidCiphertext)?;
@@ -116,6 +123,9 @@ impl Service {
             _ => return Err(Error::InvalidCiphertext),
         };
         check_usable(state_of(&key)?)?;
+        if dry_run {
+            return Err(Error::DryRun);
+        }
         let kek = match self
             .store
             .key_version(&blob.key_id, &blob.key_version_id)
@@ -143,9 +153,13 @@ impl Service {
         spec: DataKeySpec,
         context: Option<&str>,
         with_plaintext: bool,
+        dry_run: bool,
     ) -> Result<DataKey, Error> {
         let context = EncryptionContext::parse(context)?;
         let key = self.usable_key(key_id).await?;
+        if dry_run {
+            return Err(Error::DryRun);
+        }
         let data_key =
             SecretBytes::random(spec.0).map_err(|_| Error::internal("generate data key"))?;
         let ciphertext_blob = self.seal_blob(&key, &data_key, &context).await?;

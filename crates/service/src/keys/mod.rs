@@ -16,7 +16,8 @@ pub use aliases::{AliasPage, AliasView};
 pub use create::CreateKeyInput;
 pub use crypto::{DataKey, DataKeySpec, Decrypted, Encrypted};
 
-use openkms_domain::key::{KeyRef, KeyState};
+use openkms_domain::key::{KeyRef, KeyState, PROTECTION_SOFTWARE};
+use openkms_domain::key_filters::{KeyFacts, KeyFilter};
 use openkms_domain::{key_arn, ValidationError};
 use openkms_store::KeyRecord;
 
@@ -83,12 +84,30 @@ impl Service {
         Ok(self.key_view(key))
     }
 
-    /// ListKeys: user keys in creation order (the service key is not listed).
-    pub async fn list_keys(&self, paging: Paging) -> Result<KeyPage, Error> {
-        let (total, keys) = self
-            .store
-            .list_user_keys(paging.offset(), paging.size)
-            .await?;
+    /// ListKeys: user keys in creation order (the service key is not listed). With Filters,
+    /// every user key is read and filtered here (keys are few; the filter is pure domain).
+    pub async fn list_keys(&self, paging: Paging, filters: Option<&str>) -> Result<KeyPage, Error> {
+        let (total, keys) = match filters {
+            None => {
+                self.store
+                    .list_user_keys(paging.offset(), paging.size)
+                    .await?
+            }
+            Some(text) => {
+                let filter = KeyFilter::parse(text)?;
+                let (_, all) = self.store.list_user_keys(0, u64::MAX).await?;
+                let mut kept = Vec::new();
+                for k in all {
+                    if self.key_passes(&filter, &k).await? {
+                        kept.push(k);
+                    }
+                }
+                let total = u64::try_from(kept.len()).unwrap_or(u64::MAX);
+                let skip = usize::try_from(paging.offset()).unwrap_or(usize::MAX);
+                let take = usize::try_from(paging.size).unwrap_or(usize::MAX);
+                (total, kept.into_iter().skip(skip).take(take).collect())
+            }
+        };
         Ok(KeyPage {
             page_number: paging.number,
             page_size: paging.size,
@@ -101,6 +120,37 @@ impl Service {
                 })
                 .collect(),
         })
+    }
+
+    async fn key_passes(&self, filter: &KeyFilter, k: &KeyRecord) -> Result<bool, Error> {
+        let aliases = if filter.needs("AliasName") {
+            let (_, rows) = self.store.aliases(Some(&k.key_id), 0, u64::MAX).await?;
+            rows.into_iter().map(|a| a.alias_name).collect()
+        } else {
+            Vec::new()
+        };
+        let tags: Vec<(String, String)> = if filter.needs("TagKey") || filter.needs("TagValue") {
+            self.store
+                .key_tags(&k.key_id)
+                .await?
+                .into_iter()
+                .map(|t| (t.key, t.value))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(filter.matches(&KeyFacts {
+            key_state: &k.key_state,
+            key_spec: &k.key_spec,
+            key_usage: &k.key_usage,
+            protection_level: PROTECTION_SOFTWARE,
+            creator_type: "User",
+            instance_id: &k.instance_id,
+            key_id: &k.key_id,
+            creator: &k.creator,
+            aliases: &aliases,
+            tags: &tags,
+        }))
     }
 
     fn key_view(&self, key: KeyRecord) -> KeyView {

@@ -99,11 +99,28 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
-    /// Reads the parameters. ListKeys' Filters is not read (not supported).
+    /// Reads the parameters.
     pub fn read(p: &Params) -> Result<Self, ProtocolError> {
         Ok(Self {
             page_number: p.u64("PageNumber")?,
             page_size: p.u64("PageSize")?,
+        })
+    }
+}
+
+/// ListKeys parameters.
+#[derive(Debug)]
+pub struct ListKeysRequest<'a> {
+    pub page: PageRequest,
+    pub filters: Option<&'a str>,
+}
+
+impl<'a> ListKeysRequest<'a> {
+    /// Reads the parameters.
+    pub fn read(p: &'a Params) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            page: PageRequest::read(p)?,
+            filters: p.optional("Filters"),
         })
     }
 }
@@ -239,6 +256,7 @@ pub struct EncryptRequest<'a> {
     pub key_id: &'a str,
     pub plaintext: &'a str,
     pub encryption_context: Option<&'a str>,
+    pub dry_run: bool,
 }
 
 impl<'a> EncryptRequest<'a> {
@@ -248,6 +266,7 @@ impl<'a> EncryptRequest<'a> {
             key_id: p.required("KeyId")?,
             plaintext: p.required("Plaintext")?,
             encryption_context: p.optional("EncryptionContext"),
+            dry_run: p.bool("DryRun")?.unwrap_or(false),
         })
     }
 }
@@ -266,6 +285,7 @@ pub struct CiphertextResponse {
 pub struct DecryptRequest<'a> {
     pub ciphertext_blob: &'a str,
     pub encryption_context: Option<&'a str>,
+    pub dry_run: bool,
 }
 
 impl<'a> DecryptRequest<'a> {
@@ -274,6 +294,7 @@ impl<'a> DecryptRequest<'a> {
         Ok(Self {
             ciphertext_blob: p.required("CiphertextBlob")?,
             encryption_context: p.optional("EncryptionContext"),
+            dry_run: p.bool("DryRun")?.unwrap_or(false),
         })
     }
 }
@@ -294,6 +315,7 @@ pub struct GenerateDataKeyRequest<'a> {
     pub key_spec: Option<&'a str>,
     pub number_of_bytes: Option<u64>,
     pub encryption_context: Option<&'a str>,
+    pub dry_run: bool,
 }
 
 impl<'a> GenerateDataKeyRequest<'a> {
@@ -304,6 +326,7 @@ impl<'a> GenerateDataKeyRequest<'a> {
             key_spec: p.optional("KeySpec"),
             number_of_bytes: p.u64("NumberOfBytes")?,
             encryption_context: p.optional("EncryptionContext"),
+            dry_run: p.bool("DryRun")?.unwrap_or(false),
         })
     }
 }
