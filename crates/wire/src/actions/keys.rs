@@ -340,3 +340,137 @@ pub struct GenerateDataKeyResponse<'a> {
     pub plaintext: &'a str,
     pub ciphertext_blob: &'a str,
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use serde_json::Value;
+
+    use super::*;
+
+    /// The query parameters of a captured SDK request (allops-tea-python traces).
+    fn trace_params(file: &str) -> Params {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/traces")
+            .join(file);
+        let v: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let pairs = v["query"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p[0].as_str().unwrap().to_owned(),
+                    p[1].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        Params::from_pairs(pairs).unwrap()
+    }
+
+    #[test]
+    fn reads_every_key_request_the_sdk_sent() {
+        let p = trace_params("allops-tea-python_21_CreateKey.json");
+        let r = CreateKeyRequest::read(&p).unwrap();
+        assert_eq!(r.key_spec, Some("Aliyun_AES_256"));
+        assert_eq!(r.enable_automatic_rotation, Some(true));
+        assert_eq!(r.rotation_interval, Some("365d"));
+        assert_eq!(r.tags, Some(r#"[{"TagKey":"k","TagValue":"v"}]"#));
+        for f in [
+            "allops-tea-python_22_DescribeKey.json",
+            "allops-tea-python_24_EnableKey.json",
+            "allops-tea-python_25_DisableKey.json",
+            "allops-tea-python_27_CancelKeyDeletion.json",
+        ] {
+            assert_eq!(
+                KeyIdRequest::read(&trace_params(f)).unwrap().key_id,
+                "key-hzz62f1cb66fa4y7ue5bs"
+            );
+        }
+        let p = trace_params("allops-tea-python_23_ListKeys.json");
+        let r = ListKeysRequest::read(&p).unwrap();
+        assert_eq!((r.page.page_number, r.page.page_size), (Some(1), Some(10)));
+        assert!(r.filters.unwrap().contains("PendingDeletion"));
+        let p = trace_params("allops-tea-python_26_ScheduleKeyDeletion.json");
+        assert_eq!(
+            ScheduleKeyDeletionRequest::read(&p)
+                .unwrap()
+                .pending_window_in_days,
+            7
+        );
+        let p = trace_params("allops-tea-python_28_Encrypt.json");
+        let r = EncryptRequest::read(&p).unwrap();
+        assert_eq!(
+            (r.plaintext, r.encryption_context),
+            ("aGVsbG8=", Some(r#"{"purpose":"demo"}"#))
+        );
+        let p = trace_params("allops-tea-python_29_Decrypt.json");
+        assert_eq!(
+            DecryptRequest::read(&p).unwrap().ciphertext_blob,
+            "ZmFrZQ=="
+        );
+        let p = trace_params("allops-tea-python_31_GenerateDataKeyWithoutPlaintext.json");
+        assert_eq!(
+            GenerateDataKeyRequest::read(&p).unwrap().key_spec,
+            Some("AES_128")
+        );
+        for f in [
+            "allops-tea-python_32_CreateAlias.json",
+            "allops-tea-python_35_UpdateAlias.json",
+        ] {
+            assert_eq!(
+                AliasRequest::read(&trace_params(f)).unwrap().alias_name,
+                "alias/demo"
+            );
+        }
+        let p = trace_params("allops-tea-python_36_DeleteAlias.json");
+        assert_eq!(
+            DeleteAliasRequest::read(&p).unwrap().alias_name,
+            "alias/demo"
+        );
+        let p = trace_params("allops-tea-python_37_UpdateKeyDescription.json");
+        assert_eq!(
+            UpdateKeyDescriptionRequest::read(&p).unwrap().description,
+            "d"
+        );
+    }
+
+    #[test]
+    fn key_metadata_serialises_with_the_sdk_names_and_omits_what_does_not_apply() {
+        let body = serde_json::to_value(KeyMetadataResponse {
+            key_metadata: KeyMetadata {
+                dkms_instance_id: "kst-1".into(),
+                ..KeyMetadata::default()
+            },
+        })
+        .unwrap();
+        let md = body["KeyMetadata"].as_object().unwrap();
+        for field in [
+            "Arn",
+            "AutomaticRotation",
+            "CreationDate",
+            "Creator",
+            "DKMSInstanceId",
+            "Description",
+            "KeyId",
+            "KeySpec",
+            "KeyState",
+            "KeyUsage",
+            "LastRotationDate",
+            "Origin",
+            "PrimaryKeyVersion",
+            "ProtectionLevel",
+        ] {
+            assert!(md.contains_key(field), "{field}");
+        }
+        for absent in [
+            "DeleteDate",
+            "DeletionProtection",
+            "NextRotationDate",
+            "RotationInterval",
+        ] {
+            assert!(!md.contains_key(absent), "{absent}");
+        }
+    }
+}
