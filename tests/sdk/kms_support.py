@@ -210,3 +210,52 @@ def assert_secret_absent(client, name):
         describe_secret(client, name)
     with expect_error("Forbidden.ResourceNotFound", 404):
         get_secret_value(client, name)
+
+
+# ---------------------------------------------------------------------------------------------
+# keys and aliases
+
+
+KEY_ID_RE = re.compile(r"^key-[a-z0-9]+$")
+
+
+def key_arn(key_id):
+    return "acs:kms:%s:%s:key/%s" % (REGION, ACCOUNT_ID, key_id)
+
+
+def alias_arn(alias_name):
+    return "acs:kms:%s:%s:alias/%s" % (REGION, ACCOUNT_ID, alias_name[len("alias/"):])
+
+
+def unique_alias(prefix="sdk-test"):
+    return "alias/%s-%s" % (prefix, uuid.uuid4().hex[:16])
+
+
+def create_key(client, **kwargs):
+    """CreateKey; returns the KeyMetadata dict."""
+    return body_map(client.create_key(models().CreateKeyRequest(**kwargs)))["KeyMetadata"]
+
+
+def describe_key(client, key_id):
+    return body_map(client.describe_key(models().DescribeKeyRequest(key_id=key_id)))["KeyMetadata"]
+
+
+def disable_key(client, key_id):
+    return client.disable_key(models().DisableKeyRequest(key_id=key_id))
+
+
+def enable_key(client, key_id):
+    return client.enable_key(models().EnableKeyRequest(key_id=key_id))
+
+
+def schedule_key_deletion(client, key_id, days=7):
+    return client.schedule_key_deletion(models().ScheduleKeyDeletionRequest(
+        key_id=key_id, pending_window_in_days=days))
+
+
+def cancel_key_deletion(client, key_id):
+    return client.cancel_key_deletion(models().CancelKeyDeletionRequest(key_id=key_id))
+
+
+def create_alias(client, alias_name, key_id):
+    return client.create_alias(models().CreateAliasRequest(alias_name=alias_name, key_id=key_id))

@@ -33,6 +33,16 @@ impl Kek {
         })
     }
 
+    /// Encrypts `plaintext` directly under this key version (Encrypt, GenerateDataKey).
+    pub fn encrypt(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.0.seal(plaintext, aad)
+    }
+
+    /// Decrypts a blob made by [`Kek::encrypt`] with the same `aad`.
+    pub fn decrypt(&self, blob: &[u8], aad: &[u8]) -> Result<SecretBytes, CryptoError> {
+        self.0.open(blob, aad)
+    }
+
     /// Opens a sealed value.
     pub fn open(
         &self,

@@ -5,10 +5,12 @@
 //! opaque: they never say why a decryption failed.
 
 pub mod aead;
+pub mod ciphertext_blob;
 pub mod envelope;
 pub mod root_key;
 pub mod secret_bytes;
 
+pub use ciphertext_blob::{encrypt_aad, CiphertextBlob};
 pub use envelope::{Kek, Sealed};
 pub use root_key::{RootKey, RootKeyError};
 pub use secret_bytes::{KeyMaterial, SecretBytes};

@@ -33,6 +33,36 @@ impl SecretBytes {
         &mut self.0
     }
 
+    /// `len` fresh random bytes from the OS CSPRNG (data keys of GenerateDataKey).
+    pub fn random(len: usize) -> Result<Self, CryptoError> {
+        let mut v = vec![0u8; len];
+        SystemRandom::new()
+            .fill(&mut v)
+            .map_err(|_| CryptoError::Random)?;
+        Ok(Self(v))
+    }
+
+    /// Decodes standard base64 straight into a zeroizing buffer; `None` if it is not base64.
+    pub fn from_base64(text: &str) -> Option<Self> {
+        use base64::Engine;
+        let engine = &base64::engine::general_purpose::STANDARD;
+        let mut buf = Self(vec![0u8; text.len() / 4 * 3 + 3]);
+        let n = engine.decode_slice(text.as_bytes(), &mut buf.0).ok()?;
+        buf.0.truncate(n);
+        Some(buf)
+    }
+
+    /// The bytes as standard base64 text, itself held in a zeroizing buffer.
+    pub fn to_base64(&self) -> Self {
+        use base64::Engine;
+        let engine = &base64::engine::general_purpose::STANDARD;
+        let mut out = Self(vec![0u8; self.0.len().div_ceil(3) * 4]);
+        // The buffer is exactly the encoded length, so encoding cannot run out of room.
+        let n = engine.encode_slice(&self.0, &mut out.0).unwrap_or(0);
+        out.0.truncate(n);
+        out
+    }
+
     /// Number of bytes.
     pub fn len(&self) -> usize {
         self.0.len()
@@ -84,6 +114,24 @@ impl fmt::Debug for KeyMaterial {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64_round_trips_and_rejects_non_base64() {
+        for n in 0..20 {
+            let s = SecretBytes::random(n).unwrap();
+            let text = s.to_base64();
+            let back = SecretBytes::from_base64(std::str::from_utf8(text.expose_secret()).unwrap());
+            assert_eq!(back.unwrap().expose_secret(), s.expose_secret());
+        }
+        assert_eq!(
+            SecretBytes::from_slice(b"hello")
+                .to_base64()
+                .expose_secret(),
+            b"aGVsbG8="
+        );
+        assert!(SecretBytes::from_base64("not base64!").is_none());
+        assert!(SecretBytes::from_base64("aGVsbG8").is_none());
+    }
 
     #[test]
     fn debug_never_prints_the_bytes() {

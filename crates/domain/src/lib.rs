@@ -11,6 +11,8 @@ pub mod duration;
 pub mod error;
 pub mod extended_config;
 pub mod filters;
+pub mod key;
+pub mod key_filters;
 pub mod names;
 pub mod paging;
 pub mod password;

@@ -50,6 +50,16 @@ impl From<Error> for ApiError {
             // The seed lists Forbidden.ResourceNotFound for an unknown EncryptionKeyId.
             | Error::EncryptionKeyNotFound => ErrorCode::ForbiddenResourceNotFound,
             Error::KeyNotFound => ErrorCode::ForbiddenKeyNotFound,
+            // The cloud's code for a key state change that failed (kms-api.md §1.5): used for
+            // CancelKeyDeletion on a key not pending deletion, and for ScheduleKeyDeletion of
+            // a key that still protects secrets.
+            Error::KeyNotPendingDeletion | Error::KeyProtectsSecrets { .. } => {
+                ErrorCode::RejectedStateModifiedFailed
+            }
+            Error::ServiceKeyManaged => ErrorCode::ForbiddenNoPermission,
+            Error::AliasNotFound => ErrorCode::ForbiddenAliasNotFound,
+            Error::AliasExists { .. } => ErrorCode::AliasAlreadyExists,
+            Error::InvalidCiphertext => ErrorCode::InvalidCiphertext,
             Error::CertificateNotFound => ErrorCode::ForbiddenResourceNotFound,
             Error::KeyDisabled => ErrorCode::RejectedDisabled,
             Error::KeyPendingDeletion => ErrorCode::RejectedPendingDeletion,

@@ -158,6 +158,7 @@ fn bootstrap_records(
             primary_version_id: version_id.clone(),
             created_at: now,
             delete_at: None,
+            rotation_interval_secs: None,
         },
         service_key_version: KeyVersionRecord {
             key_id,

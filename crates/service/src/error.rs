@@ -30,6 +30,19 @@ pub enum Error {
     KeyPendingDeletion,
     #[error("The specified key cannot encrypt secrets: {reason}.")]
     KeyUnusable { reason: &'static str },
+    #[error("The key is not pending deletion, so there is no deletion to cancel.")]
+    KeyNotPendingDeletion,
+    #[error("The key still protects {secrets} secret(s); delete those secrets before scheduling the key's deletion.")]
+    KeyProtectsSecrets { secrets: u64 },
+    #[error("The key is managed by openkms to protect secrets; it cannot be changed, aliased or used directly.")]
+    ServiceKeyManaged,
+    #[error("The specified alias is not found.")]
+    AliasNotFound,
+    #[error("The alias {name} already exists.")]
+    AliasExists { name: String },
+    /// Deliberately says nothing about why: tampered, truncated, other key, wrong context.
+    #[error("The CiphertextBlob cannot be decrypted with the given EncryptionContext.")]
+    InvalidCiphertext,
     #[error("The specified DKMS Instance is not found.")]
     InstanceNotFound,
     #[error("The secret {name} already exists.")]
@@ -77,6 +90,18 @@ impl From<Rejection> for Error {
             Rejection::PendingDeletion => Self::PendingDeletion,
             Rejection::Invalid(v) => Self::Invalid(v),
             other => Self::Rejected(other),
+        }
+    }
+}
+
+impl From<openkms_domain::key::KeyRejection> for Error {
+    fn from(r: openkms_domain::key::KeyRejection) -> Self {
+        use openkms_domain::key::KeyRejection;
+        match r {
+            KeyRejection::Disabled => Self::KeyDisabled,
+            KeyRejection::PendingDeletion => Self::KeyPendingDeletion,
+            KeyRejection::NotPendingDeletion => Self::KeyNotPendingDeletion,
+            KeyRejection::ProtectsSecrets { secrets } => Self::KeyProtectsSecrets { secrets },
         }
     }
 }

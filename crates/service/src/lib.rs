@@ -9,6 +9,7 @@ pub mod error;
 mod ids;
 pub mod instances;
 mod keyring;
+pub mod keys;
 mod regions;
 pub mod replay;
 pub mod secrets;

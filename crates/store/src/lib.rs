@@ -46,6 +46,11 @@ pub type Plan = Result<SecretUpdate, openkms_domain::secret::Rejection>;
 /// retries the transaction, so it must be pure.
 pub type PlanFn = Box<dyn Fn(&SecretState) -> Plan + Send + Sync>;
 
+/// A key plan function: sees the key inside the transaction, returns the change.
+pub type KeyPlanFn = Box<
+    dyn Fn(&KeyPlanState) -> Result<KeyUpdate, openkms_domain::key::KeyRejection> + Send + Sync,
+>;
+
 /// The persistence interface the service uses.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -67,6 +72,44 @@ pub trait Store: Send + Sync + 'static {
         key_id: &str,
         version_id: &str,
     ) -> Result<Option<KeyVersionRecord>, StoreError>;
+    /// Creates a key with its first version and its tags, in one transaction.
+    async fn create_key(
+        &self,
+        key: KeyRecord,
+        version: KeyVersionRecord,
+        tags: Vec<TagRecord>,
+    ) -> Result<(), StoreError>;
+    /// One page of keys not created by the service, in creation order, and their total count.
+    async fn list_user_keys(
+        &self,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(u64, Vec<KeyRecord>), StoreError>;
+    /// Changes a key as `plan` decides, in one transaction.
+    async fn update_key(
+        &self,
+        key_id: &str,
+        plan: KeyPlanFn,
+    ) -> Result<KeyUpdateOutcome, StoreError>;
+    /// An alias by its full name.
+    async fn alias(&self, alias_name: &str) -> Result<Option<AliasRecord>, StoreError>;
+    /// Creates an alias unless the name is taken.
+    async fn create_alias(&self, rec: AliasRecord) -> Result<AliasOutcome, StoreError>;
+    /// Points an existing alias at another key.
+    async fn update_alias(
+        &self,
+        alias_name: &str,
+        key_id: &str,
+    ) -> Result<AliasOutcome, StoreError>;
+    /// Removes an alias.
+    async fn delete_alias(&self, alias_name: &str) -> Result<AliasOutcome, StoreError>;
+    /// One page of aliases (of one key when `key_id` is given), by name, and the total count.
+    async fn aliases(
+        &self,
+        key_id: Option<&str>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(u64, Vec<AliasRecord>), StoreError>;
     /// One page of KMS instances and the total count.
     async fn instances(
         &self,

@@ -44,6 +44,54 @@ pub struct KeyRecord {
     pub primary_version_id: String,
     pub created_at: i64,
     pub delete_at: Option<i64>,
+    /// Automatic rotation interval; `None` when automatic rotation is disabled.
+    pub rotation_interval_secs: Option<i64>,
+}
+
+/// A change to one key. `None` fields stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct KeyUpdate {
+    pub key_state: Option<String>,
+    /// `Some(None)` clears the deletion date.
+    pub delete_at: Option<Option<i64>>,
+    pub description: Option<String>,
+}
+
+/// What a key plan sees: the key, and how many secrets it protects (their EncryptionKeyId).
+#[derive(Debug, Clone)]
+pub struct KeyPlanState {
+    pub key: KeyRecord,
+    pub protected_secrets: u64,
+}
+
+/// Result of a key update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyUpdateOutcome {
+    /// Applied; the key as it is now.
+    Applied(Box<KeyRecord>),
+    /// The plan refused; nothing was written.
+    Rejected(openkms_domain::key::KeyRejection),
+    /// No key with that id.
+    NotFound,
+}
+
+/// An alias of a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasRecord {
+    /// The full name, `alias/` included.
+    pub alias_name: String,
+    pub key_id: String,
+    pub created_at: i64,
+}
+
+/// Result of creating or re-pointing an alias.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AliasOutcome {
+    Applied,
+    /// CreateAlias: the name is taken.
+    Taken,
+    /// UpdateAlias / DeleteAlias: no alias of that name.
+    NotFound,
 }
 
 /// A KMS key version; the material is wrapped by the root key.

@@ -22,6 +22,10 @@ pub enum ErrorCode {
     UnsupportedHttpMethod,
     UnsupportedOperation,
     ForbiddenKeyNotFound,
+    ForbiddenAliasNotFound,
+    AliasAlreadyExists,
+    RejectedStateModifiedFailed,
+    InvalidCiphertext,
     ForbiddenResourceNotFound,
     ForbiddenDkmsInstanceNotFound,
     RejectedResourceExist,
@@ -55,6 +59,11 @@ impl ErrorCode {
             Self::UnsupportedHttpMethod => "UnsupportedHTTPMethod",
             Self::UnsupportedOperation => "UnsupportedOperation",
             Self::ForbiddenKeyNotFound => "Forbidden.KeyNotFound",
+            Self::ForbiddenAliasNotFound => "Forbidden.AliasNotFound",
+            Self::AliasAlreadyExists => "AliasAlreadyExists",
+            Self::RejectedStateModifiedFailed => "Rejected.StateModifiedFailed",
+            // Not confirmed for the cloud (kms-api.md §3.3 asks `InvalidCiphertext`?); chosen.
+            Self::InvalidCiphertext => "InvalidCiphertext",
             Self::ForbiddenResourceNotFound => "Forbidden.ResourceNotFound",
             Self::ForbiddenDkmsInstanceNotFound => "Forbidden.DKMSInstanceNotFound",
             Self::RejectedResourceExist => "Rejected.ResourceExist",
@@ -83,6 +92,8 @@ impl ErrorCode {
             | Self::InvalidVersion
             | Self::UnsupportedOperation
             | Self::RejectedLimitExceeded
+            | Self::AliasAlreadyExists
+            | Self::InvalidCiphertext
             | Self::DryRunOperationError => 400,
             Self::ForbiddenAccessKey
             | Self::ForbiddenNoPermission
@@ -91,10 +102,12 @@ impl ErrorCode {
             Self::InvalidActionNotFound
             | Self::InvalidAccessKeyIdNotFound
             | Self::ForbiddenKeyNotFound
+            | Self::ForbiddenAliasNotFound
             | Self::ForbiddenResourceNotFound => 404,
             Self::RejectedResourceExist
             | Self::RejectedResourceInDeleteWindow
             | Self::RejectedDisabled
+            | Self::RejectedStateModifiedFailed
             | Self::RejectedPendingDeletion => 409,
             Self::EntityTooLarge => 413,
             Self::RejectedThrottling => 429,

@@ -2,6 +2,7 @@
 //! A KMS action we do not implement answers `UnsupportedOperation`; an unknown name answers
 //! `InvalidAction.NotFound`. Both only after authentication.
 
+mod keys;
 mod secrets;
 mod service;
 mod tags;
@@ -57,6 +58,25 @@ pub async fn dispatch(
         Action::BatchGetSecretValue => secrets::batch_get_value(&cx).await,
         Action::GetRandomPassword => secrets::random_password(&cx).await,
         Action::DescribeRegions => secrets::describe_regions(&cx).await,
+        Action::CreateKey => keys::create(&cx).await,
+        Action::DescribeKey => keys::describe(&cx).await,
+        Action::ListKeys => keys::list(&cx).await,
+        Action::UpdateKeyDescription => keys::update_description(&cx).await,
+        Action::EnableKey => keys::enable(&cx).await,
+        Action::DisableKey => keys::disable(&cx).await,
+        Action::ScheduleKeyDeletion => keys::schedule_deletion(&cx).await,
+        Action::CancelKeyDeletion => keys::cancel_deletion(&cx).await,
+        Action::CreateAlias => keys::create_alias(&cx).await,
+        Action::UpdateAlias => keys::update_alias(&cx).await,
+        Action::DeleteAlias => keys::delete_alias(&cx).await,
+        Action::ListAliases => keys::list_aliases(&cx).await,
+        Action::ListAliasesByKeyId => keys::list_aliases_by_key_id(&cx).await,
+        Action::Encrypt => keys::encrypt(&cx).await,
+        Action::Decrypt => keys::decrypt(&cx).await,
+        Action::GenerateDataKey => keys::generate_data_key(&cx).await,
+        Action::GenerateDataKeyWithoutPlaintext => {
+            keys::generate_data_key_without_plaintext(&cx).await
+        }
         _ => Err(ProtocolError::UnsupportedOperation.into()),
     };
     (action.name(), result)

@@ -91,15 +91,20 @@ impl Service {
         }
     }
 
-    /// The key that seals a secret's versions: its EncryptionKeyId or the service key, which
-    /// must be an enabled symmetric key.
+    /// The key that seals a secret's versions: its EncryptionKeyId (an id, alias or ARN) or the
+    /// service key, which must be an enabled symmetric key.
     async fn sealing_key(&self, key_id: Option<&str>) -> Result<(KeyRecord, Arc<Kek>), Error> {
-        let id = key_id.unwrap_or(&self.meta.service_key_id);
-        let key = self
-            .store
-            .key(id)
-            .await?
-            .ok_or(Error::EncryptionKeyNotFound)?;
+        let key = match key_id {
+            None => self
+                .store
+                .key(&self.meta.service_key_id)
+                .await?
+                .ok_or(Error::EncryptionKeyNotFound)?,
+            Some(text) => match self.resolve_key(text).await {
+                Err(Error::KeyNotFound) => return Err(Error::EncryptionKeyNotFound),
+                other => other?,
+            },
+        };
         check_key_usable(&key)?;
         let kek = self.primary_kek(&key).await?;
         Ok((key, kek))

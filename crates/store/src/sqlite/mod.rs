@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use crate::records::*;
-use crate::{PlanFn, Store, StoreError};
+use crate::{KeyPlanFn, PlanFn, Store, StoreError};
 use openkms_domain::filters::SecretFilter;
 use writer::Writer;
 
@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_key_tags.sql"),
     include_str!("../../migrations/sqlite/0003_secret_count.sql"),
+    include_str!("../../migrations/sqlite/0004_keys.sql"),
 ];
 
 /// Reader connections kept for reuse; more are opened under bursts and closed after.
@@ -130,6 +131,11 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A page bound as SQLite's signed integer.
+fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 fn db(op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
     move |source| StoreError::Database { op, source }
 }
@@ -183,10 +189,185 @@ impl Store for SqliteStore {
     }
 
     async fn key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        self.read(|c| rows::key_by_id(c, key_id))
+    }
+
+    async fn create_key(
+        &self,
+        key: KeyRecord,
+        version: KeyVersionRecord,
+        tags: Vec<TagRecord>,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .write(move |c| {
+                rows::insert_key(c, &key)?;
+                rows::insert_key_version(c, &version)?;
+                for t in &tags {
+                    c.prepare_cached(
+                        "INSERT INTO key_tags (key_id, tag_key, tag_value) VALUES (?1, ?2, ?3)",
+                    )
+                    .and_then(|mut s| s.execute(params![key.key_id, t.key, t.value]))
+                    .map_err(db("write key tag"))?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn list_user_keys(
+        &self,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(u64, Vec<KeyRecord>), StoreError> {
         self.read(|c| {
-            c.prepare_cached("SELECT key_id, instance_id, key_spec, key_usage, key_state, creator, description, primary_version_id, created_at, delete_at FROM keys WHERE key_id = ?1")
-                .and_then(|mut s| s.query_row([key_id], rows::key).optional())
-                .map_err(db("read key"))
+            let total: i64 = c
+                .prepare_cached("SELECT COUNT(*) FROM keys WHERE creator <> 'Service'")
+                .and_then(|mut s| s.query_row([], |r| r.get(0)))
+                .map_err(db("count keys"))?;
+            let keys = c
+                .prepare_cached(concat!(
+                    "SELECT ",
+                    rows::key_columns!(),
+                    " FROM keys WHERE creator <> 'Service' ORDER BY rowid LIMIT ?1 OFFSET ?2"
+                ))
+                .and_then(|mut s| {
+                    s.query_map(params![clamp(limit), clamp(offset)], rows::key)?
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .map_err(db("list keys"))?;
+            Ok((u64::try_from(total).unwrap_or_default(), keys))
+        })
+    }
+
+    async fn update_key(
+        &self,
+        key_id: &str,
+        plan: KeyPlanFn,
+    ) -> Result<KeyUpdateOutcome, StoreError> {
+        let key_id = key_id.to_owned();
+        self.writer
+            .write(move |c| {
+                let Some(key) = rows::key_by_id(c, &key_id)? else {
+                    return Ok(KeyUpdateOutcome::NotFound);
+                };
+                let protected: i64 = c
+                    .prepare_cached("SELECT COUNT(*) FROM secrets WHERE encryption_key_id = ?1")
+                    .and_then(|mut s| s.query_row([&key_id], |r| r.get(0)))
+                    .map_err(db("count secrets of key"))?;
+                let state = KeyPlanState {
+                    key,
+                    protected_secrets: u64::try_from(protected).unwrap_or_default(),
+                };
+                let update = match plan(&state) {
+                    Ok(u) => u,
+                    Err(r) => return Ok(KeyUpdateOutcome::Rejected(r)),
+                };
+                let mut next = state.key;
+                if let Some(s) = update.key_state {
+                    next.key_state = s;
+                }
+                if let Some(d) = update.delete_at {
+                    next.delete_at = d;
+                }
+                if let Some(d) = update.description {
+                    next.description = d;
+                }
+                c.prepare_cached(
+                    "UPDATE keys SET key_state = ?2, delete_at = ?3, description = ?4 WHERE key_id = ?1",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![next.key_id, next.key_state, next.delete_at, next.description])
+                })
+                .map_err(db("update key"))?;
+                Ok(KeyUpdateOutcome::Applied(Box::new(next)))
+            })
+            .await
+    }
+
+    async fn alias(&self, alias_name: &str) -> Result<Option<AliasRecord>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT alias_name, key_id, created_at FROM aliases WHERE alias_name = ?1",
+            )
+            .and_then(|mut s| s.query_row([alias_name], rows::alias).optional())
+            .map_err(db("read alias"))
+        })
+    }
+
+    async fn create_alias(&self, rec: AliasRecord) -> Result<AliasOutcome, StoreError> {
+        self.writer
+            .write(move |c| {
+                let n = c
+                    .prepare_cached("INSERT INTO aliases (alias_name, key_id, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (alias_name) DO NOTHING")
+                    .and_then(|mut s| s.execute(params![rec.alias_name, rec.key_id, rec.created_at]))
+                    .map_err(db("write alias"))?;
+                Ok(if n == 0 {
+                    AliasOutcome::Taken
+                } else {
+                    AliasOutcome::Applied
+                })
+            })
+            .await
+    }
+
+    async fn update_alias(
+        &self,
+        alias_name: &str,
+        key_id: &str,
+    ) -> Result<AliasOutcome, StoreError> {
+        let (alias_name, key_id) = (alias_name.to_owned(), key_id.to_owned());
+        self.writer
+            .write(move |c| {
+                let n = c
+                    .prepare_cached("UPDATE aliases SET key_id = ?2 WHERE alias_name = ?1")
+                    .and_then(|mut s| s.execute(params![alias_name, key_id]))
+                    .map_err(db("update alias"))?;
+                Ok(if n == 0 {
+                    AliasOutcome::NotFound
+                } else {
+                    AliasOutcome::Applied
+                })
+            })
+            .await
+    }
+
+    async fn delete_alias(&self, alias_name: &str) -> Result<AliasOutcome, StoreError> {
+        let alias_name = alias_name.to_owned();
+        self.writer
+            .write(move |c| {
+                let n = c
+                    .prepare_cached("DELETE FROM aliases WHERE alias_name = ?1")
+                    .and_then(|mut s| s.execute([alias_name]))
+                    .map_err(db("delete alias"))?;
+                Ok(if n == 0 {
+                    AliasOutcome::NotFound
+                } else {
+                    AliasOutcome::Applied
+                })
+            })
+            .await
+    }
+
+    async fn aliases(
+        &self,
+        key_id: Option<&str>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(u64, Vec<AliasRecord>), StoreError> {
+        self.read(|c| {
+            // `?1 IS NULL` selects every alias; otherwise those of one key.
+            let total: i64 = c
+                .prepare_cached("SELECT COUNT(*) FROM aliases WHERE ?1 IS NULL OR key_id = ?1")
+                .and_then(|mut s| s.query_row([key_id], |r| r.get(0)))
+                .map_err(db("count aliases"))?;
+            let rows = c
+                .prepare_cached("SELECT alias_name, key_id, created_at FROM aliases WHERE ?1 IS NULL OR key_id = ?1 ORDER BY alias_name LIMIT ?2 OFFSET ?3")
+                .and_then(|mut s| {
+                    s.query_map(params![key_id, clamp(limit), clamp(offset)], rows::alias)?
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .map_err(db("list aliases"))?;
+            Ok((u64::try_from(total).unwrap_or_default(), rows))
         })
     }
 

@@ -8,6 +8,14 @@ use super::db;
 use crate::records::*;
 use crate::StoreError;
 
+/// Column list of [`key`].
+macro_rules! key_columns {
+    () => {
+        "key_id, instance_id, key_spec, key_usage, key_state, creator, description, primary_version_id, created_at, delete_at, rotation_interval_secs"
+    };
+}
+pub(crate) use key_columns;
+
 /// Column list of [`secret_row`], as a macro so queries stay `&'static str` (no formatting
 /// on the hot read path).
 macro_rules! secret_columns {
@@ -48,6 +56,25 @@ pub fn key(r: &Row<'_>) -> rusqlite::Result<KeyRecord> {
         primary_version_id: r.get(7)?,
         created_at: r.get(8)?,
         delete_at: r.get(9)?,
+        rotation_interval_secs: r.get(10)?,
+    })
+}
+
+pub fn key_by_id(c: &Connection, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
+    c.prepare_cached(concat!(
+        "SELECT ",
+        key_columns!(),
+        " FROM keys WHERE key_id = ?1"
+    ))
+    .and_then(|mut s| s.query_row([key_id], key).optional())
+    .map_err(db("read key"))
+}
+
+pub fn alias(r: &Row<'_>) -> rusqlite::Result<AliasRecord> {
+    Ok(AliasRecord {
+        alias_name: r.get(0)?,
+        key_id: r.get(1)?,
+        created_at: r.get(2)?,
     })
 }
 
@@ -310,8 +337,8 @@ pub fn insert_version(c: &Connection, secret_id: i64, v: &VersionRecord) -> Resu
 
 pub fn insert_key(c: &Connection, k: &KeyRecord) -> Result<(), StoreError> {
     c.execute(
-        "INSERT INTO keys (key_id, instance_id, key_spec, key_usage, key_state, creator, description, primary_version_id, created_at, delete_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![k.key_id, k.instance_id, k.key_spec, k.key_usage, k.key_state, k.creator, k.description, k.primary_version_id, k.created_at, k.delete_at],
+        "INSERT INTO keys (key_id, instance_id, key_spec, key_usage, key_state, creator, description, primary_version_id, created_at, delete_at, rotation_interval_secs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![k.key_id, k.instance_id, k.key_spec, k.key_usage, k.key_state, k.creator, k.description, k.primary_version_id, k.created_at, k.delete_at, k.rotation_interval_secs],
     )
     .map_err(db("write key"))?;
     Ok(())

@@ -361,3 +361,180 @@ async fn unfiltered_list_total_follows_creates_and_purges() {
         ["a", "c"]
     );
 }
+
+fn key_record(id: &str, creator: &str) -> KeyRecord {
+    KeyRecord {
+        key_id: id.into(),
+        instance_id: "kst-1".into(),
+        key_spec: "Aliyun_AES_256".into(),
+        key_usage: "ENCRYPT/DECRYPT".into(),
+        key_state: "Enabled".into(),
+        creator: creator.into(),
+        description: String::new(),
+        primary_version_id: format!("{id}-v1"),
+        created_at: 10,
+        delete_at: None,
+        rotation_interval_secs: None,
+    }
+}
+
+fn key_version_record(id: &str) -> KeyVersionRecord {
+    KeyVersionRecord {
+        key_id: id.into(),
+        version_id: format!("{id}-v1"),
+        wrapped_material: vec![9; 60],
+        created_at: 10,
+    }
+}
+
+/// A store initialised with the service key `svc`.
+async fn store_with_service_key() -> (tempfile::TempDir, SqliteStore) {
+    let (d, s) = store();
+    s.initialize(Bootstrap {
+        meta: Meta {
+            account_id: "1234567890123456".into(),
+            root_fingerprint: "fp".into(),
+            default_instance: "kst-1".into(),
+            service_key_id: "svc".into(),
+            created_at: 1,
+        },
+        service_key: key_record("svc", "Service"),
+        service_key_version: key_version_record("svc"),
+        access_keys: vec![],
+    })
+    .await
+    .unwrap();
+    (d, s)
+}
+
+#[tokio::test]
+async fn keys_are_created_listed_in_order_and_the_service_key_is_not_listed() {
+    let (_d, s) = store_with_service_key().await;
+    let mut k = key_record("k1", "1234567890123456");
+    k.rotation_interval_secs = Some(86_400 * 30);
+    let tags = vec![TagRecord {
+        key: "t".into(),
+        value: "v".into(),
+    }];
+    s.create_key(k.clone(), key_version_record("k1"), tags.clone())
+        .await
+        .unwrap();
+    s.create_key(key_record("k0", "u"), key_version_record("k0"), vec![])
+        .await
+        .unwrap();
+    assert_eq!(s.key("k1").await.unwrap(), Some(k));
+    assert_eq!(s.key_tags("k1").await.unwrap(), tags);
+    assert!(s.key_version("k1", "k1-v1").await.unwrap().is_some());
+    let (total, page) = s.list_user_keys(0, 10).await.unwrap();
+    assert_eq!(total, 2);
+    let ids: Vec<_> = page.iter().map(|k| k.key_id.as_str()).collect();
+    assert_eq!(ids, ["k1", "k0"]);
+    let (_, second) = s.list_user_keys(1, 1).await.unwrap();
+    assert_eq!(second[0].key_id, "k0");
+}
+
+#[tokio::test]
+async fn key_plan_sees_protected_secrets_and_a_rejection_writes_nothing() {
+    let (_d, s) = store_with_service_key().await;
+    s.create_key(key_record("k1", "u"), key_version_record("k1"), vec![])
+        .await
+        .unwrap();
+    let mut secret = new_secret("db");
+    secret.secret.encryption_key_id = Some("k1".into());
+    s.create_secret(secret).await.unwrap();
+    let out = s
+        .update_key(
+            "k1",
+            Box::new(|st: &KeyPlanState| {
+                Err(openkms_domain::key::KeyRejection::ProtectsSecrets {
+                    secrets: st.protected_secrets,
+                })
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        KeyUpdateOutcome::Rejected(openkms_domain::key::KeyRejection::ProtectsSecrets {
+            secrets: 1
+        })
+    );
+    let applied = s
+        .update_key(
+            "k1",
+            Box::new(|_| {
+                Ok(KeyUpdate {
+                    key_state: Some("PendingDeletion".into()),
+                    delete_at: Some(Some(99)),
+                    description: Some("d".into()),
+                })
+            }),
+        )
+        .await
+        .unwrap();
+    let KeyUpdateOutcome::Applied(k) = applied else {
+        panic!("not applied: {applied:?}")
+    };
+    assert_eq!(
+        (k.key_state.as_str(), k.delete_at, k.description.as_str()),
+        ("PendingDeletion", Some(99), "d")
+    );
+    assert_eq!(s.key("k1").await.unwrap().unwrap(), *k);
+    assert_eq!(
+        s.update_key("nope", Box::new(|_| Ok(KeyUpdate::default())))
+            .await
+            .unwrap(),
+        KeyUpdateOutcome::NotFound
+    );
+}
+
+#[tokio::test]
+async fn aliases_are_unique_movable_and_listed_by_name() {
+    let (_d, s) = store_with_service_key().await;
+    for id in ["k1", "k2"] {
+        s.create_key(key_record(id, "u"), key_version_record(id), vec![])
+            .await
+            .unwrap();
+    }
+    let rec = |name: &str, key: &str| AliasRecord {
+        alias_name: name.into(),
+        key_id: key.into(),
+        created_at: 5,
+    };
+    assert_eq!(
+        s.create_alias(rec("alias/b", "k1")).await.unwrap(),
+        AliasOutcome::Applied
+    );
+    assert_eq!(
+        s.create_alias(rec("alias/b", "k2")).await.unwrap(),
+        AliasOutcome::Taken
+    );
+    s.create_alias(rec("alias/a", "k2")).await.unwrap();
+    assert_eq!(
+        s.alias("alias/b").await.unwrap(),
+        Some(rec("alias/b", "k1"))
+    );
+    let (total, all) = s.aliases(None, 0, 10).await.unwrap();
+    assert_eq!(total, 2);
+    assert_eq!(all, [rec("alias/a", "k2"), rec("alias/b", "k1")]);
+    assert_eq!(
+        s.update_alias("alias/b", "k2").await.unwrap(),
+        AliasOutcome::Applied
+    );
+    assert_eq!(
+        s.update_alias("alias/zz", "k2").await.unwrap(),
+        AliasOutcome::NotFound
+    );
+    let (n, of_k2) = s.aliases(Some("k2"), 0, 1).await.unwrap();
+    assert_eq!((n, of_k2), (2, vec![rec("alias/a", "k2")]));
+    assert_eq!(s.aliases(Some("k1"), 0, 10).await.unwrap().0, 0);
+    assert_eq!(
+        s.delete_alias("alias/a").await.unwrap(),
+        AliasOutcome::Applied
+    );
+    assert_eq!(
+        s.delete_alias("alias/a").await.unwrap(),
+        AliasOutcome::NotFound
+    );
+    assert_eq!(s.alias("alias/a").await.unwrap(), None);
+}

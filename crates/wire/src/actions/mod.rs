@@ -2,6 +2,7 @@
 //! and JSON nesting (kms-sdk-models.md).
 
 pub mod common;
+pub mod keys;
 pub mod secrets;
 pub mod service;
 pub mod tags;

@@ -1,0 +1,104 @@
+//! Aliases: CreateAlias, UpdateAlias, DeleteAlias, ListAliases, ListAliasesByKeyId. An alias
+//! may point at an Enabled or Disabled user key, not at one pending deletion.
+
+use openkms_domain::alias_arn;
+use openkms_domain::key::{AliasName, KeyState};
+use openkms_store::{AliasOutcome, AliasRecord, KeyRecord};
+
+use super::{state_of, Paging};
+use crate::{Caller, Error, Service};
+
+/// One alias as listed.
+#[derive(Debug, Clone)]
+pub struct AliasView {
+    pub alias_name: String,
+    pub alias_arn: String,
+    pub key_id: String,
+}
+
+/// One page of ListAliases / ListAliasesByKeyId.
+#[derive(Debug)]
+pub struct AliasPage {
+    pub page_number: u64,
+    pub page_size: u64,
+    pub total: u64,
+    pub aliases: Vec<AliasView>,
+}
+
+impl Service {
+    /// CreateAlias.
+    pub async fn create_alias(&self, _c: &Caller, alias: &str, key_id: &str) -> Result<(), Error> {
+        let name = AliasName::parse(alias)?;
+        let key = self.alias_target(key_id).await?;
+        match self
+            .store
+            .create_alias(AliasRecord {
+                alias_name: name.as_str().to_owned(),
+                key_id: key.key_id,
+                created_at: self.now(),
+            })
+            .await?
+        {
+            AliasOutcome::Applied => Ok(()),
+            AliasOutcome::Taken | AliasOutcome::NotFound => Err(Error::AliasExists {
+                name: name.as_str().to_owned(),
+            }),
+        }
+    }
+
+    /// UpdateAlias: points an existing alias at another key.
+    pub async fn update_alias(&self, _c: &Caller, alias: &str, key_id: &str) -> Result<(), Error> {
+        let name = AliasName::parse(alias)?;
+        let key = self.alias_target(key_id).await?;
+        match self.store.update_alias(name.as_str(), &key.key_id).await? {
+            AliasOutcome::Applied => Ok(()),
+            AliasOutcome::Taken | AliasOutcome::NotFound => Err(Error::AliasNotFound),
+        }
+    }
+
+    /// DeleteAlias.
+    pub async fn delete_alias(&self, _c: &Caller, alias: &str) -> Result<(), Error> {
+        let name = AliasName::parse(alias).map_err(|_| Error::AliasNotFound)?;
+        match self.store.delete_alias(name.as_str()).await? {
+            AliasOutcome::Applied => Ok(()),
+            AliasOutcome::Taken | AliasOutcome::NotFound => Err(Error::AliasNotFound),
+        }
+    }
+
+    /// ListAliases (every alias) or ListAliasesByKeyId (`key_id` given), by name.
+    pub async fn list_aliases(
+        &self,
+        key_id: Option<&str>,
+        paging: Paging,
+    ) -> Result<AliasPage, Error> {
+        let key = match key_id {
+            Some(k) => Some(self.resolve_key(k).await?.key_id),
+            None => None,
+        };
+        let (total, rows) = self
+            .store
+            .aliases(key.as_deref(), paging.offset(), paging.size)
+            .await?;
+        Ok(AliasPage {
+            page_number: paging.number,
+            page_size: paging.size,
+            total,
+            aliases: rows
+                .into_iter()
+                .map(|a| AliasView {
+                    alias_arn: alias_arn(self.region(), self.account_id(), &a.alias_name),
+                    alias_name: a.alias_name,
+                    key_id: a.key_id,
+                })
+                .collect(),
+        })
+    }
+
+    async fn alias_target(&self, key_id: &str) -> Result<KeyRecord, Error> {
+        let key = self.resolve_user_key(key_id).await?;
+        if state_of(&key)? == KeyState::PendingDeletion {
+            return Err(Error::KeyPendingDeletion);
+        }
+        Ok(key)
+    }
+}

@@ -1,0 +1,101 @@
+//! CreateKey: validate, generate material, wrap it under the root key exactly like the service
+//! key, and insert key, first version and tags in one transaction.
+
+use openkms_crypto::KeyMaterial;
+use openkms_domain::key::{
+    check_key_description, check_key_options, check_key_spec, KeyState, DEFAULT_KEY_ROTATION_SECS,
+    ENCRYPT_DECRYPT,
+};
+use openkms_domain::{parse_tags_json, RotationInterval};
+use openkms_store::{KeyRecord, KeyVersionRecord, TagRecord};
+
+use super::KeyView;
+use crate::{ids, key_material_aad, Caller, Error, Service};
+
+/// CreateKey parameters as received. Policy and KeyStorageMechanism are accepted and ignored
+/// (openkms has no key policies; every key is software-protected).
+#[derive(Debug, Default)]
+pub struct CreateKeyInput<'a> {
+    pub key_spec: Option<&'a str>,
+    pub key_usage: Option<&'a str>,
+    pub origin: Option<&'a str>,
+    pub protection_level: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub enable_automatic_rotation: Option<bool>,
+    pub rotation_interval: Option<&'a str>,
+    pub tags: Option<&'a str>,
+    pub dkms_instance_id: Option<&'a str>,
+}
+
+impl Service {
+    /// CreateKey.
+    pub async fn create_key(
+        &self,
+        _caller: &Caller,
+        input: CreateKeyInput<'_>,
+    ) -> Result<KeyView, Error> {
+        let now = self.now();
+        let spec = check_key_spec(input.key_spec)?;
+        check_key_options(input.key_usage, input.origin, input.protection_level)?;
+        let description = input.description.unwrap_or_default();
+        check_key_description(description)?;
+        let interval = input
+            .rotation_interval
+            .map(RotationInterval::parse_key_interval)
+            .transpose()?;
+        let rotation_interval_secs = match input.enable_automatic_rotation {
+            Some(true) => Some(
+                i64::try_from(interval.map_or(DEFAULT_KEY_ROTATION_SECS, |i| i.seconds()))
+                    .unwrap_or(i64::MAX),
+            ),
+            _ => None,
+        };
+        let tags = match input.tags {
+            Some(t) => parse_tags_json(t)?,
+            None => Vec::new(),
+        };
+        let instance_id = match input.dkms_instance_id {
+            Some(i) if self.store.instance_exists(i).await? => i.to_owned(),
+            Some(_) => return Err(Error::InstanceNotFound),
+            None => self.meta.default_instance.clone(),
+        };
+        let key_id = ids::key_id(self.region()).map_err(|_| Error::internal("make key id"))?;
+        let version_id = ids::uuid();
+        let material =
+            KeyMaterial::generate().map_err(|_| Error::internal("generate key material"))?;
+        let wrapped = self
+            .root
+            .wrap(&material, &key_material_aad(&key_id, &version_id))
+            .map_err(|_| Error::internal("wrap key material"))?;
+        drop(material);
+        let key = KeyRecord {
+            key_id: key_id.clone(),
+            instance_id,
+            key_spec: spec.to_owned(),
+            key_usage: ENCRYPT_DECRYPT.to_owned(),
+            key_state: KeyState::Enabled.name().to_owned(),
+            creator: self.account_id().to_owned(),
+            description: description.to_owned(),
+            primary_version_id: version_id.clone(),
+            created_at: now,
+            delete_at: None,
+            rotation_interval_secs,
+        };
+        let version = KeyVersionRecord {
+            key_id,
+            version_id,
+            wrapped_material: wrapped,
+            created_at: now,
+        };
+        let tags = tags
+            .iter()
+            .map(|t| TagRecord {
+                key: t.key().to_owned(),
+                value: t.value().to_owned(),
+            })
+            .collect();
+        self.store.create_key(key.clone(), version, tags).await?;
+        tracing::info!(key = key.key_id.as_str(), "key created");
+        Ok(self.key_view(key))
+    }
+}

@@ -1,0 +1,119 @@
+//! Key state and description changes: EnableKey, DisableKey, ScheduleKeyDeletion,
+//! CancelKeyDeletion, UpdateKeyDescription. Each is one store transaction running a pure
+//! domain rule over the key as stored.
+
+use openkms_domain::key::{self, KeyRejection, KeyState, PendingWindow};
+use openkms_store::{KeyPlanState, KeyRecord, KeyUpdate, KeyUpdateOutcome};
+
+use super::state_of;
+use crate::{Caller, Error, Service};
+
+impl Service {
+    /// EnableKey.
+    pub async fn enable_key(&self, _c: &Caller, key_id: &str) -> Result<(), Error> {
+        self.change_state(key_id, key::enable).await.map(drop)
+    }
+
+    /// DisableKey.
+    pub async fn disable_key(&self, _c: &Caller, key_id: &str) -> Result<(), Error> {
+        self.change_state(key_id, key::disable).await.map(drop)
+    }
+
+    /// CancelKeyDeletion: the key returns to Enabled.
+    pub async fn cancel_key_deletion(&self, _c: &Caller, key_id: &str) -> Result<(), Error> {
+        self.change_state(key_id, key::cancel_deletion)
+            .await
+            .map(drop)
+    }
+
+    /// ScheduleKeyDeletion; refused while any secret names the key as its EncryptionKeyId.
+    /// Returns the deletion time.
+    pub async fn schedule_key_deletion(
+        &self,
+        _c: &Caller,
+        key_id: &str,
+        pending_window_days: u64,
+    ) -> Result<i64, Error> {
+        let window = PendingWindow::parse(pending_window_days)?;
+        let now = self.now();
+        let key = self.resolve_user_key(key_id).await?;
+        let updated = self
+            .update_key(
+                &key.key_id,
+                Box::new(move |s: &KeyPlanState| {
+                    let current =
+                        KeyState::parse(&s.key.key_state).ok_or(KeyRejection::PendingDeletion)?;
+                    let at = key::schedule_deletion(current, s.protected_secrets, window, now)?;
+                    Ok(KeyUpdate {
+                        key_state: Some(KeyState::PendingDeletion.name().to_owned()),
+                        delete_at: Some(Some(at)),
+                        description: None,
+                    })
+                }),
+            )
+            .await?;
+        Ok(updated.delete_at.unwrap_or(now))
+    }
+
+    /// UpdateKeyDescription: allowed in every state.
+    pub async fn update_key_description(
+        &self,
+        _c: &Caller,
+        key_id: &str,
+        description: &str,
+    ) -> Result<(), Error> {
+        key::check_key_description(description)?;
+        let key = self.resolve_user_key(key_id).await?;
+        let text = description.to_owned();
+        self.update_key(
+            &key.key_id,
+            Box::new(move |_| {
+                Ok(KeyUpdate {
+                    description: Some(text.clone()),
+                    ..KeyUpdate::default()
+                })
+            }),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn change_state(
+        &self,
+        key_id: &str,
+        rule: fn(KeyState) -> Result<KeyState, KeyRejection>,
+    ) -> Result<KeyRecord, Error> {
+        let key = self.resolve_user_key(key_id).await?;
+        state_of(&key)?;
+        self.update_key(
+            &key.key_id,
+            Box::new(move |s: &KeyPlanState| {
+                // A state the domain does not know cannot be moved; reported as not usable.
+                let current =
+                    KeyState::parse(&s.key.key_state).ok_or(KeyRejection::PendingDeletion)?;
+                let next = rule(current)?;
+                Ok(KeyUpdate {
+                    key_state: Some(next.name().to_owned()),
+                    delete_at: (next != KeyState::PendingDeletion).then_some(None),
+                    description: None,
+                })
+            }),
+        )
+        .await
+    }
+
+    async fn update_key(
+        &self,
+        key_id: &str,
+        plan: openkms_store::KeyPlanFn,
+    ) -> Result<KeyRecord, Error> {
+        match self.store.update_key(key_id, plan).await? {
+            KeyUpdateOutcome::Applied(k) => {
+                tracing::info!(key = key_id, state = k.key_state.as_str(), "key changed");
+                Ok(*k)
+            }
+            KeyUpdateOutcome::Rejected(r) => Err(r.into()),
+            KeyUpdateOutcome::NotFound => Err(Error::KeyNotFound),
+        }
+    }
+}
