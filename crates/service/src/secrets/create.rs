@@ -19,7 +19,8 @@ use crate::{Caller, Error, Service};
 pub(crate) const DESCRIPTION_MAX_CHARS: usize = 8_192;
 
 /// CreateSecret parameters as received.
-#[derive(Debug, Default)]
+/// Deliberately not `Debug`: it carries plaintext.
+#[derive(Default)]
 pub struct CreateSecretInput<'a> {
     pub secret_name: &'a str,
     pub version_id: &'a str,

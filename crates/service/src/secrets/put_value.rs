@@ -13,7 +13,8 @@ use openkms_store::{SecretUpdate, VersionRecord};
 use crate::{Caller, Error, Service};
 
 /// PutSecretValue parameters.
-#[derive(Debug, Default)]
+/// Deliberately not `Debug`: it carries plaintext.
+#[derive(Default)]
 pub struct PutSecretValueInput<'a> {
     pub secret_name: &'a str,
     pub version_id: &'a str,

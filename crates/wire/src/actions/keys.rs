@@ -251,7 +251,7 @@ pub struct ListAliasesResponse {
 }
 
 /// Encrypt parameters.
-#[derive(Debug)]
+/// Deliberately not `Debug`: it carries plaintext.
 pub struct EncryptRequest<'a> {
     pub key_id: &'a str,
     pub plaintext: &'a str,
@@ -300,7 +300,8 @@ impl<'a> DecryptRequest<'a> {
 }
 
 /// Decrypt reply; `plaintext` borrows the one base64 copy.
-#[derive(Debug, Serialize)]
+/// Deliberately not `Debug`: it carries plaintext.
+#[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DecryptResponse<'a> {
     pub key_id: &'a str,
@@ -332,7 +333,8 @@ impl<'a> GenerateDataKeyRequest<'a> {
 }
 
 /// GenerateDataKey reply; `plaintext` borrows the one base64 copy of the data key.
-#[derive(Debug, Serialize)]
+/// Deliberately not `Debug`: it carries plaintext.
+#[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GenerateDataKeyResponse<'a> {
     pub key_id: &'a str,

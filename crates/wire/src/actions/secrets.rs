@@ -7,7 +7,7 @@ use crate::error::ProtocolError;
 use crate::params::Params;
 
 /// CreateSecret parameters, unvalidated (the domain validates them).
-#[derive(Debug)]
+/// Deliberately not `Debug`: it carries plaintext.
 pub struct CreateSecretRequest<'a> {
     pub secret_name: &'a str,
     pub version_id: &'a str,
@@ -89,7 +89,8 @@ impl<'a> GetSecretValueRequest<'a> {
 }
 
 /// GetSecretValue reply; `secret_data` borrows the one plaintext copy.
-#[derive(Debug, Serialize)]
+/// Deliberately not `Debug`: it carries plaintext.
+#[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetSecretValueResponse<'a> {
     pub secret_name: &'a str,
@@ -157,7 +158,7 @@ pub struct DescribeSecretResponse {
 }
 
 /// PutSecretValue parameters.
-#[derive(Debug)]
+/// Deliberately not `Debug`: it carries plaintext.
 pub struct PutSecretValueRequest<'a> {
     pub secret_name: &'a str,
     pub version_id: &'a str,
@@ -512,7 +513,8 @@ pub struct BatchError {
 }
 
 /// BatchGetSecretValue reply: bare arrays, unlike the older actions (kms-api.md §3.1).
-#[derive(Debug, Serialize)]
+/// Deliberately not `Debug`: it carries plaintext.
+#[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct BatchGetSecretValueResponse<'a> {
     pub secret_values: Vec<GetSecretValueResponse<'a>>,
