@@ -6,10 +6,19 @@
 
 use crate::error::ProtocolError;
 
-/// Decoded request parameters in arrival order.
-#[derive(Debug, Default, Clone)]
+/// Decoded request parameters in arrival order. `Debug` shows names only: values include
+/// SecretData and Plaintext.
+#[derive(Default, Clone)]
 pub struct Params {
     pairs: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.pairs.iter().map(|(k, _)| k))
+            .finish()
+    }
 }
 
 impl Params {
@@ -121,6 +130,13 @@ mod tests {
         let p = params("Description=capture+demo&Name=a%2Fb%20c");
         assert_eq!(p.get("Description"), Some("capture demo"));
         assert_eq!(p.get("Name"), Some("a/b c"));
+    }
+
+    #[test]
+    fn debug_shows_names_but_never_values() {
+        let p = params("SecretName=a&SecretData=hunter2");
+        let shown = format!("{p:?}");
+        assert!(shown.contains("SecretData") && !shown.contains("hunter2"));
     }
 
     #[test]
