@@ -172,6 +172,19 @@ pub enum CreateOutcome {
     NameTaken {
         pending_deletion: bool,
     },
+    /// The key that sealed the first version may not seal any more (checked inside the
+    /// transaction); nothing was written.
+    SealingKeyRefused(SealingKeyRefusal),
+}
+
+/// Why the key that sealed a new secret version refuses it, as found inside the write's
+/// transaction: a racing DisableKey or ScheduleKeyDeletion committed first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SealingKeyRefusal {
+    /// The key no longer exists.
+    Gone,
+    /// The key's state forbids use (Disabled or PendingDeletion).
+    State(openkms_domain::key::KeyRejection),
 }
 
 /// The state a plan sees.
@@ -209,6 +222,9 @@ pub enum UpdateOutcome {
     Applied(Option<Box<SecretRecord>>),
     /// The plan refused; nothing was written.
     Rejected(openkms_domain::secret::Rejection),
+    /// The key that sealed the version to insert may not seal any more (checked inside the
+    /// transaction); nothing was written.
+    SealingKeyRefused(SealingKeyRefusal),
     /// No secret of that name.
     NotFound,
 }

@@ -555,6 +555,9 @@ impl Store for SqliteStore {
                         pending_deletion: existing.planned_delete_at.is_some(),
                     });
                 }
+                if let Err(r) = rows::sealing_key_check(c, &new.first_version.key_id)? {
+                    return Ok(CreateOutcome::SealingKeyRefused(r));
+                }
                 let id = rows::insert_secret(c, &new.secret)?;
                 for t in &new.tags {
                     c.prepare_cached("INSERT INTO secret_tags (secret_id, tag_key, tag_value) VALUES (?1, ?2, ?3)")
@@ -592,6 +595,11 @@ impl Store for SqliteStore {
                     return Ok((UpdateOutcome::Applied(None), Some(id)));
                 }
                 if let Some(v) = &update.insert_version {
+                    // Checked here, not before the write: a key disabled or scheduled for
+                    // deletion by a write that committed first refuses the version.
+                    if let Err(r) = rows::sealing_key_check(c, &v.key_id)? {
+                        return Ok((UpdateOutcome::SealingKeyRefused(r), Some(id)));
+                    }
                     rows::insert_version(c, id, v)?;
                 }
                 for v in &update.delete_versions {

@@ -1,10 +1,31 @@
 use super::*;
 use openkms_domain::secret::Rejection;
 
+/// A fresh store holding the key `k` (Enabled, created by the service so key listings do not
+/// show it) that [`version`] names as its sealing key: versions are written only under an
+/// existing, enabled key.
 fn store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
-    let s = SqliteStore::open(&dir.path().join("t.db")).unwrap();
+    let path = dir.path().join("t.db");
+    let s = SqliteStore::open(&path).unwrap();
+    let c = Connection::open(&path).unwrap();
+    c.execute_batch(
+        "INSERT INTO instances (instance_id, created_at) VALUES ('kst-0', 1);
+         INSERT INTO keys (key_id, instance_id, key_spec, key_usage, key_state, creator, primary_version_id, created_at)
+         VALUES ('k', 'kst-0', 'Aliyun_AES_256', 'ENCRYPT/DECRYPT', 'Enabled', 'Service', 'kv', 1);",
+    )
+    .unwrap();
     (dir, s)
+}
+
+/// Sets a key's state behind the store's back, as a write that committed earlier would.
+fn set_key_state(dir: &tempfile::TempDir, key_id: &str, state: &str) {
+    let c = Connection::open(dir.path().join("t.db")).unwrap();
+    c.execute(
+        "UPDATE keys SET key_state = ?2 WHERE key_id = ?1",
+        params![key_id, state],
+    )
+    .unwrap();
 }
 
 fn version(id: &str) -> VersionRecord {
@@ -537,4 +558,100 @@ async fn aliases_are_unique_movable_and_listed_by_name() {
         AliasOutcome::NotFound
     );
     assert_eq!(s.alias("alias/a").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_version_is_refused_when_its_key_stopped_being_usable_before_the_write() {
+    use openkms_domain::key::KeyRejection;
+    let (d, s) = store();
+    s.create_secret(new_secret("a")).await.unwrap();
+    // The service checked the key before sealing; the key changed before the write ran.
+    set_key_state(&d, "k", "Disabled");
+    assert_eq!(
+        s.create_secret(new_secret("b")).await.unwrap(),
+        CreateOutcome::SealingKeyRefused(SealingKeyRefusal::State(KeyRejection::Disabled))
+    );
+    assert!(s.secret("b").await.unwrap().is_none());
+    set_key_state(&d, "k", "PendingDeletion");
+    let out = s
+        .update_secret(
+            "a",
+            Box::new(|st: &SecretState| {
+                Ok(SecretUpdate {
+                    insert_version: Some(version("v2")),
+                    stages: Some(st.secret.stages.put_version("v2", &["ACSCurrent".into()])?),
+                    description: Some("changed".into()),
+                    updated_at: 20,
+                    ..Default::default()
+                })
+            }),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        out,
+        UpdateOutcome::SealingKeyRefused(SealingKeyRefusal::State(KeyRejection::PendingDeletion))
+    ));
+    let a = s.secret("a").await.unwrap().unwrap();
+    assert_eq!(a.description, "");
+    assert_eq!(s.versions(a.id).await.unwrap().len(), 1);
+    // A plan that inserts no version does not depend on the key.
+    let out = s
+        .update_secret(
+            "a",
+            Box::new(|_| {
+                Ok(SecretUpdate {
+                    description: Some("d".into()),
+                    updated_at: 30,
+                    ..Default::default()
+                })
+            }),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(out, UpdateOutcome::Applied(Some(_))));
+    let mut gone = new_secret("c");
+    gone.first_version.key_id = "no-such-key".into();
+    assert_eq!(
+        s.create_secret(gone).await.unwrap(),
+        CreateOutcome::SealingKeyRefused(SealingKeyRefusal::Gone)
+    );
+}
+
+/// ScheduleKeyDeletion and CreateSecret issued together, both before either commits: the
+/// writer runs them one after the other in the same commit group, and the second sees the
+/// first. Either order leaves no secret under a key pending deletion.
+#[tokio::test]
+async fn racing_key_deletion_and_secret_create_never_both_succeed() {
+    for deletion_first in [true, false] {
+        let (_d, s) = store();
+        let schedule = s.update_key(
+            "k",
+            Box::new(|st: &KeyPlanState| {
+                if st.protected_secrets > 0 {
+                    return Err(openkms_domain::key::KeyRejection::ProtectsSecrets {
+                        secrets: st.protected_secrets,
+                    });
+                }
+                Ok(KeyUpdate {
+                    key_state: Some("PendingDeletion".into()),
+                    delete_at: Some(Some(99)),
+                    ..KeyUpdate::default()
+                })
+            }),
+        );
+        let mut secret = new_secret("x");
+        secret.secret.encryption_key_id = Some("k".into());
+        let create = s.create_secret(secret);
+        let (deleted, created) = if deletion_first {
+            tokio::join!(schedule, create)
+        } else {
+            let (c, d) = tokio::join!(create, schedule);
+            (d, c)
+        };
+        let deleted = matches!(deleted.unwrap(), KeyUpdateOutcome::Applied(_));
+        let created = created.unwrap() == CreateOutcome::Created;
+        assert!(deleted != created, "deleted {deleted}, created {created}");
+        assert_eq!(deleted, deletion_first);
+    }
 }
