@@ -46,6 +46,9 @@ pub struct KeyRecord {
     pub delete_at: Option<i64>,
     /// Automatic rotation interval; `None` when automatic rotation is disabled.
     pub rotation_interval_secs: Option<i64>,
+    /// When the primary version was created: the key's creation, or its last rotation. Read
+    /// from the primary version's row; ignored on insert.
+    pub last_rotation_at: i64,
 }
 
 /// A change to one key. `None` fields stay as they are.
@@ -55,6 +58,8 @@ pub struct KeyUpdate {
     /// `Some(None)` clears the deletion date.
     pub delete_at: Option<Option<i64>>,
     pub description: Option<String>,
+    /// `Some(None)` turns automatic rotation off.
+    pub rotation_interval_secs: Option<Option<i64>>,
 }
 
 /// What a key plan sees: the key, and how many secrets it protects (their EncryptionKeyId).

@@ -12,7 +12,7 @@ use crate::StoreError;
 /// Column list of [`key`].
 macro_rules! key_columns {
     () => {
-        "key_id, instance_id, key_spec, key_usage, key_state, creator, description, primary_version_id, created_at, delete_at, rotation_interval_secs"
+        "key_id, instance_id, key_spec, key_usage, key_state, creator, description, primary_version_id, created_at, delete_at, rotation_interval_secs, COALESCE((SELECT v.created_at FROM key_versions v WHERE v.key_id = keys.key_id AND v.version_id = keys.primary_version_id), created_at)"
     };
 }
 pub(crate) use key_columns;
@@ -58,6 +58,7 @@ pub fn key(r: &Row<'_>) -> rusqlite::Result<KeyRecord> {
         created_at: r.get(8)?,
         delete_at: r.get(9)?,
         rotation_interval_secs: r.get(10)?,
+        last_rotation_at: r.get(11)?,
     })
 }
 

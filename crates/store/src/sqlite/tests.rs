@@ -396,6 +396,7 @@ fn key_record(id: &str, creator: &str) -> KeyRecord {
         created_at: 10,
         delete_at: None,
         rotation_interval_secs: None,
+        last_rotation_at: 10,
     }
 }
 
@@ -488,6 +489,7 @@ async fn key_plan_sees_protected_secrets_and_a_rejection_writes_nothing() {
                     key_state: Some("PendingDeletion".into()),
                     delete_at: Some(Some(99)),
                     description: Some("d".into()),
+                    ..KeyUpdate::default()
                 })
             }),
         )
@@ -654,4 +656,137 @@ async fn racing_key_deletion_and_secret_create_never_both_succeed() {
         assert!(deleted != created, "deleted {deleted}, created {created}");
         assert_eq!(deleted, deletion_first);
     }
+}
+
+fn second_version(key_id: &str, at: i64) -> KeyVersionRecord {
+    KeyVersionRecord {
+        key_id: key_id.into(),
+        version_id: format!("{key_id}-v2"),
+        wrapped_material: vec![8; 60],
+        created_at: at,
+    }
+}
+
+#[tokio::test]
+async fn a_new_key_version_becomes_primary_and_a_rejected_one_writes_nothing() {
+    use openkms_domain::key::KeyRejection;
+    let (_d, s) = store_with_service_key().await;
+    s.create_key(key_record("k1", "u"), key_version_record("k1"), vec![])
+        .await
+        .unwrap();
+    let refused = s
+        .add_key_version(
+            second_version("k1", 50),
+            Box::new(|_| Err(KeyRejection::Disabled)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused, KeyUpdateOutcome::Rejected(KeyRejection::Disabled));
+    assert_eq!(s.key_versions("k1", 0, 10).await.unwrap().0, 1);
+    let KeyUpdateOutcome::Applied(k) = s
+        .add_key_version(
+            second_version("k1", 50),
+            Box::new(|_| Ok(KeyUpdate::default())),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("not applied")
+    };
+    assert_eq!(
+        (k.primary_version_id.as_str(), k.last_rotation_at),
+        ("k1-v2", 50)
+    );
+    assert_eq!(s.key("k1").await.unwrap().unwrap(), *k);
+    let (total, page) = s.key_versions("k1", 1, 10).await.unwrap();
+    assert_eq!((total, page[0].version_id.as_str()), (2, "k1-v2"));
+    assert_eq!(
+        s.add_key_version(
+            second_version("nope", 1),
+            Box::new(|_| Ok(KeyUpdate::default()))
+        )
+        .await
+        .unwrap(),
+        KeyUpdateOutcome::NotFound
+    );
+}
+
+#[tokio::test]
+async fn keys_due_for_rotation_are_enabled_user_keys_one_interval_after_their_last_rotation() {
+    let (_d, s) = store_with_service_key().await;
+    let mut due = key_record("due", "u");
+    due.rotation_interval_secs = Some(100);
+    let mut off = key_record("off", "u");
+    off.key_state = "Disabled".into();
+    off.rotation_interval_secs = Some(100);
+    s.create_key(due, key_version_record("due"), vec![])
+        .await
+        .unwrap();
+    s.create_key(off, key_version_record("off"), vec![])
+        .await
+        .unwrap();
+    s.create_key(key_record("none", "u"), key_version_record("none"), vec![])
+        .await
+        .unwrap();
+    assert!(s.keys_due_for_rotation(109).await.unwrap().is_empty());
+    assert_eq!(s.keys_due_for_rotation(110).await.unwrap(), ["due"]);
+    s.add_key_version(
+        second_version("due", 110),
+        Box::new(|_| Ok(KeyUpdate::default())),
+    )
+    .await
+    .unwrap();
+    assert!(s.keys_due_for_rotation(209).await.unwrap().is_empty());
+    assert_eq!(s.keys_due_for_rotation(210).await.unwrap(), ["due"]);
+}
+
+#[tokio::test]
+async fn destroying_expired_keys_removes_versions_aliases_and_tags_but_keeps_keys_in_use() {
+    let (_d, s) = store_with_service_key().await;
+    let pending = |id: &str, at: i64| {
+        let mut k = key_record(id, "u");
+        k.key_state = "PendingDeletion".into();
+        k.delete_at = Some(at);
+        k
+    };
+    let tag = vec![TagRecord {
+        key: "t".into(),
+        value: "v".into(),
+    }];
+    s.create_key(pending("old", 100), key_version_record("old"), tag)
+        .await
+        .unwrap();
+    s.create_key(pending("later", 500), key_version_record("later"), vec![])
+        .await
+        .unwrap();
+    s.create_key(pending("used", 100), key_version_record("used"), vec![])
+        .await
+        .unwrap();
+    s.create_alias(AliasRecord {
+        alias_name: "alias/old".into(),
+        key_id: "old".into(),
+        created_at: 1,
+    })
+    .await
+    .unwrap();
+    // A secret naming a key keeps it (the API never lets this happen; the job must not lose data).
+    let c = Connection::open(_d.path().join("t.db")).unwrap();
+    c.execute_batch("UPDATE keys SET key_state = 'Enabled' WHERE key_id = 'used';")
+        .unwrap();
+    let mut secret = new_secret("db");
+    secret.secret.encryption_key_id = Some("used".into());
+    secret.first_version.key_id = "used".into();
+    s.create_secret(secret).await.unwrap();
+    c.execute_batch("UPDATE keys SET key_state = 'PendingDeletion' WHERE key_id = 'used';")
+        .unwrap();
+
+    assert!(s.destroy_expired_keys(99).await.unwrap().is_empty());
+    assert_eq!(s.destroy_expired_keys(100).await.unwrap(), ["old"]);
+    assert!(s.key("old").await.unwrap().is_none());
+    assert!(s.key_version("old", "old-v1").await.unwrap().is_none());
+    assert!(s.alias("alias/old").await.unwrap().is_none());
+    assert!(s.key_tags("old").await.unwrap().is_empty());
+    assert!(s.key("used").await.unwrap().is_some());
+    assert!(s.key("later").await.unwrap().is_some());
+    assert!(s.key("svc").await.unwrap().is_some());
 }

@@ -474,3 +474,76 @@ mod tests {
         }
     }
 }
+
+/// DescribeKeyVersion parameters.
+#[derive(Debug)]
+pub struct KeyVersionRequest<'a> {
+    pub key_id: &'a str,
+    pub key_version_id: &'a str,
+}
+
+impl<'a> KeyVersionRequest<'a> {
+    /// Reads the parameters.
+    pub fn read(p: &'a Params) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            key_id: p.required("KeyId")?,
+            key_version_id: p.required("KeyVersionId")?,
+        })
+    }
+}
+
+/// One key version (CreateKeyVersion, DescribeKeyVersion, ListKeyVersions).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyVersionItem {
+    pub key_id: String,
+    pub key_version_id: String,
+    pub creation_date: String,
+}
+
+/// CreateKeyVersion / DescribeKeyVersion reply.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyVersionResponse {
+    pub key_version: KeyVersionItem,
+}
+
+/// `{"KeyVersion": [...]}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyVersionList {
+    pub key_version: Vec<KeyVersionItem>,
+}
+
+/// ListKeyVersions reply.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListKeyVersionsResponse {
+    pub page_number: u64,
+    pub page_size: u64,
+    pub total_count: u64,
+    pub key_versions: KeyVersionList,
+}
+
+/// UpdateRotationPolicy parameters. EnableAutomaticRotation is required.
+#[derive(Debug)]
+pub struct UpdateRotationPolicyRequest<'a> {
+    pub key_id: &'a str,
+    pub enable_automatic_rotation: bool,
+    pub rotation_interval: Option<&'a str>,
+}
+
+impl<'a> UpdateRotationPolicyRequest<'a> {
+    /// Reads the parameters.
+    pub fn read(p: &'a Params) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            key_id: p.required("KeyId")?,
+            enable_automatic_rotation: p.bool("EnableAutomaticRotation")?.ok_or(
+                ProtocolError::MissingParameter {
+                    name: "EnableAutomaticRotation",
+                },
+            )?,
+            rotation_interval: p.optional("RotationInterval"),
+        })
+    }
+}
