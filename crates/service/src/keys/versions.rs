@@ -52,14 +52,11 @@ impl Service {
                 }),
             )
             .await?;
-        match applied {
-            Some(k) => Ok(KeyVersionView {
-                key_id: k.key_id,
-                key_version_id: k.primary_version_id,
-                created_at: k.last_rotation_at,
-            }),
-            None => Err(Error::internal("create key version")),
-        }
+        Ok(KeyVersionView {
+            key_id: applied.key_id,
+            key_version_id: applied.primary_version_id,
+            created_at: applied.last_rotation_at,
+        })
     }
 
     /// ListKeyVersions: oldest first. Reading versions is allowed in every state and for the
@@ -160,7 +157,7 @@ impl Service {
         &self,
         version: KeyVersionRecord,
         plan: openkms_store::KeyPlanFn,
-    ) -> Result<Option<KeyRecord>, Error> {
+    ) -> Result<KeyRecord, Error> {
         match self.store.add_key_version(version, plan).await? {
             KeyUpdateOutcome::Applied(k) => {
                 tracing::info!(
@@ -168,7 +165,7 @@ impl Service {
                     version = k.primary_version_id.as_str(),
                     "key version created"
                 );
-                Ok(Some(*k))
+                Ok(*k)
             }
             KeyUpdateOutcome::Rejected(r) => Err(r.into()),
             KeyUpdateOutcome::NotFound => Err(Error::KeyNotFound),
