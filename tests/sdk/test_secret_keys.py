@@ -111,3 +111,44 @@ def test_disabled_key_state_survives_restart_for_secrets(fresh_server):
         get_secret_value(c, "kept")
     enable_key(c, key_id)
     assert ks.body_map(get_secret_value(c, "kept"))["SecretData"] == "v"
+
+
+def test_racing_key_deletion_and_create_secret_never_leave_a_secret_under_a_pending_key(server, kms_client,
+                                                                                         unique_name):
+    """The key's state is checked inside CreateSecret's write transaction: whichever of the two
+    commits first, the other is refused."""
+    import threading
+    clients = [ks.generated_client(server.endpoint, *ks.credentials()) for _ in range(2)]
+    for _ in range(8):
+        key_id = create_key(kms_client)["KeyId"]
+        name = unique_name()
+        barrier = threading.Barrier(2)
+        results = {}
+
+        def run(label, fn):
+            barrier.wait()
+            try:
+                fn()
+                results[label] = None
+            except Exception as exc:  # noqa: BLE001 - asserted below
+                results[label] = ks.error_code_and_status(exc)[:2]
+
+        threads = [
+            threading.Thread(target=run, args=("delete", lambda: schedule_key_deletion(clients[0], key_id))),
+            threading.Thread(target=run, args=("create", lambda: create_secret(clients[1], name,
+                                                                                encryption_key_id=key_id))),
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        state = describe_key(kms_client, key_id)["KeyState"]
+        if results["create"] is None:
+            assert results["delete"] == ("Rejected.StateModifiedFailed", 409)
+            assert state == "Enabled"
+            ks.describe_secret(kms_client, name)
+        else:
+            assert results["create"] == ("Rejected.PendingDeletion", 409)
+            assert results["delete"] is None
+            assert state == "PendingDeletion"
+            ks.assert_secret_absent(kms_client, name)

@@ -14,7 +14,8 @@ use openkms_store::Store;
 
 use crate::config::{ConfigError, ServeArgs, ServeConfig};
 
-/// How often expired secrets are purged.
+/// How often the background loop runs: expired secrets purged, due keys rotated, keys past
+/// their DeleteDate destroyed.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
 
 /// Why `serve` stopped.
@@ -197,6 +198,17 @@ fn spawn_purge(service: Arc<Service>) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(purged = n, "purged secrets whose recovery window ended"),
                 Err(e) => tracing::error!(error = %e, "purging expired secrets failed"),
+            }
+            let now = service.now();
+            match service.rotate_due_keys(now).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rotated = n, "rotated keys due for automatic rotation"),
+                Err(e) => tracing::error!(error = %e, "rotating keys failed"),
+            }
+            match service.destroy_due_keys(now).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(destroyed = n, "destroyed keys whose deletion date passed"),
+                Err(e) => tracing::error!(error = %e, "destroying keys failed"),
             }
         }
     });

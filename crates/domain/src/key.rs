@@ -69,6 +69,10 @@ pub enum KeyRejection {
     /// unreadable once the key is gone.
     #[error("The key still protects {secrets} secret(s); delete them or let them expire before scheduling the key's deletion.")]
     ProtectsSecrets { secrets: u64 },
+    /// The rotation job found the key no longer due (rotated, disabled or its policy changed
+    /// since it was picked); nothing to do.
+    #[error("The key is not due for automatic rotation.")]
+    RotationNotDue,
 }
 
 /// The state after EnableKey. Enabling an enabled key changes nothing.
@@ -120,6 +124,42 @@ pub fn check_usable(current: KeyState) -> Result<(), KeyRejection> {
         KeyState::Enabled => Ok(()),
         KeyState::Disabled => Err(KeyRejection::Disabled),
         KeyState::PendingDeletion => Err(KeyRejection::PendingDeletion),
+    }
+}
+
+/// When automatic rotation next falls due: one interval after the last rotation (the creation
+/// of the primary version); `None` when automatic rotation is off (kms-api.md §4.3).
+pub fn next_rotation(last_rotation: i64, interval_secs: Option<i64>) -> Option<i64> {
+    interval_secs.map(|i| last_rotation.saturating_add(i))
+}
+
+/// Whether the rotation job should give the key a new version at `now`: Enabled keys with
+/// automatic rotation whose next rotation date has come.
+pub fn check_rotation_due(
+    current: KeyState,
+    last_rotation: i64,
+    interval_secs: Option<i64>,
+    now: i64,
+) -> Result<(), KeyRejection> {
+    match next_rotation(last_rotation, interval_secs) {
+        Some(at) if current == KeyState::Enabled && at <= now => Ok(()),
+        _ => Err(KeyRejection::RotationNotDue),
+    }
+}
+
+/// UpdateRotationPolicy's settings as the stored interval: `None` turns automatic rotation
+/// off; turning it on needs a RotationInterval (already checked to be 7d–365d).
+pub fn rotation_policy(
+    enable: bool,
+    interval: Option<crate::RotationInterval>,
+) -> Result<Option<i64>, ValidationError> {
+    match (enable, interval) {
+        (false, _) => Ok(None),
+        (true, Some(i)) => Ok(Some(i64::try_from(i.seconds()).unwrap_or(i64::MAX))),
+        (true, None) => Err(ValidationError::invalid(
+            "RotationInterval",
+            "is required when EnableAutomaticRotation is true",
+        )),
     }
 }
 
@@ -409,6 +449,35 @@ mod tests {
             schedule_deletion(KeyState::PendingDeletion, 0, w, 100),
             Err(KeyRejection::PendingDeletion)
         );
+    }
+
+    #[test]
+    fn rotation_falls_due_one_interval_after_the_last_for_enabled_keys_only() {
+        use KeyState::*;
+        assert_eq!(next_rotation(100, Some(50)), Some(150));
+        assert_eq!(next_rotation(100, None), None);
+        assert_eq!(check_rotation_due(Enabled, 100, Some(50), 150), Ok(()));
+        assert_eq!(
+            check_rotation_due(Enabled, 100, Some(50), 149),
+            Err(KeyRejection::RotationNotDue)
+        );
+        assert_eq!(
+            check_rotation_due(Enabled, 100, None, 1_000),
+            Err(KeyRejection::RotationNotDue)
+        );
+        assert_eq!(
+            check_rotation_due(Disabled, 100, Some(50), 1_000),
+            Err(KeyRejection::RotationNotDue)
+        );
+    }
+
+    #[test]
+    fn rotation_policy_needs_an_interval_to_turn_on() {
+        let week = crate::RotationInterval::parse_key_interval("7d").unwrap();
+        assert_eq!(rotation_policy(true, Some(week)), Ok(Some(604_800)));
+        assert_eq!(rotation_policy(false, Some(week)), Ok(None));
+        assert_eq!(rotation_policy(false, None), Ok(None));
+        assert!(rotation_policy(true, None).is_err());
     }
 
     #[test]

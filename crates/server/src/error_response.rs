@@ -50,6 +50,8 @@ impl From<Error> for ApiError {
             // The seed lists Forbidden.ResourceNotFound for an unknown EncryptionKeyId.
             | Error::EncryptionKeyNotFound => ErrorCode::ForbiddenResourceNotFound,
             Error::KeyNotFound => ErrorCode::ForbiddenKeyNotFound,
+            // The cloud's code is unconfirmed; the seed's code for a missing resource.
+            Error::KeyVersionNotFound => ErrorCode::ForbiddenResourceNotFound,
             // The cloud's code for a key state change that failed (kms-api.md §1.5): used for
             // CancelKeyDeletion on a key not pending deletion, and for ScheduleKeyDeletion of
             // a key that still protects secrets.

@@ -159,6 +159,7 @@ fn bootstrap_records(
             created_at: now,
             delete_at: None,
             rotation_interval_secs: None,
+            last_rotation_at: now,
         },
         service_key_version: KeyVersionRecord {
             key_id,

@@ -36,6 +36,8 @@ pub enum Error {
     KeyProtectsSecrets { secrets: u64 },
     #[error("The key is managed by openkms to protect secrets; it cannot be changed, aliased or used directly.")]
     ServiceKeyManaged,
+    #[error("The specified key version is not found.")]
+    KeyVersionNotFound,
     #[error("The specified alias is not found.")]
     AliasNotFound,
     #[error("The alias {name} already exists.")]
@@ -102,6 +104,8 @@ impl From<openkms_domain::key::KeyRejection> for Error {
             KeyRejection::PendingDeletion => Self::KeyPendingDeletion,
             KeyRejection::NotPendingDeletion => Self::KeyNotPendingDeletion,
             KeyRejection::ProtectsSecrets { secrets } => Self::KeyProtectsSecrets { secrets },
+            // Only the rotation job asks for this rule, and it handles the rejection itself.
+            KeyRejection::RotationNotDue => Self::internal("rotate a key that is not due"),
         }
     }
 }

@@ -35,4 +35,11 @@ impl Keyring {
                 .insert(version_id.to_owned(), kek);
         }
     }
+
+    /// Forgets every version of a destroyed key.
+    pub fn remove_key(&self, key_id: &str) {
+        if let Ok(mut map) = self.entries.write() {
+            map.remove(key_id);
+        }
+    }
 }

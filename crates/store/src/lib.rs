@@ -91,6 +91,26 @@ pub trait Store: Send + Sync + 'static {
         key_id: &str,
         plan: KeyPlanFn,
     ) -> Result<KeyUpdateOutcome, StoreError>;
+    /// Adds `version` to its key and makes it the primary version, with the change `plan`
+    /// decides on the key as stored, in one transaction; a rejection writes nothing.
+    async fn add_key_version(
+        &self,
+        version: KeyVersionRecord,
+        plan: KeyPlanFn,
+    ) -> Result<KeyUpdateOutcome, StoreError>;
+    /// One page of a key's versions, oldest first, and their total count.
+    async fn key_versions(
+        &self,
+        key_id: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(u64, Vec<KeyVersionRecord>), StoreError>;
+    /// Ids of Enabled user keys with automatic rotation whose next rotation (primary version's
+    /// creation + interval) is at or before `now`.
+    async fn keys_due_for_rotation(&self, now: i64) -> Result<Vec<String>, StoreError>;
+    /// Removes keys pending deletion whose DeleteDate is at or before `now` and that seal no
+    /// secret, with their versions, aliases and tags, in one transaction; returns their ids.
+    async fn destroy_expired_keys(&self, now: i64) -> Result<Vec<String>, StoreError>;
     /// An alias by its full name.
     async fn alias(&self, alias_name: &str) -> Result<Option<AliasRecord>, StoreError>;
     /// Creates an alias unless the name is taken.

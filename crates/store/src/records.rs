@@ -46,6 +46,9 @@ pub struct KeyRecord {
     pub delete_at: Option<i64>,
     /// Automatic rotation interval; `None` when automatic rotation is disabled.
     pub rotation_interval_secs: Option<i64>,
+    /// When the primary version was created: the key's creation, or its last rotation. Read
+    /// from the primary version's row; ignored on insert.
+    pub last_rotation_at: i64,
 }
 
 /// A change to one key. `None` fields stay as they are.
@@ -55,6 +58,8 @@ pub struct KeyUpdate {
     /// `Some(None)` clears the deletion date.
     pub delete_at: Option<Option<i64>>,
     pub description: Option<String>,
+    /// `Some(None)` turns automatic rotation off.
+    pub rotation_interval_secs: Option<Option<i64>>,
 }
 
 /// What a key plan sees: the key, and how many secrets it protects (their EncryptionKeyId).
@@ -172,6 +177,19 @@ pub enum CreateOutcome {
     NameTaken {
         pending_deletion: bool,
     },
+    /// The key that sealed the first version may not seal any more (checked inside the
+    /// transaction); nothing was written.
+    SealingKeyRefused(SealingKeyRefusal),
+}
+
+/// Why the key that sealed a new secret version refuses it, as found inside the write's
+/// transaction: a racing DisableKey or ScheduleKeyDeletion committed first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SealingKeyRefusal {
+    /// The key no longer exists.
+    Gone,
+    /// The key's state forbids use (Disabled or PendingDeletion).
+    State(openkms_domain::key::KeyRejection),
 }
 
 /// The state a plan sees.
@@ -209,6 +227,9 @@ pub enum UpdateOutcome {
     Applied(Option<Box<SecretRecord>>),
     /// The plan refused; nothing was written.
     Rejected(openkms_domain::secret::Rejection),
+    /// The key that sealed the version to insert may not seal any more (checked inside the
+    /// transaction); nothing was written.
+    SealingKeyRefused(SealingKeyRefusal),
     /// No secret of that name.
     NotFound,
 }

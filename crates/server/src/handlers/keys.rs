@@ -1,7 +1,8 @@
 //! Key, alias and cryptographic actions: read the wire request, call the service, shape the
 //! wire reply.
 
-use openkms_service::keys::{CreateKeyInput, DataKeySpec, KeyView, Paging};
+use openkms_domain::key::next_rotation;
+use openkms_service::keys::{CreateKeyInput, DataKeySpec, KeyVersionView, KeyView, Paging};
 use openkms_wire::actions::keys::*;
 use openkms_wire::actions::secrets::EmptyResponse;
 use openkms_wire::timefmt::format_unix;
@@ -215,6 +216,63 @@ pub async fn generate_data_key_without_plaintext(cx: &Cx<'_>) -> Reply {
     }))
 }
 
+pub async fn create_version(cx: &Cx<'_>) -> Reply {
+    let r = KeyIdRequest::read(cx.params)?;
+    let v = cx.service.create_key_version(cx.caller, r.key_id).await?;
+    Ok(cx.render(&KeyVersionResponse {
+        key_version: version_item(v),
+    }))
+}
+
+pub async fn describe_version(cx: &Cx<'_>) -> Reply {
+    let r = KeyVersionRequest::read(cx.params)?;
+    let v = cx
+        .service
+        .describe_key_version(r.key_id, r.key_version_id)
+        .await?;
+    Ok(cx.render(&KeyVersionResponse {
+        key_version: version_item(v),
+    }))
+}
+
+pub async fn list_versions(cx: &Cx<'_>) -> Reply {
+    let key = KeyIdRequest::read(cx.params)?;
+    let r = PageRequest::read(cx.params)?;
+    let page = cx
+        .service
+        .list_key_versions(key.key_id, Paging::parse(r.page_number, r.page_size)?)
+        .await?;
+    Ok(cx.render(&ListKeyVersionsResponse {
+        page_number: page.page_number,
+        page_size: page.page_size,
+        total_count: page.total,
+        key_versions: KeyVersionList {
+            key_version: page.versions.into_iter().map(version_item).collect(),
+        },
+    }))
+}
+
+pub async fn update_rotation_policy(cx: &Cx<'_>) -> Reply {
+    let r = UpdateRotationPolicyRequest::read(cx.params)?;
+    cx.service
+        .update_key_rotation_policy(
+            cx.caller,
+            r.key_id,
+            r.enable_automatic_rotation,
+            r.rotation_interval,
+        )
+        .await?;
+    Ok(cx.render(&EmptyResponse {}))
+}
+
+fn version_item(v: KeyVersionView) -> KeyVersionItem {
+    KeyVersionItem {
+        key_id: v.key_id,
+        key_version_id: v.key_version_id,
+        creation_date: format_unix(v.created_at),
+    }
+}
+
 async fn aliases_reply(cx: &Cx<'_>, key_id: Option<&str>, r: PageRequest) -> Reply {
     let page = cx
         .service
@@ -238,8 +296,8 @@ async fn aliases_reply(cx: &Cx<'_>, key_id: Option<&str>, r: PageRequest) -> Rep
     }))
 }
 
-/// KeyMetadata from a key. Rotation is recorded but not yet performed, so LastRotationDate is
-/// the creation date and NextRotationDate is one interval after it.
+/// KeyMetadata from a key. LastRotationDate is the primary version's creation (the key's
+/// creation until its first rotation); NextRotationDate is one interval after it.
 fn metadata(view: KeyView, describe: bool) -> KeyMetadata {
     let k = view.key;
     KeyMetadata {
@@ -260,10 +318,9 @@ fn metadata(view: KeyView, describe: bool) -> KeyMetadata {
         key_spec: k.key_spec,
         key_state: k.key_state,
         key_usage: k.key_usage,
-        last_rotation_date: format_unix(k.created_at),
-        next_rotation_date: k
-            .rotation_interval_secs
-            .map(|s| format_unix(k.created_at.saturating_add(s))),
+        last_rotation_date: format_unix(k.last_rotation_at),
+        next_rotation_date: next_rotation(k.last_rotation_at, k.rotation_interval_secs)
+            .map(format_unix),
         origin: "Aliyun_KMS".to_owned(),
         primary_key_version: k.primary_version_id,
         protection_level: "SOFTWARE".to_owned(),

@@ -80,6 +80,7 @@ impl Service {
             created_at: now,
             delete_at: None,
             rotation_interval_secs,
+            last_rotation_at: now,
         };
         let version = KeyVersionRecord {
             key_id,

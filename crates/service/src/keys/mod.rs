@@ -11,10 +11,12 @@ mod aliases;
 mod create;
 mod crypto;
 mod state;
+mod versions;
 
 pub use aliases::{AliasPage, AliasView};
 pub use create::CreateKeyInput;
 pub use crypto::{DataKey, DataKeySpec, Decrypted, Encrypted};
+pub use versions::{KeyVersionPage, KeyVersionView};
 
 use openkms_domain::key::{KeyRef, KeyState, PROTECTION_SOFTWARE};
 use openkms_domain::key_filters::{KeyFacts, KeyFilter};

@@ -47,7 +47,7 @@ impl Service {
                     Ok(KeyUpdate {
                         key_state: Some(KeyState::PendingDeletion.name().to_owned()),
                         delete_at: Some(Some(at)),
-                        description: None,
+                        ..KeyUpdate::default()
                     })
                 }),
             )
@@ -78,6 +78,54 @@ impl Service {
         .map(drop)
     }
 
+    /// UpdateRotationPolicy: turns automatic rotation on (RotationInterval 7d–365d, required)
+    /// or off. Refused for a key pending deletion. NextRotationDate follows from the last
+    /// rotation, so a key long overdue is rotated by the next pass of the rotation job.
+    pub async fn update_key_rotation_policy(
+        &self,
+        _c: &Caller,
+        key_id: &str,
+        enable: bool,
+        interval: Option<&str>,
+    ) -> Result<(), Error> {
+        let interval = key::rotation_policy(
+            enable,
+            interval
+                .map(openkms_domain::RotationInterval::parse_key_interval)
+                .transpose()?,
+        )?;
+        let key = self.resolve_user_key(key_id).await?;
+        self.update_key(
+            &key.key_id,
+            Box::new(move |s: &KeyPlanState| {
+                if KeyState::parse(&s.key.key_state) != Some(KeyState::Enabled)
+                    && KeyState::parse(&s.key.key_state) != Some(KeyState::Disabled)
+                {
+                    return Err(KeyRejection::PendingDeletion);
+                }
+                Ok(KeyUpdate {
+                    rotation_interval_secs: Some(interval),
+                    ..KeyUpdate::default()
+                })
+            }),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// The key deletion job: destroys every key whose DeleteDate is at or before `now`
+    /// (material, versions, aliases and tags), in one store transaction; unwrapped versions
+    /// leave the keyring. Afterwards the key is unknown: DescribeKey answers
+    /// `Forbidden.KeyNotFound` and its blobs `InvalidCiphertext`. Returns how many keys.
+    pub async fn destroy_due_keys(&self, now: i64) -> Result<usize, Error> {
+        let ids = self.store.destroy_expired_keys(now).await?;
+        for id in &ids {
+            self.keyring.remove_key(id);
+            tracing::info!(key = id.as_str(), "key destroyed after its deletion window");
+        }
+        Ok(ids.len())
+    }
+
     async fn change_state(
         &self,
         key_id: &str,
@@ -95,7 +143,7 @@ impl Service {
                 Ok(KeyUpdate {
                     key_state: Some(next.name().to_owned()),
                     delete_at: (next != KeyState::PendingDeletion).then_some(None),
-                    description: None,
+                    ..KeyUpdate::default()
                 })
             }),
         )

@@ -155,6 +155,7 @@ impl Service {
         };
         match self.store.create_secret(new).await? {
             CreateOutcome::Created => {}
+            CreateOutcome::SealingKeyRefused(r) => return Err(super::sealing_key_refused(r)),
             CreateOutcome::NameTaken {
                 pending_deletion: true,
             } => return Err(Error::PendingDeletion),

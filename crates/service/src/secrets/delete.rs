@@ -81,6 +81,7 @@ impl Service {
             }),
             UpdateOutcome::NotFound => Err(Error::SecretNotFound),
             UpdateOutcome::Rejected(r) => Err(r.into()),
+            UpdateOutcome::SealingKeyRefused(r) => Err(super::sealing_key_refused(r)),
         }
     }
 }

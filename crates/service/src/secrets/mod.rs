@@ -31,7 +31,9 @@ use std::sync::Arc;
 use openkms_crypto::Kek;
 use openkms_domain::secret::Rejection;
 use openkms_domain::{parse_secret_ref, SecretName};
-use openkms_store::{KeyRecord, Plan, RotationRecord, SecretRecord, SecretState, UpdateOutcome};
+use openkms_store::{
+    KeyRecord, Plan, RotationRecord, SealingKeyRefusal, SecretRecord, SecretState, UpdateOutcome,
+};
 
 use crate::{Error, Service};
 
@@ -88,6 +90,7 @@ impl Service {
             UpdateOutcome::Applied(rec) => Ok(rec),
             UpdateOutcome::NotFound => Err(Error::SecretNotFound),
             UpdateOutcome::Rejected(r) => Err(r.into()),
+            UpdateOutcome::SealingKeyRefused(r) => Err(sealing_key_refused(r)),
         }
     }
 
@@ -117,6 +120,15 @@ impl Service {
             check_key_usable(&key)?;
         }
         self.kek(key_id, version_id).await
+    }
+}
+
+/// The error for a sealing key found unusable inside the write's transaction: the same
+/// answers as the check made before sealing.
+pub(crate) fn sealing_key_refused(r: SealingKeyRefusal) -> Error {
+    match r {
+        SealingKeyRefusal::Gone => Error::EncryptionKeyNotFound,
+        SealingKeyRefusal::State(r) => r.into(),
     }
 }
 

@@ -34,6 +34,7 @@ impl Service {
             UpdateOutcome::Applied(_) => Ok(name.as_str().to_owned()),
             UpdateOutcome::NotFound => Err(Error::SecretNotFound),
             UpdateOutcome::Rejected(r) => Err(r.into()),
+            UpdateOutcome::SealingKeyRefused(r) => Err(super::sealing_key_refused(r)),
         }
     }
 }

@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_key_tags.sql"),
     include_str!("../../migrations/sqlite/0003_secret_count.sql"),
     include_str!("../../migrations/sqlite/0004_keys.sql"),
+    include_str!("../../migrations/sqlite/0005_key_lifecycle.sql"),
 ];
 
 /// Reader connections kept for reuse; more are opened under bursts and closed after.
@@ -272,14 +273,137 @@ impl Store for SqliteStore {
                 if let Some(d) = update.description {
                     next.description = d;
                 }
+                if let Some(r) = update.rotation_interval_secs {
+                    next.rotation_interval_secs = r;
+                }
                 c.prepare_cached(
-                    "UPDATE keys SET key_state = ?2, delete_at = ?3, description = ?4 WHERE key_id = ?1",
+                    "UPDATE keys SET key_state = ?2, delete_at = ?3, description = ?4, rotation_interval_secs = ?5 WHERE key_id = ?1",
                 )
                 .and_then(|mut s| {
-                    s.execute(params![next.key_id, next.key_state, next.delete_at, next.description])
+                    s.execute(params![
+                        next.key_id,
+                        next.key_state,
+                        next.delete_at,
+                        next.description,
+                        next.rotation_interval_secs
+                    ])
                 })
                 .map_err(db("update key"))?;
                 Ok(KeyUpdateOutcome::Applied(Box::new(next)))
+            })
+            .await
+    }
+
+    async fn add_key_version(
+        &self,
+        version: KeyVersionRecord,
+        plan: KeyPlanFn,
+    ) -> Result<KeyUpdateOutcome, StoreError> {
+        self.writer
+            .write(move |c| {
+                let Some(key) = rows::key_by_id(c, &version.key_id)? else {
+                    return Ok(KeyUpdateOutcome::NotFound);
+                };
+                let state = KeyPlanState {
+                    key,
+                    protected_secrets: 0,
+                };
+                let update = match plan(&state) {
+                    Ok(u) => u,
+                    Err(r) => return Ok(KeyUpdateOutcome::Rejected(r)),
+                };
+                rows::insert_key_version(c, &version)?;
+                let mut next = state.key;
+                if let Some(s) = update.key_state {
+                    next.key_state = s;
+                }
+                if let Some(d) = update.delete_at {
+                    next.delete_at = d;
+                }
+                if let Some(d) = update.description {
+                    next.description = d;
+                }
+                next.primary_version_id = version.version_id.clone();
+                next.last_rotation_at = version.created_at;
+                c.prepare_cached(
+                    "UPDATE keys SET key_state = ?2, delete_at = ?3, description = ?4, primary_version_id = ?5 WHERE key_id = ?1",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        next.key_id,
+                        next.key_state,
+                        next.delete_at,
+                        next.description,
+                        next.primary_version_id
+                    ])
+                })
+                .map_err(db("set primary key version"))?;
+                Ok(KeyUpdateOutcome::Applied(Box::new(next)))
+            })
+            .await
+    }
+
+    async fn key_versions(
+        &self,
+        key_id: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(u64, Vec<KeyVersionRecord>), StoreError> {
+        self.read(|c| {
+            let total: i64 = c
+                .prepare_cached("SELECT COUNT(*) FROM key_versions WHERE key_id = ?1")
+                .and_then(|mut s| s.query_row([key_id], |r| r.get(0)))
+                .map_err(db("count key versions"))?;
+            let rows = c
+                .prepare_cached("SELECT key_id, version_id, wrapped_material, created_at FROM key_versions WHERE key_id = ?1 ORDER BY created_at, rowid LIMIT ?2 OFFSET ?3")
+                .and_then(|mut s| {
+                    s.query_map(params![key_id, clamp(limit), clamp(offset)], rows::key_version)?
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .map_err(db("list key versions"))?;
+            Ok((u64::try_from(total).unwrap_or_default(), rows))
+        })
+    }
+
+    async fn keys_due_for_rotation(&self, now: i64) -> Result<Vec<String>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(concat!(
+                "SELECT key_id FROM (SELECT ",
+                rows::key_columns!(),
+                " AS last_rotation_at FROM keys WHERE creator <> 'Service' AND key_state = 'Enabled' AND rotation_interval_secs IS NOT NULL) WHERE last_rotation_at + rotation_interval_secs <= ?1 ORDER BY created_at, key_id"
+            ))
+            .and_then(|mut s| {
+                s.query_map([now], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(db("find keys due for rotation"))
+        })
+    }
+
+    async fn destroy_expired_keys(&self, now: i64) -> Result<Vec<String>, StoreError> {
+        self.writer
+            .write(move |c| {
+                // A key that still seals anything is kept whatever its date: destroying its
+                // material would lose those values for good.
+                let ids = c
+                    .prepare_cached("SELECT key_id FROM keys k WHERE key_state = 'PendingDeletion' AND delete_at IS NOT NULL AND delete_at <= ?1 AND creator <> 'Service' AND NOT EXISTS (SELECT 1 FROM secrets s WHERE s.encryption_key_id = k.key_id) AND NOT EXISTS (SELECT 1 FROM secret_versions v WHERE v.key_id = k.key_id)")
+                    .and_then(|mut s| {
+                        s.query_map([now], |r| r.get::<_, String>(0))?
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                    .map_err(db("find keys to destroy"))?;
+                for id in &ids {
+                    for sql in [
+                        "DELETE FROM aliases WHERE key_id = ?1",
+                        "DELETE FROM key_versions WHERE key_id = ?1",
+                        "DELETE FROM keys WHERE key_id = ?1",
+                    ] {
+                        c.prepare_cached(sql)
+                            .and_then(|mut s| s.execute([id]))
+                            .map_err(db("destroy key"))?;
+                    }
+                }
+                Ok(ids)
             })
             .await
     }
@@ -555,6 +679,9 @@ impl Store for SqliteStore {
                         pending_deletion: existing.planned_delete_at.is_some(),
                     });
                 }
+                if let Err(r) = rows::sealing_key_check(c, &new.first_version.key_id)? {
+                    return Ok(CreateOutcome::SealingKeyRefused(r));
+                }
                 let id = rows::insert_secret(c, &new.secret)?;
                 for t in &new.tags {
                     c.prepare_cached("INSERT INTO secret_tags (secret_id, tag_key, tag_value) VALUES (?1, ?2, ?3)")
@@ -592,6 +719,11 @@ impl Store for SqliteStore {
                     return Ok((UpdateOutcome::Applied(None), Some(id)));
                 }
                 if let Some(v) = &update.insert_version {
+                    // Checked here, not before the write: a key disabled or scheduled for
+                    // deletion by a write that committed first refuses the version.
+                    if let Err(r) = rows::sealing_key_check(c, &v.key_id)? {
+                        return Ok((UpdateOutcome::SealingKeyRefused(r), Some(id)));
+                    }
                     rows::insert_version(c, id, v)?;
                 }
                 for v in &update.delete_versions {

@@ -1,6 +1,7 @@
 //! Row ↔ record mapping and the statements shared by several operations.
 
 use openkms_domain::filters::SecretFilter;
+use openkms_domain::key::{check_usable, KeyState};
 use openkms_domain::stages::StageMap;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -11,7 +12,7 @@ use crate::StoreError;
 /// Column list of [`key`].
 macro_rules! key_columns {
     () => {
-        "key_id, instance_id, key_spec, key_usage, key_state, creator, description, primary_version_id, created_at, delete_at, rotation_interval_secs"
+        "key_id, instance_id, key_spec, key_usage, key_state, creator, description, primary_version_id, created_at, delete_at, rotation_interval_secs, COALESCE((SELECT v.created_at FROM key_versions v WHERE v.key_id = keys.key_id AND v.version_id = keys.primary_version_id), created_at)"
     };
 }
 pub(crate) use key_columns;
@@ -57,6 +58,7 @@ pub fn key(r: &Row<'_>) -> rusqlite::Result<KeyRecord> {
         created_at: r.get(8)?,
         delete_at: r.get(9)?,
         rotation_interval_secs: r.get(10)?,
+        last_rotation_at: r.get(11)?,
     })
 }
 
@@ -68,6 +70,23 @@ pub fn key_by_id(c: &Connection, key_id: &str) -> Result<Option<KeyRecord>, Stor
     ))
     .and_then(|mut s| s.query_row([key_id], key).optional())
     .map_err(db("read key"))
+}
+
+/// Whether the key `key_id` may seal a new secret version now. Run inside the write that
+/// inserts the version, so a DisableKey or ScheduleKeyDeletion that commits first is seen.
+pub fn sealing_key_check(
+    c: &Connection,
+    key_id: &str,
+) -> Result<Result<(), SealingKeyRefusal>, StoreError> {
+    let state: Option<String> = c
+        .prepare_cached("SELECT key_state FROM keys WHERE key_id = ?1")
+        .and_then(|mut s| s.query_row([key_id], |r| r.get(0)).optional())
+        .map_err(db("read sealing key state"))?;
+    let Some(state) = state else {
+        return Ok(Err(SealingKeyRefusal::Gone));
+    };
+    let state = KeyState::parse(&state).ok_or(StoreError::Corrupt { what: "key state" })?;
+    Ok(check_usable(state).map_err(SealingKeyRefusal::State))
 }
 
 pub fn alias(r: &Row<'_>) -> rusqlite::Result<AliasRecord> {

@@ -1,10 +1,31 @@
 use super::*;
 use openkms_domain::secret::Rejection;
 
+/// A fresh store holding the key `k` (Enabled, created by the service so key listings do not
+/// show it) that [`version`] names as its sealing key: versions are written only under an
+/// existing, enabled key.
 fn store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
-    let s = SqliteStore::open(&dir.path().join("t.db")).unwrap();
+    let path = dir.path().join("t.db");
+    let s = SqliteStore::open(&path).unwrap();
+    let c = Connection::open(&path).unwrap();
+    c.execute_batch(
+        "INSERT INTO instances (instance_id, created_at) VALUES ('kst-0', 1);
+         INSERT INTO keys (key_id, instance_id, key_spec, key_usage, key_state, creator, primary_version_id, created_at)
+         VALUES ('k', 'kst-0', 'Aliyun_AES_256', 'ENCRYPT/DECRYPT', 'Enabled', 'Service', 'kv', 1);",
+    )
+    .unwrap();
     (dir, s)
+}
+
+/// Sets a key's state behind the store's back, as a write that committed earlier would.
+fn set_key_state(dir: &tempfile::TempDir, key_id: &str, state: &str) {
+    let c = Connection::open(dir.path().join("t.db")).unwrap();
+    c.execute(
+        "UPDATE keys SET key_state = ?2 WHERE key_id = ?1",
+        params![key_id, state],
+    )
+    .unwrap();
 }
 
 fn version(id: &str) -> VersionRecord {
@@ -375,6 +396,7 @@ fn key_record(id: &str, creator: &str) -> KeyRecord {
         created_at: 10,
         delete_at: None,
         rotation_interval_secs: None,
+        last_rotation_at: 10,
     }
 }
 
@@ -467,6 +489,7 @@ async fn key_plan_sees_protected_secrets_and_a_rejection_writes_nothing() {
                     key_state: Some("PendingDeletion".into()),
                     delete_at: Some(Some(99)),
                     description: Some("d".into()),
+                    ..KeyUpdate::default()
                 })
             }),
         )
@@ -537,4 +560,233 @@ async fn aliases_are_unique_movable_and_listed_by_name() {
         AliasOutcome::NotFound
     );
     assert_eq!(s.alias("alias/a").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_version_is_refused_when_its_key_stopped_being_usable_before_the_write() {
+    use openkms_domain::key::KeyRejection;
+    let (d, s) = store();
+    s.create_secret(new_secret("a")).await.unwrap();
+    // The service checked the key before sealing; the key changed before the write ran.
+    set_key_state(&d, "k", "Disabled");
+    assert_eq!(
+        s.create_secret(new_secret("b")).await.unwrap(),
+        CreateOutcome::SealingKeyRefused(SealingKeyRefusal::State(KeyRejection::Disabled))
+    );
+    assert!(s.secret("b").await.unwrap().is_none());
+    set_key_state(&d, "k", "PendingDeletion");
+    let out = s
+        .update_secret(
+            "a",
+            Box::new(|st: &SecretState| {
+                Ok(SecretUpdate {
+                    insert_version: Some(version("v2")),
+                    stages: Some(st.secret.stages.put_version("v2", &["ACSCurrent".into()])?),
+                    description: Some("changed".into()),
+                    updated_at: 20,
+                    ..Default::default()
+                })
+            }),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        out,
+        UpdateOutcome::SealingKeyRefused(SealingKeyRefusal::State(KeyRejection::PendingDeletion))
+    ));
+    let a = s.secret("a").await.unwrap().unwrap();
+    assert_eq!(a.description, "");
+    assert_eq!(s.versions(a.id).await.unwrap().len(), 1);
+    // A plan that inserts no version does not depend on the key.
+    let out = s
+        .update_secret(
+            "a",
+            Box::new(|_| {
+                Ok(SecretUpdate {
+                    description: Some("d".into()),
+                    updated_at: 30,
+                    ..Default::default()
+                })
+            }),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(out, UpdateOutcome::Applied(Some(_))));
+    let mut gone = new_secret("c");
+    gone.first_version.key_id = "no-such-key".into();
+    assert_eq!(
+        s.create_secret(gone).await.unwrap(),
+        CreateOutcome::SealingKeyRefused(SealingKeyRefusal::Gone)
+    );
+}
+
+/// ScheduleKeyDeletion and CreateSecret issued together, both before either commits: the
+/// writer runs them one after the other in the same commit group, and the second sees the
+/// first. Either order leaves no secret under a key pending deletion.
+#[tokio::test]
+async fn racing_key_deletion_and_secret_create_never_both_succeed() {
+    for deletion_first in [true, false] {
+        let (_d, s) = store();
+        let schedule = s.update_key(
+            "k",
+            Box::new(|st: &KeyPlanState| {
+                if st.protected_secrets > 0 {
+                    return Err(openkms_domain::key::KeyRejection::ProtectsSecrets {
+                        secrets: st.protected_secrets,
+                    });
+                }
+                Ok(KeyUpdate {
+                    key_state: Some("PendingDeletion".into()),
+                    delete_at: Some(Some(99)),
+                    ..KeyUpdate::default()
+                })
+            }),
+        );
+        let mut secret = new_secret("x");
+        secret.secret.encryption_key_id = Some("k".into());
+        let create = s.create_secret(secret);
+        let (deleted, created) = if deletion_first {
+            tokio::join!(schedule, create)
+        } else {
+            let (c, d) = tokio::join!(create, schedule);
+            (d, c)
+        };
+        let deleted = matches!(deleted.unwrap(), KeyUpdateOutcome::Applied(_));
+        let created = created.unwrap() == CreateOutcome::Created;
+        assert!(deleted != created, "deleted {deleted}, created {created}");
+        assert_eq!(deleted, deletion_first);
+    }
+}
+
+fn second_version(key_id: &str, at: i64) -> KeyVersionRecord {
+    KeyVersionRecord {
+        key_id: key_id.into(),
+        version_id: format!("{key_id}-v2"),
+        wrapped_material: vec![8; 60],
+        created_at: at,
+    }
+}
+
+#[tokio::test]
+async fn a_new_key_version_becomes_primary_and_a_rejected_one_writes_nothing() {
+    use openkms_domain::key::KeyRejection;
+    let (_d, s) = store_with_service_key().await;
+    s.create_key(key_record("k1", "u"), key_version_record("k1"), vec![])
+        .await
+        .unwrap();
+    let refused = s
+        .add_key_version(
+            second_version("k1", 50),
+            Box::new(|_| Err(KeyRejection::Disabled)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused, KeyUpdateOutcome::Rejected(KeyRejection::Disabled));
+    assert_eq!(s.key_versions("k1", 0, 10).await.unwrap().0, 1);
+    let KeyUpdateOutcome::Applied(k) = s
+        .add_key_version(
+            second_version("k1", 50),
+            Box::new(|_| Ok(KeyUpdate::default())),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("not applied")
+    };
+    assert_eq!(
+        (k.primary_version_id.as_str(), k.last_rotation_at),
+        ("k1-v2", 50)
+    );
+    assert_eq!(s.key("k1").await.unwrap().unwrap(), *k);
+    let (total, page) = s.key_versions("k1", 1, 10).await.unwrap();
+    assert_eq!((total, page[0].version_id.as_str()), (2, "k1-v2"));
+    assert_eq!(
+        s.add_key_version(
+            second_version("nope", 1),
+            Box::new(|_| Ok(KeyUpdate::default()))
+        )
+        .await
+        .unwrap(),
+        KeyUpdateOutcome::NotFound
+    );
+}
+
+#[tokio::test]
+async fn keys_due_for_rotation_are_enabled_user_keys_one_interval_after_their_last_rotation() {
+    let (_d, s) = store_with_service_key().await;
+    let mut due = key_record("due", "u");
+    due.rotation_interval_secs = Some(100);
+    let mut off = key_record("off", "u");
+    off.key_state = "Disabled".into();
+    off.rotation_interval_secs = Some(100);
+    s.create_key(due, key_version_record("due"), vec![])
+        .await
+        .unwrap();
+    s.create_key(off, key_version_record("off"), vec![])
+        .await
+        .unwrap();
+    s.create_key(key_record("none", "u"), key_version_record("none"), vec![])
+        .await
+        .unwrap();
+    assert!(s.keys_due_for_rotation(109).await.unwrap().is_empty());
+    assert_eq!(s.keys_due_for_rotation(110).await.unwrap(), ["due"]);
+    s.add_key_version(
+        second_version("due", 110),
+        Box::new(|_| Ok(KeyUpdate::default())),
+    )
+    .await
+    .unwrap();
+    assert!(s.keys_due_for_rotation(209).await.unwrap().is_empty());
+    assert_eq!(s.keys_due_for_rotation(210).await.unwrap(), ["due"]);
+}
+
+#[tokio::test]
+async fn destroying_expired_keys_removes_versions_aliases_and_tags_but_keeps_keys_in_use() {
+    let (_d, s) = store_with_service_key().await;
+    let pending = |id: &str, at: i64| {
+        let mut k = key_record(id, "u");
+        k.key_state = "PendingDeletion".into();
+        k.delete_at = Some(at);
+        k
+    };
+    let tag = vec![TagRecord {
+        key: "t".into(),
+        value: "v".into(),
+    }];
+    s.create_key(pending("old", 100), key_version_record("old"), tag)
+        .await
+        .unwrap();
+    s.create_key(pending("later", 500), key_version_record("later"), vec![])
+        .await
+        .unwrap();
+    s.create_key(pending("used", 100), key_version_record("used"), vec![])
+        .await
+        .unwrap();
+    s.create_alias(AliasRecord {
+        alias_name: "alias/old".into(),
+        key_id: "old".into(),
+        created_at: 1,
+    })
+    .await
+    .unwrap();
+    // A secret naming a key keeps it (the API never lets this happen; the job must not lose data).
+    let c = Connection::open(_d.path().join("t.db")).unwrap();
+    c.execute_batch("UPDATE keys SET key_state = 'Enabled' WHERE key_id = 'used';")
+        .unwrap();
+    let mut secret = new_secret("db");
+    secret.secret.encryption_key_id = Some("used".into());
+    secret.first_version.key_id = "used".into();
+    s.create_secret(secret).await.unwrap();
+    c.execute_batch("UPDATE keys SET key_state = 'PendingDeletion' WHERE key_id = 'used';")
+        .unwrap();
+
+    assert!(s.destroy_expired_keys(99).await.unwrap().is_empty());
+    assert_eq!(s.destroy_expired_keys(100).await.unwrap(), ["old"]);
+    assert!(s.key("old").await.unwrap().is_none());
+    assert!(s.key_version("old", "old-v1").await.unwrap().is_none());
+    assert!(s.alias("alias/old").await.unwrap().is_none());
+    assert!(s.key_tags("old").await.unwrap().is_empty());
+    assert!(s.key("used").await.unwrap().is_some());
+    assert!(s.key("later").await.unwrap().is_some());
+    assert!(s.key("svc").await.unwrap().is_some());
 }

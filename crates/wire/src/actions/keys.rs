@@ -343,6 +343,79 @@ pub struct GenerateDataKeyResponse<'a> {
     pub ciphertext_blob: &'a str,
 }
 
+/// DescribeKeyVersion parameters.
+#[derive(Debug)]
+pub struct KeyVersionRequest<'a> {
+    pub key_id: &'a str,
+    pub key_version_id: &'a str,
+}
+
+impl<'a> KeyVersionRequest<'a> {
+    /// Reads the parameters.
+    pub fn read(p: &'a Params) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            key_id: p.required("KeyId")?,
+            key_version_id: p.required("KeyVersionId")?,
+        })
+    }
+}
+
+/// One key version (CreateKeyVersion, DescribeKeyVersion, ListKeyVersions).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyVersionItem {
+    pub key_id: String,
+    pub key_version_id: String,
+    pub creation_date: String,
+}
+
+/// CreateKeyVersion / DescribeKeyVersion reply.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyVersionResponse {
+    pub key_version: KeyVersionItem,
+}
+
+/// `{"KeyVersion": [...]}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyVersionList {
+    pub key_version: Vec<KeyVersionItem>,
+}
+
+/// ListKeyVersions reply.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListKeyVersionsResponse {
+    pub page_number: u64,
+    pub page_size: u64,
+    pub total_count: u64,
+    pub key_versions: KeyVersionList,
+}
+
+/// UpdateRotationPolicy parameters. EnableAutomaticRotation is required.
+#[derive(Debug)]
+pub struct UpdateRotationPolicyRequest<'a> {
+    pub key_id: &'a str,
+    pub enable_automatic_rotation: bool,
+    pub rotation_interval: Option<&'a str>,
+}
+
+impl<'a> UpdateRotationPolicyRequest<'a> {
+    /// Reads the parameters.
+    pub fn read(p: &'a Params) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            key_id: p.required("KeyId")?,
+            enable_automatic_rotation: p.bool("EnableAutomaticRotation")?.ok_or(
+                ProtocolError::MissingParameter {
+                    name: "EnableAutomaticRotation",
+                },
+            )?,
+            rotation_interval: p.optional("RotationInterval"),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
@@ -474,5 +547,73 @@ mod tests {
         ] {
             assert!(!md.contains_key(absent), "{absent}");
         }
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params::from_pairs(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn reads_key_version_and_rotation_policy_requests() {
+        let p = params(&[("KeyId", "k"), ("KeyVersionId", "v")]);
+        let r = KeyVersionRequest::read(&p).unwrap();
+        assert_eq!((r.key_id, r.key_version_id), ("k", "v"));
+        assert!(matches!(
+            KeyVersionRequest::read(&params(&[("KeyId", "k")])),
+            Err(ProtocolError::MissingParameter {
+                name: "KeyVersionId"
+            })
+        ));
+        let p = params(&[
+            ("KeyId", "k"),
+            ("EnableAutomaticRotation", "true"),
+            ("RotationInterval", "30d"),
+        ]);
+        let r = UpdateRotationPolicyRequest::read(&p).unwrap();
+        assert!(r.enable_automatic_rotation);
+        assert_eq!(r.rotation_interval, Some("30d"));
+        assert!(matches!(
+            UpdateRotationPolicyRequest::read(&params(&[("KeyId", "k")])),
+            Err(ProtocolError::MissingParameter {
+                name: "EnableAutomaticRotation"
+            })
+        ));
+        assert!(UpdateRotationPolicyRequest::read(&params(&[
+            ("KeyId", "k"),
+            ("EnableAutomaticRotation", "maybe"),
+        ]))
+        .is_err());
+    }
+
+    #[test]
+    fn key_version_replies_nest_as_the_sdk_models() {
+        let item = || KeyVersionItem {
+            key_id: "k".into(),
+            key_version_id: "v".into(),
+            creation_date: "2026-01-01T00:00:00Z".into(),
+        };
+        let one = serde_json::to_value(KeyVersionResponse {
+            key_version: item(),
+        })
+        .unwrap();
+        assert_eq!(one["KeyVersion"]["KeyVersionId"], "v");
+        assert_eq!(one["KeyVersion"]["CreationDate"], "2026-01-01T00:00:00Z");
+        let list = serde_json::to_value(ListKeyVersionsResponse {
+            page_number: 1,
+            page_size: 10,
+            total_count: 1,
+            key_versions: KeyVersionList {
+                key_version: vec![item()],
+            },
+        })
+        .unwrap();
+        assert_eq!(list["TotalCount"], 1);
+        assert_eq!(list["KeyVersions"]["KeyVersion"][0]["KeyId"], "k");
     }
 }
