@@ -3,56 +3,15 @@
 //! destroyed keys are gone, also after a restart.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use std::path::Path;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
-
-use openkms_crypto::{RootKey, SecretBytes};
 use openkms_service::keys::{CreateKeyInput, Paging};
 use openkms_service::secrets::{CreateSecretInput, GetSecretValueInput, PutSecretValueInput};
-use openkms_service::{Caller, Clock, Error, Service, StartOptions};
-use openkms_store::sqlite::SqliteStore;
+use openkms_service::{Error, Service};
 
-struct FakeClock(AtomicI64);
+mod common;
 
-impl Clock for FakeClock {
-    fn now(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+use common::{caller, start, FakeClock, DAY};
 
-const DAY: i64 = 86_400;
 const T0: i64 = 1_800_000_000;
-
-async fn start(dir: &Path, clock: Arc<FakeClock>) -> Service {
-    let key_path = dir.join("root.key");
-    let root = if key_path.exists() {
-        RootKey::load(&key_path).unwrap()
-    } else {
-        RootKey::create(&key_path).unwrap()
-    };
-    let store = Arc::new(SqliteStore::open(&dir.join("openkms.db")).unwrap());
-    Service::start(
-        store,
-        root,
-        StartOptions {
-            region: "cn-hangzhou".into(),
-            account_id: Some("1234567890123456".into()),
-            root_access_key: Some(("ak".into(), SecretBytes::from_slice(b"sk"))),
-            clock,
-        },
-    )
-    .await
-    .unwrap()
-    .service
-}
-
-fn caller() -> Caller {
-    Caller {
-        access_key_id: "ak".into(),
-        principal: "root".into(),
-    }
-}
 
 async fn key(svc: &Service, rotation: Option<&str>) -> String {
     svc.create_key(
@@ -108,7 +67,7 @@ async fn version_count(svc: &Service, key_id: &str) -> u64 {
 #[tokio::test]
 async fn a_new_version_seals_new_data_and_old_versions_still_open() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(FakeClock(AtomicI64::new(T0)));
+    let clock = FakeClock::at(T0);
     let svc = start(dir.path(), clock.clone()).await;
     let key_id = key(&svc, None).await;
     let first = svc
@@ -132,7 +91,7 @@ async fn a_new_version_seals_new_data_and_old_versions_still_open() {
     .await
     .unwrap();
 
-    clock.0.store(T0 + DAY, Ordering::SeqCst);
+    clock.set(T0 + DAY);
     let created = svc.create_key_version(&caller(), &key_id).await.unwrap();
     assert_ne!(created.key_version_id, first);
     assert_eq!(created.created_at, T0 + DAY);
@@ -186,7 +145,7 @@ async fn a_new_version_seals_new_data_and_old_versions_still_open() {
 #[tokio::test]
 async fn create_key_version_needs_an_enabled_user_key() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(FakeClock(AtomicI64::new(T0)));
+    let clock = FakeClock::at(T0);
     let svc = start(dir.path(), clock).await;
     let key_id = key(&svc, None).await;
     svc.disable_key(&caller(), &key_id).await.unwrap();
@@ -204,7 +163,7 @@ async fn create_key_version_needs_an_enabled_user_key() {
 #[tokio::test]
 async fn rotation_job_rotates_due_keys_once_per_interval() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(FakeClock(AtomicI64::new(T0)));
+    let clock = FakeClock::at(T0);
     let svc = start(dir.path(), clock.clone()).await;
     let weekly = key(&svc, Some("7d")).await;
     let never = key(&svc, None).await;
@@ -251,7 +210,7 @@ async fn rotation_job_rotates_due_keys_once_per_interval() {
 #[tokio::test]
 async fn deletion_job_destroys_keys_past_their_date_also_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(FakeClock(AtomicI64::new(T0)));
+    let clock = FakeClock::at(T0);
     let (gone, kept, blob_gone, blob_kept) = {
         let svc = start(dir.path(), clock.clone()).await;
         let gone = key(&svc, None).await;
@@ -272,7 +231,7 @@ async fn deletion_job_destroys_keys_past_their_date_also_after_a_restart() {
         assert!(svc.describe_key(&gone).await.is_ok());
         (gone, kept, blob_gone, blob_kept)
     };
-    clock.0.store(T0 + 8 * DAY, Ordering::SeqCst);
+    clock.set(T0 + 8 * DAY);
     let svc = start(dir.path(), clock.clone()).await;
     assert_eq!(svc.destroy_due_keys(svc.now()).await.unwrap(), 1);
     assert!(matches!(
@@ -301,7 +260,7 @@ async fn deletion_job_destroys_keys_past_their_date_also_after_a_restart() {
 #[tokio::test]
 async fn deletion_job_destroys_a_key_whose_blobs_were_opened_in_the_same_process() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(FakeClock(AtomicI64::new(T0)));
+    let clock = FakeClock::at(T0);
     let svc = start(dir.path(), clock.clone()).await;
     let gone = key(&svc, None).await;
     let (_, blob) = encrypt(&svc, &gone).await;

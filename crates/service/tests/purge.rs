@@ -1,54 +1,14 @@
 //! The purge of secrets whose recovery window ended: on time, and also after a restart.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use std::path::Path;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
-use openkms_crypto::{RootKey, SecretBytes};
 use openkms_service::secrets::{CreateSecretInput, DeleteMode, GetSecretValueInput};
-use openkms_service::{Caller, Clock, Error, Service, StartOptions};
-use openkms_store::sqlite::SqliteStore;
+use openkms_service::{Error, Service};
 
-struct FakeClock(AtomicI64);
+mod common;
 
-impl Clock for FakeClock {
-    fn now(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-const DAY: i64 = 86_400;
-
-async fn start(dir: &Path, clock: Arc<FakeClock>) -> Service {
-    let key_path = dir.join("root.key");
-    let root = if key_path.exists() {
-        RootKey::load(&key_path).unwrap()
-    } else {
-        RootKey::create(&key_path).unwrap()
-    };
-    let store = Arc::new(SqliteStore::open(&dir.join("openkms.db")).unwrap());
-    Service::start(
-        store,
-        root,
-        StartOptions {
-            region: "cn-hangzhou".into(),
-            account_id: Some("1234567890123456".into()),
-            root_access_key: Some(("ak".into(), SecretBytes::from_slice(b"sk"))),
-            clock,
-        },
-    )
-    .await
-    .unwrap()
-    .service
-}
-
-fn caller() -> Caller {
-    Caller {
-        access_key_id: "ak".into(),
-        principal: "root".into(),
-    }
-}
+use common::{caller, start, FakeClock, DAY};
 
 async fn create(svc: &Service, name: &str) {
     svc.create_secret(
@@ -84,7 +44,7 @@ async fn exists(svc: &Service, name: &str) -> bool {
 #[tokio::test]
 async fn purge_removes_a_secret_when_its_window_ends_and_not_before() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(FakeClock(AtomicI64::new(1_800_000_000)));
+    let clock = FakeClock::at(1_800_000_000);
     let svc = start(dir.path(), clock.clone()).await;
     create(&svc, "a").await;
     let deleted = svc
@@ -103,7 +63,7 @@ async fn purge_removes_a_secret_when_its_window_ends_and_not_before() {
         .store(deleted.planned_delete_at - 1, Ordering::SeqCst);
     assert_eq!(svc.purge_expired_secrets().await.unwrap(), 0);
     assert!(exists(&svc, "a").await);
-    clock.0.store(deleted.planned_delete_at, Ordering::SeqCst);
+    clock.set(deleted.planned_delete_at);
     assert_eq!(svc.purge_expired_secrets().await.unwrap(), 1);
     assert!(!exists(&svc, "a").await);
     // The name is free again.
@@ -113,7 +73,7 @@ async fn purge_removes_a_secret_when_its_window_ends_and_not_before() {
 #[tokio::test]
 async fn purge_after_a_restart_removes_secrets_that_expired_while_down() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(FakeClock(AtomicI64::new(1_800_000_000)));
+    let clock = FakeClock::at(1_800_000_000);
     {
         let svc = start(dir.path(), clock.clone()).await;
         create(&svc, "gone").await;
@@ -137,7 +97,7 @@ async fn purge_after_a_restart_removes_secrets_that_expired_while_down() {
         .await
         .unwrap();
     }
-    clock.0.store(1_800_000_000 + 8 * DAY, Ordering::SeqCst);
+    clock.set(1_800_000_000 + 8 * DAY);
     let svc = start(dir.path(), clock.clone()).await;
     assert_eq!(svc.purge_expired_secrets().await.unwrap(), 1);
     assert!(!exists(&svc, "gone").await);

@@ -3,8 +3,8 @@
 
 use openkms_domain::key::next_rotation;
 use openkms_service::keys::{CreateKeyInput, DataKeySpec, KeyVersionView, KeyView, Paging};
+use openkms_wire::actions::common::EmptyResponse;
 use openkms_wire::actions::keys::*;
-use openkms_wire::actions::secrets::EmptyResponse;
 use openkms_wire::timefmt::format_unix;
 
 use super::Cx;

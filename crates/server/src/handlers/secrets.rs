@@ -6,7 +6,7 @@ use openkms_service::secrets::{
     PutSecretValueInput, RotationPolicyInput, SecretValue, UpdateSecretInput,
     UpdateVersionStageInput,
 };
-use openkms_wire::actions::common::{TagItem, Tags, VersionStages};
+use openkms_wire::actions::common::{EmptyResponse, TagItem, Tags, VersionStages};
 use openkms_wire::actions::secrets::*;
 use openkms_wire::timefmt::format_unix;
 

@@ -1,6 +1,7 @@
 //! Tag actions: read the wire request, call the service, shape the reply.
 
 use openkms_service::tags::TagTarget;
+use openkms_wire::actions::common::EmptyResponse;
 use openkms_wire::actions::tags::*;
 
 use super::Cx;
@@ -20,7 +21,7 @@ pub async fn tag_resource(cx: &Cx<'_>) -> Reply {
     let t = TagResourceTarget::read(cx.params)?;
     let tags = cx.params.required("Tags")?;
     cx.service.tag_resource(cx.caller, target(t), tags).await?;
-    Ok(cx.render(&Empty {}))
+    Ok(cx.render(&EmptyResponse {}))
 }
 
 pub async fn untag_resource(cx: &Cx<'_>) -> Reply {
@@ -29,7 +30,7 @@ pub async fn untag_resource(cx: &Cx<'_>) -> Reply {
     cx.service
         .untag_resource(cx.caller, target(t), keys)
         .await?;
-    Ok(cx.render(&Empty {}))
+    Ok(cx.render(&EmptyResponse {}))
 }
 
 pub async fn tag_resources(cx: &Cx<'_>) -> Reply {
@@ -47,7 +48,7 @@ pub async fn tag_resources(cx: &Cx<'_>) -> Reply {
             &tags,
         )
         .await?;
-    Ok(cx.render(&Empty {}))
+    Ok(cx.render(&EmptyResponse {}))
 }
 
 pub async fn untag_resources(cx: &Cx<'_>) -> Reply {
@@ -64,7 +65,7 @@ pub async fn untag_resources(cx: &Cx<'_>) -> Reply {
             all,
         )
         .await?;
-    Ok(cx.render(&Empty {}))
+    Ok(cx.render(&EmptyResponse {}))
 }
 
 pub async fn list_tag_resources(cx: &Cx<'_>) -> Reply {

@@ -23,3 +23,7 @@ pub struct TagItem {
 pub struct Tags {
     pub tag: Vec<TagItem>,
 }
+
+/// A reply that carries only `RequestId`.
+#[derive(Debug, Serialize)]
+pub struct EmptyResponse {}

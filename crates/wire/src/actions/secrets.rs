@@ -396,10 +396,6 @@ impl<'a> SetSecretPolicyRequest<'a> {
     }
 }
 
-/// A reply that carries only `RequestId`.
-#[derive(Debug, Serialize)]
-pub struct EmptyResponse {}
-
 /// UpdateSecretRotationPolicy parameters.
 #[derive(Debug)]
 pub struct UpdateSecretRotationPolicyRequest<'a> {

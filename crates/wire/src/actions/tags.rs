@@ -132,10 +132,6 @@ pub struct ListResourceTagsResponse {
     pub tags: KeyTags,
 }
 
-/// A reply with only `RequestId`.
-#[derive(Debug, Serialize)]
-pub struct Empty {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
