@@ -31,56 +31,15 @@ pub struct SecretFilter {
 impl SecretFilter {
     /// Parses the `Filters` parameter.
     pub fn parse(text: &str) -> Result<Self, ValidationError> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|_| ValidationError::InvalidJson { param: PARAM })?;
-        let items = value.as_array().ok_or_else(|| {
-            ValidationError::invalid(
-                PARAM,
-                "it must be a JSON array of {\"Key\",\"Values\"} objects",
-            )
-        })?;
-        if items.len() > MAX_FILTERS {
-            return Err(ValidationError::TooMany {
-                param: PARAM,
-                max: MAX_FILTERS,
-                item: "filters",
-            });
-        }
         let mut f = Self::default();
-        for item in items {
-            let key =
-                item.get("Key")
-                    .and_then(Value::as_str)
-                    .ok_or(ValidationError::MissingField {
-                        param: PARAM,
-                        field: "Key",
-                    })?;
-            let values = item.get("Values").and_then(Value::as_array).ok_or(
-                ValidationError::MissingField {
-                    param: PARAM,
-                    field: "Values",
-                },
-            )?;
-            if values.is_empty() || values.len() > MAX_VALUES {
+        for (key, mut strings) in parse_pairs(text)? {
+            if strings.iter().any(|s| s.chars().count() > 256) {
                 return Err(ValidationError::invalid(
                     PARAM,
-                    "each filter needs 1 to 10 Values",
+                    "each value must be 1 to 256 characters",
                 ));
             }
-            let mut strings = Vec::with_capacity(values.len());
-            for v in values {
-                let s = v
-                    .as_str()
-                    .ok_or_else(|| ValidationError::invalid(PARAM, "Values must be strings"))?;
-                if s.is_empty() || s.chars().count() > 256 {
-                    return Err(ValidationError::invalid(
-                        PARAM,
-                        "each value must be 1 to 256 characters",
-                    ));
-                }
-                strings.push(s.to_owned());
-            }
-            let target = match key {
+            let target = match key.as_str() {
                 "SecretName" => &mut f.name_contains,
                 "Description" => &mut f.description_contains,
                 "TagKey" => &mut f.tag_keys,
@@ -104,6 +63,62 @@ impl SecretFilter {
         }
         Ok(f)
     }
+}
+
+/// The shape every list action's `Filters` shares: a JSON array of at most 10
+/// `{"Key": <string>, "Values": [1 to 10 non-empty strings]}` objects.
+pub fn parse_pairs(text: &str) -> Result<Vec<(String, Vec<String>)>, ValidationError> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|_| ValidationError::InvalidJson { param: PARAM })?;
+    let items = value.as_array().ok_or_else(|| {
+        ValidationError::invalid(
+            PARAM,
+            "it must be a JSON array of {\"Key\",\"Values\"} objects",
+        )
+    })?;
+    if items.len() > MAX_FILTERS {
+        return Err(ValidationError::TooMany {
+            param: PARAM,
+            max: MAX_FILTERS,
+            item: "filters",
+        });
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let key = item
+            .get("Key")
+            .and_then(Value::as_str)
+            .ok_or(ValidationError::MissingField {
+                param: PARAM,
+                field: "Key",
+            })?;
+        let values =
+            item.get("Values")
+                .and_then(Value::as_array)
+                .ok_or(ValidationError::MissingField {
+                    param: PARAM,
+                    field: "Values",
+                })?;
+        if values.is_empty() || values.len() > MAX_VALUES {
+            return Err(ValidationError::invalid(
+                PARAM,
+                "each filter needs 1 to 10 Values",
+            ));
+        }
+        let values = values
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        ValidationError::invalid(PARAM, "Values must be non-empty strings")
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        out.push((key.to_owned(), values));
+    }
+    Ok(out)
 }
 
 fn normalise_type(s: &str) -> Result<String, ValidationError> {

@@ -2,13 +2,7 @@
 //! (kms-api.md §3.3). Values of one key are OR-ed, keys are AND-ed; every key matches exactly
 //! (the reference leaves matching unconfirmed; chosen and documented here).
 
-use serde_json::Value;
-
 use crate::error::ValidationError;
-
-const PARAM: &str = "Filters";
-/// Most filters, and most values per filter.
-pub const MAX_KEY_FILTERS: usize = 10;
 
 /// The filter keys ListKeys accepts.
 const KEYS: &str = "KeyState, KeySpec, KeyUsage, ProtectionLevel, CreatorType, DKMSInstanceId, KeyId, AliasName, Creator, TagKey, TagValue";
@@ -34,61 +28,18 @@ pub struct KeyFacts<'a> {
 pub struct KeyFilter(Vec<(String, Vec<String>)>);
 
 impl KeyFilter {
-    /// Parses the `Filters` parameter.
+    /// Parses the `Filters` parameter (shape shared with ListSecrets: `filters::parse_pairs`).
     pub fn parse(text: &str) -> Result<Self, ValidationError> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|_| ValidationError::InvalidJson { param: PARAM })?;
-        let items = value.as_array().ok_or_else(|| {
-            ValidationError::invalid(
-                PARAM,
-                "it must be a JSON array of {\"Key\",\"Values\"} objects",
-            )
-        })?;
-        if items.len() > MAX_KEY_FILTERS {
-            return Err(ValidationError::TooMany {
-                param: PARAM,
-                max: MAX_KEY_FILTERS,
-                item: "filters",
-            });
-        }
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            let key =
-                item.get("Key")
-                    .and_then(Value::as_str)
-                    .ok_or(ValidationError::MissingField {
-                        param: PARAM,
-                        field: "Key",
-                    })?;
+        let pairs = crate::filters::parse_pairs(text)?;
+        for (key, _) in &pairs {
             if !KEYS.split(", ").any(|k| k == key) {
                 return Err(ValidationError::NotOneOf {
                     param: "Filters Key",
                     allowed: KEYS,
                 });
             }
-            let values = item.get("Values").and_then(Value::as_array).ok_or(
-                ValidationError::MissingField {
-                    param: PARAM,
-                    field: "Values",
-                },
-            )?;
-            if values.is_empty() || values.len() > MAX_KEY_FILTERS {
-                return Err(ValidationError::invalid(
-                    PARAM,
-                    "each filter needs 1 to 10 Values",
-                ));
-            }
-            let values = values
-                .iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(str::to_owned)
-                        .ok_or_else(|| ValidationError::invalid(PARAM, "Values must be strings"))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            out.push((key.to_owned(), values));
         }
-        Ok(Self(out))
+        Ok(Self(pairs))
     }
 
     /// Whether any filter needs the key's aliases or tags (fetched only then).
