@@ -62,6 +62,24 @@ pub struct KeyUpdate {
     pub rotation_interval_secs: Option<Option<i64>>,
 }
 
+impl KeyUpdate {
+    /// Applies the fields that are set to `key`.
+    pub fn apply_to(self, key: &mut KeyRecord) {
+        if let Some(s) = self.key_state {
+            key.key_state = s;
+        }
+        if let Some(d) = self.delete_at {
+            key.delete_at = d;
+        }
+        if let Some(d) = self.description {
+            key.description = d;
+        }
+        if let Some(r) = self.rotation_interval_secs {
+            key.rotation_interval_secs = r;
+        }
+    }
+}
+
 /// What a key plan sees: the key, and how many secrets it protects (their EncryptionKeyId).
 #[derive(Debug, Clone)]
 pub struct KeyPlanState {

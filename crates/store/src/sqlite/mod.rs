@@ -264,31 +264,8 @@ impl Store for SqliteStore {
                     Err(r) => return Ok(KeyUpdateOutcome::Rejected(r)),
                 };
                 let mut next = state.key;
-                if let Some(s) = update.key_state {
-                    next.key_state = s;
-                }
-                if let Some(d) = update.delete_at {
-                    next.delete_at = d;
-                }
-                if let Some(d) = update.description {
-                    next.description = d;
-                }
-                if let Some(r) = update.rotation_interval_secs {
-                    next.rotation_interval_secs = r;
-                }
-                c.prepare_cached(
-                    "UPDATE keys SET key_state = ?2, delete_at = ?3, description = ?4, rotation_interval_secs = ?5 WHERE key_id = ?1",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        next.key_id,
-                        next.key_state,
-                        next.delete_at,
-                        next.description,
-                        next.rotation_interval_secs
-                    ])
-                })
-                .map_err(db("update key"))?;
+                update.apply_to(&mut next);
+                rows::write_key(c, &next)?;
                 Ok(KeyUpdateOutcome::Applied(Box::new(next)))
             })
             .await
@@ -314,30 +291,10 @@ impl Store for SqliteStore {
                 };
                 rows::insert_key_version(c, &version)?;
                 let mut next = state.key;
-                if let Some(s) = update.key_state {
-                    next.key_state = s;
-                }
-                if let Some(d) = update.delete_at {
-                    next.delete_at = d;
-                }
-                if let Some(d) = update.description {
-                    next.description = d;
-                }
+                update.apply_to(&mut next);
                 next.primary_version_id = version.version_id.clone();
                 next.last_rotation_at = version.created_at;
-                c.prepare_cached(
-                    "UPDATE keys SET key_state = ?2, delete_at = ?3, description = ?4, primary_version_id = ?5 WHERE key_id = ?1",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        next.key_id,
-                        next.key_state,
-                        next.delete_at,
-                        next.description,
-                        next.primary_version_id
-                    ])
-                })
-                .map_err(db("set primary key version"))?;
+                rows::write_key(c, &next)?;
                 Ok(KeyUpdateOutcome::Applied(Box::new(next)))
             })
             .await

@@ -398,3 +398,23 @@ pub fn instance(c: &Connection, id: &str) -> Result<Option<InstanceRecord>, Stor
     })
     .map_err(db("read instance"))
 }
+
+/// Writes a key's mutable columns (state, deletion date, description, rotation, primary
+/// version) from the record.
+pub fn write_key(c: &Connection, k: &KeyRecord) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "UPDATE keys SET key_state = ?2, delete_at = ?3, description = ?4, rotation_interval_secs = ?5, primary_version_id = ?6 WHERE key_id = ?1",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            k.key_id,
+            k.key_state,
+            k.delete_at,
+            k.description,
+            k.rotation_interval_secs,
+            k.primary_version_id
+        ])
+    })
+    .map_err(db("update key"))?;
+    Ok(())
+}
