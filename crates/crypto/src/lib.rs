@@ -15,7 +15,9 @@ pub mod secret_bytes;
 pub use ciphertext_blob::{encrypt_aad, CiphertextBlob};
 pub use envelope::{Kek, Sealed};
 pub use root_key::{RootKey, RootKeyError};
-pub use root_of_trust::{wrapped_by, RootKind, RootOfTrust, RootSet, UnwrapError};
+pub use root_of_trust::{
+    wrapped_by, FindError, RootFinder, RootKind, RootOfTrust, RootSet, UnwrapError,
+};
 pub use secret_bytes::{KeyMaterial, SecretBytes};
 
 /// The one error of this crate's operations; deliberately says nothing about the cause.

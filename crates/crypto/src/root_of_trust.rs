@@ -9,7 +9,11 @@
 //! store's original root (its id is the fingerprint recorded at initialisation).
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, RwLock};
+
+use crate::pkcs11::{Pkcs11Error, Pkcs11Token};
+use crate::root_key::{RootKey, RootKeyError};
 
 use crate::secret_bytes::{KeyMaterial, SecretBytes};
 use crate::CryptoError;
@@ -143,6 +147,48 @@ impl RootSet {
     }
 }
 
+/// Finds a root again from what the store records about it (kind and locator): another
+/// process (`openkms rekey`) may have added it, or a restarted server needs an old one.
+pub struct RootFinder {
+    pkcs11: Option<Arc<Pkcs11Token>>,
+}
+
+/// Why a recorded root could not be found.
+#[derive(Debug, thiserror::Error)]
+pub enum FindError {
+    #[error(transparent)]
+    File(#[from] RootKeyError),
+    #[error(transparent)]
+    Pkcs11(#[from] Pkcs11Error),
+    #[error("the root is in a PKCS#11 token, but this process has no token configured")]
+    NoToken,
+    #[error("the store records no location for this root")]
+    NoLocator,
+}
+
+impl RootFinder {
+    /// A finder for file roots and, when `pkcs11` is given, keys in that token.
+    pub fn new(pkcs11: Option<Arc<Pkcs11Token>>) -> Self {
+        Self { pkcs11 }
+    }
+
+    /// Loads the root of `kind` at `locator` (a file path or a key label).
+    pub fn find(
+        &self,
+        kind: RootKind,
+        locator: Option<&str>,
+    ) -> Result<Arc<dyn RootOfTrust>, FindError> {
+        let locator = locator.ok_or(FindError::NoLocator)?;
+        Ok(match kind {
+            RootKind::File => Arc::new(RootKey::load(Path::new(locator))?),
+            RootKind::Pkcs11 => {
+                let token = self.pkcs11.as_ref().ok_or(FindError::NoToken)?;
+                Arc::new(token.find_root(locator)?)
+            }
+        })
+    }
+}
+
 /// The id of the root that made `wrapped` (`legacy_id` for a headerless blob); `None` if the
 /// blob is malformed.
 pub fn wrapped_by<'a>(wrapped: &'a [u8], legacy_id: &'a str) -> Option<&'a str> {
@@ -178,7 +224,6 @@ fn decode(blob: &[u8]) -> Option<(Option<&str>, &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::RootKey;
 
     fn file_root(dir: &std::path::Path, name: &str) -> Arc<dyn RootOfTrust> {
         Arc::new(RootKey::create(&dir.join(name)).unwrap())

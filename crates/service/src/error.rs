@@ -71,6 +71,17 @@ impl Error {
     pub(crate) fn internal(op: &'static str) -> Self {
         Self::Internal { op, source: None }
     }
+
+    /// A root-of-trust failure during `op`; the cause goes to the log, never to the caller.
+    pub(crate) fn root(op: &'static str, e: crate::roots::RootError) -> Self {
+        match e {
+            crate::roots::RootError::Store(s) => s.into(),
+            other => Self::Internal {
+                op,
+                source: Some(Box::new(other)),
+            },
+        }
+    }
 }
 
 impl From<StoreError> for Error {

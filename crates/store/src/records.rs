@@ -19,6 +19,36 @@ pub struct Bootstrap {
     pub service_key: KeyRecord,
     pub service_key_version: KeyVersionRecord,
     pub access_keys: Vec<AccessKeyRecord>,
+    /// The root of trust everything above is wrapped by; recorded as the active root.
+    pub root: RootRecord,
+}
+
+/// A root of trust the store knows; the key itself is never here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootRecord {
+    pub root_id: String,
+    /// `file` or `pkcs11`.
+    pub kind: String,
+    /// Where another process finds it: a file path or a PKCS#11 key label.
+    pub locator: Option<String>,
+    /// `active`, `retiring` or `retired`.
+    pub state: String,
+    pub created_at: i64,
+}
+
+/// A row holding something wrapped by a root of trust, as `rekey` sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrappedRow {
+    pub target: WrappedTarget,
+    pub root_id: String,
+    pub wrapped: Vec<u8>,
+}
+
+/// Which row a [`WrappedRow`] is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WrappedTarget {
+    KeyVersion { key_id: String, version_id: String },
+    AccessKey { access_key_id: String },
 }
 
 /// An access key; the secret is sealed under the root key.
@@ -26,6 +56,8 @@ pub struct Bootstrap {
 pub struct AccessKeyRecord {
     pub access_key_id: String,
     pub sealed_secret: Vec<u8>,
+    /// The root of trust that sealed `sealed_secret`.
+    pub root_id: String,
     pub principal: String,
     pub status: String,
     pub created_at: i64,
@@ -123,6 +155,8 @@ pub struct KeyVersionRecord {
     pub key_id: String,
     pub version_id: String,
     pub wrapped_material: Vec<u8>,
+    /// The root of trust that wrapped `wrapped_material`.
+    pub root_id: String,
     pub created_at: i64,
 }
 

@@ -42,6 +42,7 @@ pub fn access_key(r: &Row<'_>) -> rusqlite::Result<AccessKeyRecord> {
         principal: r.get(2)?,
         status: r.get(3)?,
         created_at: r.get(4)?,
+        root_id: r.get(5)?,
     })
 }
 
@@ -103,6 +104,7 @@ pub fn key_version(r: &Row<'_>) -> rusqlite::Result<KeyVersionRecord> {
         version_id: r.get(1)?,
         wrapped_material: r.get(2)?,
         created_at: r.get(3)?,
+        root_id: r.get(4)?,
     })
 }
 
@@ -365,8 +367,8 @@ pub fn insert_key(c: &Connection, k: &KeyRecord) -> Result<(), StoreError> {
 
 pub fn insert_key_version(c: &Connection, v: &KeyVersionRecord) -> Result<(), StoreError> {
     c.execute(
-        "INSERT INTO key_versions (key_id, version_id, wrapped_material, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![v.key_id, v.version_id, v.wrapped_material, v.created_at],
+        "INSERT INTO key_versions (key_id, version_id, wrapped_material, created_at, root_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![v.key_id, v.version_id, v.wrapped_material, v.created_at, v.root_id],
     )
     .map_err(db("write key version"))?;
     Ok(())
@@ -374,8 +376,8 @@ pub fn insert_key_version(c: &Connection, v: &KeyVersionRecord) -> Result<(), St
 
 pub fn insert_access_key(c: &Connection, a: &AccessKeyRecord) -> Result<(), StoreError> {
     c.execute(
-        "INSERT INTO access_keys (access_key_id, sealed_secret, principal, status, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![a.access_key_id, a.sealed_secret, a.principal, a.status, a.created_at],
+        "INSERT INTO access_keys (access_key_id, sealed_secret, principal, status, created_at, root_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![a.access_key_id, a.sealed_secret, a.principal, a.status, a.created_at, a.root_id],
     )
     .map_err(db("write access key"))?;
     Ok(())
@@ -416,5 +418,24 @@ pub fn write_key(c: &Connection, k: &KeyRecord) -> Result<(), StoreError> {
         ])
     })
     .map_err(db("update key"))?;
+    Ok(())
+}
+
+pub fn root(r: &Row<'_>) -> rusqlite::Result<RootRecord> {
+    Ok(RootRecord {
+        root_id: r.get(0)?,
+        kind: r.get(1)?,
+        locator: r.get(2)?,
+        state: r.get(3)?,
+        created_at: r.get(4)?,
+    })
+}
+
+pub fn insert_root(c: &Connection, root: &RootRecord) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO roots (root_id, kind, locator, state, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![root.root_id, root.kind, root.locator, root.state, root.created_at],
+    )
+    .map_err(db("write root"))?;
     Ok(())
 }
