@@ -1,6 +1,8 @@
 //! `openkms`: the one binary. `serve` runs the server on the embedded SQLite store by default.
 
 mod config;
+mod rekey;
+mod root;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -20,6 +22,8 @@ struct Cli {
 enum Command {
     /// Run the server (initialises the data directory on first start).
     Serve(config::ServeArgs),
+    /// Move every KMS key version and access key secret to a new root of trust, online.
+    Rekey(rekey::RekeyArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -32,7 +36,8 @@ fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(args).map_err(|e| e.to_string()),
+        Command::Rekey(args) => rekey::run(args).map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

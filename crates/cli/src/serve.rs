@@ -1,18 +1,20 @@
-//! `openkms serve`: open the data directory, load or create the root key, start the service,
-//! then listen. The listener is bound only once everything is ready to answer.
+//! `openkms serve`: open the data directory, load or create the root of trust (a key file or
+//! a key in the HSM), start the service, then listen. The listener is bound only once
+//! everything is ready to answer.
 
 use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openkms_crypto::{RootKey, RootKeyError, SecretBytes};
+use openkms_crypto::SecretBytes;
 use openkms_server::{AppState, ServerLimits};
 use openkms_service::{Service, StartOptions, SystemClock};
 use openkms_store::sqlite::SqliteStore;
 use openkms_store::Store;
 
 use crate::config::{ConfigError, ServeArgs, ServeConfig};
+use crate::root;
 
 /// How often the background loop runs: expired secrets purged, due keys rotated, keys past
 /// their DeleteDate destroyed.
@@ -28,10 +30,8 @@ pub enum ServeError {
         path: String,
         source: std::io::Error,
     },
-    #[error("root key: {0}; the store in the data directory was initialised with a root key, so it cannot start without that file")]
-    RootKeyMissing(RootKeyError),
-    #[error("root key: {0}")]
-    RootKey(#[from] RootKeyError),
+    #[error(transparent)]
+    Root(#[from] root::RootSetupError),
     #[error("store: {0}")]
     Store(#[from] openkms_store::StoreError),
     #[error("start-up: {0}")]
@@ -69,20 +69,8 @@ async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
     create_private_dir(&cfg.data_dir)?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&cfg.data_dir.join("openkms.db"))?);
     let initialised = store.meta().await?.is_some();
-    let root = if initialised {
-        RootKey::load(&cfg.root_key_file).map_err(|e| match e {
-            RootKeyError::Missing { .. } => ServeError::RootKeyMissing(e),
-            other => ServeError::RootKey(other),
-        })?
-    } else if cfg.root_key_file.exists() {
-        RootKey::load(&cfg.root_key_file)?
-    } else {
-        tracing::warn!(
-            path = %cfg.root_key_file.display(),
-            "creating a development root key file; keep it safe and backed up apart from the data"
-        );
-        RootKey::create(&cfg.root_key_file)?
-    };
+    let token = root::open_token(cfg.hsm.as_ref())?;
+    let root = root::configured_root(&cfg, token, initialised)?;
     let started = Service::start(
         store,
         root,
@@ -91,6 +79,7 @@ async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
             account_id: cfg.account_id.clone(),
             root_access_key: root_access_key_from_env()?,
             clock: Arc::new(SystemClock),
+            keyring_capacity: cfg.keyring_capacity,
         },
     )
     .await?;
@@ -126,7 +115,7 @@ async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
     Ok(())
 }
 
-fn create_private_dir(dir: &Path) -> Result<(), ServeError> {
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), ServeError> {
     let err = |source| ServeError::DataDir {
         path: dir.display().to_string(),
         source,

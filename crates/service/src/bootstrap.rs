@@ -297,9 +297,7 @@ async fn check_known_root(
         return Err(BootstrapError::RetiredRoot {
             id: rec.root_id.clone(),
             active_kind: active.map(|a| a.kind.clone()).unwrap_or_default(),
-            active_locator: active
-                .and_then(|a| a.locator.clone())
-                .unwrap_or_default(),
+            active_locator: active.and_then(|a| a.locator.clone()).unwrap_or_default(),
         });
     }
     if rec.locator.is_none() {

@@ -209,7 +209,10 @@ mod tests {
         let held = ring.get("k", "1").unwrap();
         ring.insert("k", "2", kek());
         assert!(ring.get("k", "1").is_none());
-        assert!(weak.upgrade().is_some(), "an in-flight request still uses it");
+        assert!(
+            weak.upgrade().is_some(),
+            "an in-flight request still uses it"
+        );
         drop(held);
         assert!(weak.upgrade().is_none(), "dropped, and so zeroized");
     }

@@ -24,11 +24,11 @@ use openkms_crypto::{Kek, KeyMaterial, SecretBytes};
 use openkms_store::{KeyRecord, Meta, Store};
 
 pub use bootstrap::{BootstrapError, StartOptions, StartRoot, Started};
-pub use keyring::DEFAULT_CAPACITY as DEFAULT_KEYRING_CAPACITY;
 pub use caller::Caller;
 pub use clock::{Clock, SystemClock};
 pub use error::Error;
 use keyring::Keyring;
+pub use keyring::DEFAULT_CAPACITY as DEFAULT_KEYRING_CAPACITY;
 use replay::{ReplayGuard, Staleness};
 use roots::Roots;
 

@@ -73,7 +73,11 @@ pub enum RekeyError {
 }
 
 /// Moves every wrapped row to `plan.new` and retires the other roots.
-pub async fn rekey(store: &dyn Store, plan: RekeyPlan, now: i64) -> Result<RekeyReport, RekeyError> {
+pub async fn rekey(
+    store: &dyn Store,
+    plan: RekeyPlan,
+    now: i64,
+) -> Result<RekeyReport, RekeyError> {
     let meta = store.meta().await?.ok_or(RekeyError::NotInitialised)?;
     let recorded = store.roots().await?;
     let current = recorded
@@ -104,7 +108,11 @@ pub async fn rekey(store: &dyn Store, plan: RekeyPlan, now: i64) -> Result<Rekey
             created_at: now,
         })
         .await?;
-    tracing::info!(from = plan.current.id(), to = new_id.as_str(), "rekey: new root active");
+    tracing::info!(
+        from = plan.current.id(),
+        to = new_id.as_str(),
+        "rekey: new root active"
+    );
     let roots = Roots::new(plan.current.clone(), &meta.root_fingerprint, plan.finder);
     roots.insert(plan.new.clone());
 

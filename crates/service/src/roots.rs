@@ -27,7 +27,9 @@ pub enum RootError {
         #[source]
         source: FindError,
     },
-    #[error("the root found for {id} has another id ({found}): the locator points at a different key")]
+    #[error(
+        "the root found for {id} has another id ({found}): the locator points at a different key"
+    )]
     Mismatch { id: String, found: String },
     #[error("the store has no active root")]
     NoActiveRoot,
@@ -76,7 +78,10 @@ impl Roots {
         aad: &[u8],
     ) -> Result<(Vec<u8>, String), RootError> {
         let id = self.active(store).await?;
-        let wrapped = self.set.wrap(&id, material, aad).map_err(|_| RootError::Seal)?;
+        let wrapped = self
+            .set
+            .wrap(&id, material, aad)
+            .map_err(|_| RootError::Seal)?;
         Ok((wrapped, id))
     }
 
@@ -161,7 +166,11 @@ impl Roots {
                 found: root.id().to_owned(),
             });
         }
-        tracing::info!(root = rec.root_id.as_str(), kind = rec.kind.as_str(), "loaded a root of trust");
+        tracing::info!(
+            root = rec.root_id.as_str(),
+            kind = rec.kind.as_str(),
+            "loaded a root of trust"
+        );
         self.set.insert(root);
         Ok(())
     }

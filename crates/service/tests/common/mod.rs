@@ -7,9 +7,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use openkms_crypto::{RootFinder, RootKey, RootOfTrust, SecretBytes};
-use openkms_service::{
-    Caller, Clock, Service, StartOptions, StartRoot, DEFAULT_KEYRING_CAPACITY,
-};
+use openkms_service::{Caller, Clock, Service, StartOptions, StartRoot, DEFAULT_KEYRING_CAPACITY};
 use openkms_store::sqlite::SqliteStore;
 
 pub const DAY: i64 = 86_400;

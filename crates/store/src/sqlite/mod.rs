@@ -207,8 +207,11 @@ impl Store for SqliteStore {
         let (id, loc) = (root_id.to_owned(), locator.to_owned());
         self.writer
             .write(move |c| {
-                c.execute("UPDATE roots SET locator = ?2 WHERE root_id = ?1", [id, loc])
-                    .map_err(db("write root locator"))?;
+                c.execute(
+                    "UPDATE roots SET locator = ?2 WHERE root_id = ?1",
+                    [id, loc],
+                )
+                .map_err(db("write root locator"))?;
                 Ok(())
             })
             .await

@@ -434,7 +434,13 @@ pub fn root(r: &Row<'_>) -> rusqlite::Result<RootRecord> {
 pub fn insert_root(c: &Connection, root: &RootRecord) -> Result<(), StoreError> {
     c.execute(
         "INSERT INTO roots (root_id, kind, locator, state, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![root.root_id, root.kind, root.locator, root.state, root.created_at],
+        params![
+            root.root_id,
+            root.kind,
+            root.locator,
+            root.state,
+            root.created_at
+        ],
     )
     .map_err(db("write root"))?;
     Ok(())

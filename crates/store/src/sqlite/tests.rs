@@ -870,7 +870,10 @@ async fn no_row_can_be_written_under_a_retired_or_unknown_root() {
     // A server that still wraps with the old root (it read the active root before rekey
     // retired it) fails instead of leaving a row the old root's owner may have discarded.
     assert!(s
-        .add_key_version(second_version("svc", 20), Box::new(|_| Ok(KeyUpdate::default())))
+        .add_key_version(
+            second_version("svc", 20),
+            Box::new(|_| Ok(KeyUpdate::default()))
+        )
         .await
         .is_err());
     let mut v = second_version("svc", 20);
