@@ -123,25 +123,23 @@ impl Service {
                         (id, secret)
                     }
                 };
-                let root_id = root.id().to_owned();
-                let kind = root.kind().as_str().to_owned();
-                let roots = Roots::new(root, &root_id, finder);
-                let mut boot = bootstrap_records(
+                let root_record = RootRecord {
+                    root_id: root.id().to_owned(),
+                    kind: root.kind().as_str().to_owned(),
+                    locator: Some(locator),
+                    state: "active".into(),
+                    created_at: now,
+                };
+                let roots = Roots::new(root, &root_record.root_id, finder);
+                let boot = bootstrap_records(
                     &roots,
-                    &root_id,
+                    root_record,
                     &opts.region,
                     account_id,
                     &ak_id,
                     &ak_secret,
                     now,
                 )?;
-                boot.root = RootRecord {
-                    root_id,
-                    kind,
-                    locator: Some(locator),
-                    state: "active".into(),
-                    created_at: now,
-                };
                 let meta = boot.meta.clone();
                 store.initialize(boot).await?;
                 initialized = true;
@@ -167,7 +165,7 @@ impl Service {
 
 fn bootstrap_records(
     roots: &Roots,
-    root_id: &str,
+    root: RootRecord,
     region: &str,
     account_id: String,
     ak_id: &str,
@@ -175,6 +173,7 @@ fn bootstrap_records(
     now: i64,
 ) -> Result<Bootstrap, BootstrapError> {
     let crypto = |_| BootstrapError::Crypto;
+    let root_id = root.root_id.as_str();
     let instance = ids::instance_id(region).map_err(crypto)?;
     let key_id = ids::key_id(region).map_err(crypto)?;
     let version_id = ids::uuid();
@@ -221,14 +220,7 @@ fn bootstrap_records(
             ak_id,
             now,
         )?],
-        // Filled in by the caller, which owns the locator.
-        root: RootRecord {
-            root_id: root_id.to_owned(),
-            kind: String::new(),
-            locator: None,
-            state: "active".into(),
-            created_at: now,
-        },
+        root: root.clone(),
     })
 }
 

@@ -897,3 +897,44 @@ async fn reactivating_a_known_root_keeps_its_locator_and_demotes_the_other() {
     assert_eq!(roots[0].locator.as_deref(), Some("/keys/fp"));
     assert_eq!(roots[1].state, "retiring");
 }
+
+#[tokio::test]
+async fn an_installation_from_before_roots_gets_its_one_root_recorded_on_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("openkms.db");
+    {
+        // The schema as it was before migration 0006, with a key version and an access key.
+        let c = Connection::open(&path).unwrap();
+        for (i, sql) in MIGRATIONS.iter().take(5).enumerate() {
+            c.execute_batch(&format!("{sql}\nPRAGMA user_version = {};", i + 1))
+                .unwrap();
+        }
+        c.execute_batch(
+            "INSERT INTO meta VALUES (1, '1234567890123456', 'oldfp', 'kst-1', 'svc', 1);
+             INSERT INTO instances VALUES ('kst-1', 1);
+             INSERT INTO keys (key_id, instance_id, key_spec, key_usage, key_state, creator, primary_version_id, created_at)
+                 VALUES ('svc', 'kst-1', 'Aliyun_AES_256', 'ENCRYPT/DECRYPT', 'Enabled', 'Service', 'v1', 1);
+             INSERT INTO key_versions VALUES ('svc', 'v1', x'0102', 1);
+             INSERT INTO access_keys VALUES ('ak', x'0304', 'root', 'Active', 1);",
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    let roots = s.roots().await.unwrap();
+    assert_eq!(roots.len(), 1);
+    assert_eq!(
+        (
+            roots[0].root_id.as_str(),
+            roots[0].kind.as_str(),
+            roots[0].state.as_str()
+        ),
+        ("oldfp", "file", "active")
+    );
+    assert_eq!(roots[0].locator, None);
+    assert_eq!(
+        s.key_version("svc", "v1").await.unwrap().unwrap().root_id,
+        "oldfp"
+    );
+    assert_eq!(s.access_key("ak").await.unwrap().unwrap().root_id, "oldfp");
+    assert!(s.rows_to_rewrap().await.unwrap().is_empty());
+}
