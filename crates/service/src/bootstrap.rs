@@ -49,7 +49,7 @@ pub struct Started {
 pub enum BootstrapError {
     #[error("the root of trust does not belong to this data: the store does not know root {id}")]
     WrongRootKey { id: String },
-    #[error("root {id} was retired by `openkms rekey`; start with the active root {active_kind} {active_locator}")]
+    #[error("root {id} was retired by `openkms rekey`; start with the active root ({active_kind}: {active_locator})")]
     RetiredRoot {
         id: String,
         active_kind: String,
