@@ -1,6 +1,7 @@
 //! `openkms`: the one binary. `serve` runs the server on the embedded SQLite store by default.
 
 mod config;
+mod db_instance;
 mod rekey;
 mod root;
 mod serve;
@@ -24,6 +25,9 @@ enum Command {
     Serve(config::ServeArgs),
     /// Move every KMS key version and access key secret to a new root of trust, online.
     Rekey(rekey::RekeyArgs),
+    /// Register, list or remove the database instances that managed rotation reaches (on a
+    /// running server).
+    DbInstance(db_instance::DbInstanceArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -38,6 +42,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args).map_err(|e| e.to_string()),
         Command::Rekey(args) => rekey::run(args).map_err(|e| e.to_string()),
+        Command::DbInstance(args) => db_instance::run(args).map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

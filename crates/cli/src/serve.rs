@@ -20,6 +20,9 @@ use crate::root;
 /// their DeleteDate destroyed.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
 
+/// How often due secret rotations are claimed.
+const ROTATE_EVERY: Duration = Duration::from_secs(10);
+
 /// Why `serve` stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -94,6 +97,7 @@ async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
             .map_err(|e| ServeError::Metrics(e.to_string()))?;
     }
     spawn_purge(service.clone());
+    spawn_rotations(service.clone());
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|source| ServeError::Listen {
@@ -198,6 +202,26 @@ fn spawn_purge(service: Arc<Service>) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(destroyed = n, "destroyed keys whose deletion date passed"),
                 Err(e) => tracing::error!(error = %e, "destroying keys failed"),
+            }
+        }
+    });
+}
+
+/// Runs due secret rotations (and resumes unfinished ones) more often than the purge loop:
+/// a failed rotation's first retry comes 30 s later.
+fn spawn_rotations(service: Arc<Service>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(ROTATE_EVERY);
+        loop {
+            tick.tick().await;
+            match service.run_due_rotations().await {
+                Ok(pass) if pass == Default::default() => {}
+                Ok(pass) => tracing::info!(
+                    rotated = pass.rotated,
+                    failed = pass.failed,
+                    "ran due secret rotations"
+                ),
+                Err(e) => tracing::error!(error = %e, "claiming due secret rotations failed"),
             }
         }
     });

@@ -156,6 +156,7 @@ impl Service {
                 keyring: Keyring::with_capacity(opts.keyring_capacity),
                 access_keys: RwLock::new(HashMap::new()),
                 replay: ReplayGuard::new(REPLAY_CAPACITY),
+                node_id: crate::ids::uuid(),
             },
             generated_root_key,
             initialized,

@@ -14,6 +14,7 @@ mod regions;
 pub mod rekey;
 pub mod replay;
 pub mod roots;
+pub mod rotation;
 pub mod secrets;
 pub mod tags;
 
@@ -52,6 +53,8 @@ pub struct Service {
     keyring: Keyring,
     access_keys: RwLock<HashMap<String, Arc<AccessKeyEntry>>>,
     replay: ReplayGuard,
+    /// This process's name in scheduler leases, so a lease is only ever released by its holder.
+    node_id: String,
 }
 
 impl Service {

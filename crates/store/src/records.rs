@@ -167,6 +167,59 @@ pub struct RotationRecord {
     pub interval_secs: Option<i64>,
     pub next_at: Option<i64>,
     pub last_at: Option<i64>,
+    pub progress: RotationProgress,
+}
+
+impl RotationRecord {
+    /// When the scheduler should next take the secret: at once for an unfinished rotation
+    /// (after its backoff), at NextRotationDate when automatic rotation is on, else never.
+    pub fn due_at(&self) -> Option<i64> {
+        let retry = self.progress.retry_at;
+        if self.progress.pending_version.is_some() {
+            return Some(retry.unwrap_or(0));
+        }
+        if !self.enabled {
+            return None;
+        }
+        match (self.next_at, retry) {
+            (Some(next), Some(r)) => Some(next.max(r)),
+            (next, r) => next.or(r),
+        }
+    }
+}
+
+/// Where a managed rotation stands. Kept as JSON in the secret's row.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RotationProgress {
+    /// The ACSPending version of a rotation begun and not yet promoted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_version: Option<String>,
+    /// Failed attempts since the last success.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failures: u32,
+    /// No attempt before this time (backoff after a failure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<i64>,
+    /// Why the last attempt failed (no secret material: target and step only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// A database instance registered for managed rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbInstanceRecord {
+    pub instance_id: String,
+    /// `mysql`, `postgresql` or `redis`.
+    pub engine: String,
+    /// `host:port`.
+    pub address: String,
+    /// Name of the Generic secret holding `{"AccountName":..,"AccountPassword":..}`.
+    pub admin_secret: String,
+    pub created_at: i64,
 }
 
 /// A secret's metadata.

@@ -3,11 +3,13 @@
 //! `InvalidAction.NotFound`. Both only after authentication.
 
 mod keys;
+mod rotation;
 mod secrets;
 mod service;
 mod tags;
 
 use openkms_service::{Caller, Service};
+use openkms_wire::actions::rotation::OwnAction;
 use openkms_wire::render::Format;
 use openkms_wire::{Action, ProtocolError, RpcRequest, API_VERSION};
 
@@ -21,16 +23,21 @@ pub async fn dispatch(
     format: Format,
     request_id: &str,
 ) -> (&'static str, Result<Vec<u8>, ApiError>) {
-    let action = match route(rpc) {
-        Ok(a) => a,
-        Err(e) => return ("-", Err(e.into())),
-    };
     let cx = Cx {
         service,
         caller,
         params: &rpc.params,
         format,
         request_id,
+    };
+    if rpc.version.as_deref() == Some(API_VERSION) {
+        if let Some(own) = rpc.action.as_deref().and_then(OwnAction::parse) {
+            return (own.name(), rotation::own(&cx, own).await);
+        }
+    }
+    let action = match route(rpc) {
+        Ok(a) => a,
+        Err(e) => return ("-", Err(e.into())),
     };
     let result = match action {
         Action::CreateSecret => secrets::create(&cx).await,
@@ -50,6 +57,7 @@ pub async fn dispatch(
         Action::GetKmsInstance => service::get_kms_instance(&cx).await,
         Action::DescribeAccountKmsStatus => service::describe_account_kms_status(&cx).await,
         Action::RestoreSecret => secrets::restore(&cx).await,
+        Action::RotateSecret => rotation::rotate_secret(&cx).await,
         Action::UpdateSecret => secrets::update(&cx).await,
         Action::UpdateSecretVersionStage => secrets::update_version_stage(&cx).await,
         Action::GetSecretPolicy => secrets::get_policy(&cx).await,

@@ -224,6 +224,7 @@ async fn update_persists_extended_config_rotation_policy_and_restore() {
         interval_secs: Some(21_600),
         next_at: Some(21_630),
         last_at: Some(5),
+        progress: Default::default(),
     };
     let planned = rotation.clone();
     s.update_secret(
