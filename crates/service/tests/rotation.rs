@@ -2,7 +2,12 @@
 //! a crash after each step is repaired by the next scheduler pass, automatic rotation runs
 //! when due, a target that is down is retried with backoff, and two nodes sharing a store
 //! run one due rotation once.
-#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 use std::sync::Arc;
 
