@@ -103,7 +103,9 @@ impl Error {
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable | StoreError::WriterGone => Self::Unavailable(e),
+            StoreError::Unavailable | StoreError::WriterGone | StoreError::Disconnected { .. } => {
+                Self::Unavailable(e)
+            }
             other => Self::Internal {
                 op: "store access",
                 source: Some(Box::new(other)),

@@ -4,6 +4,7 @@
 //! Writes that depend on current state (`update_secret`) take a plan function that sees the
 //! state inside the transaction, so each write is one transaction on every backend.
 
+pub mod postgres;
 pub mod records;
 pub mod sqlite;
 
@@ -23,6 +24,25 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("PostgreSQL error during {op}")]
+    Postgres {
+        op: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The database cannot be reached (connection refused or lost, server shutting down, pool
+    /// exhausted): the caller may retry later.
+    #[error("the database is unreachable during {op}")]
+    Disconnected {
+        op: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// `initialize` found an installation already there (another node initialised it first).
+    #[error("the store is already initialised")]
+    AlreadyInitialized,
+    #[error("store configuration: {reason}")]
+    Config { reason: String },
     #[error("stored row is corrupt: {what}")]
     Corrupt { what: &'static str },
     #[error("the database file could not be created")]
@@ -56,7 +76,8 @@ pub type KeyPlanFn = Box<
 pub trait Store: Send + Sync + 'static {
     /// The installation's metadata, `None` before initialisation.
     async fn meta(&self) -> Result<Option<Meta>, StoreError>;
-    /// Writes the first rows of a fresh installation in one transaction.
+    /// Writes the first rows of a fresh installation in one transaction;
+    /// [`StoreError::AlreadyInitialized`] (nothing written) when there is one already.
     async fn initialize(&self, boot: Bootstrap) -> Result<(), StoreError>;
 
     /// An access key by id.

@@ -157,6 +157,13 @@ impl Store for SqliteStore {
         self.writer
             .write(move |c| {
                 let m = &boot.meta;
+                let exists = c
+                    .prepare_cached("SELECT 1 FROM meta WHERE id = 1")
+                    .and_then(|mut s| s.exists([]))
+                    .map_err(db("read meta"))?;
+                if exists {
+                    return Err(StoreError::AlreadyInitialized);
+                }
                 c.execute(
                     "INSERT INTO meta (id, account_id, root_fingerprint, default_instance, service_key_id, created_at) VALUES (1, ?1, ?2, ?3, ?4, ?5)",
                     params![m.account_id, m.root_fingerprint, m.default_instance, m.service_key_id, m.created_at],

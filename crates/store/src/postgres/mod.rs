@@ -1,0 +1,1145 @@
+//! The shared store for several nodes: PostgreSQL (or a compatible database) through a `sqlx`
+//! connection pool; sqlx prepares each statement once per connection and caches it.
+//!
+//! Every write is one transaction at READ COMMITTED that first locks the rows its decision
+//! depends on (`SELECT ... FOR UPDATE` on the secret or key a plan sees, `FOR SHARE` on the
+//! key that seals a new version, the owner row of a tag change), so concurrent writers from any
+//! node queue on the row instead of failing. Deadlocks (40P01) and serialization failures
+//! (40001, which a PostgreSQL-compatible distributed database may raise at any level) roll the
+//! transaction back and run it again, plan function included; they never leave the store.
+//! Lost connections become [`StoreError::Disconnected`] (the API answers 503).
+//!
+//! Nothing is cached here: every read sees what every node committed.
+
+mod rows;
+mod tags;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use openkms_domain::filters::SecretFilter;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::Row;
+
+use crate::records::*;
+use crate::{KeyPlanFn, PlanFn, Store, StoreError};
+use rows::Lock;
+
+/// The migrations, applied in order; `openkms_schema` records how many ran.
+pub const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+
+/// Connections per node; PostgreSQL's default limit is 100, shared by every node.
+const POOL_SIZE: u32 = 16;
+/// How long a request waits for a pooled connection (or a new one) before answering 503.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Runs of one write after serialization failures or deadlocks before giving up with 503.
+const MAX_ATTEMPTS: u32 = 30;
+/// Any constant: the advisory lock key that serialises migrations across nodes.
+const MIGRATION_LOCK: i64 = 0x6f70_656e_6b6d_7301;
+
+/// PostgreSQL-backed [`Store`].
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to `url` and brings the schema up to date.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Config {
+            reason: format!("invalid PostgreSQL URL: {}", redacted(&e)),
+        })?;
+        Self::connect_with(options).await
+    }
+
+    /// Connects with `options` (tests set a schema through `search_path`) and migrates.
+    pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            // A connection that died while idle (server restart) is found out before use.
+            .test_before_acquire(true)
+            .connect_with(options)
+            .await
+            .map_err(pg("connect"))?;
+        migrate(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The pool, for tests that arrange rows behind the store's back.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// Applies the migrations this binary knows and the database has not run yet, in one
+/// transaction holding an advisory lock, so nodes starting together migrate once.
+pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    let fail = |step: &'static str| {
+        move |e: sqlx::Error| match classify("migrate", e) {
+            StoreError::Postgres { source, .. } => StoreError::Migration {
+                reason: format!("{step}: {source}"),
+            },
+            other => other,
+        }
+    };
+    let mut tx = pool.begin().await.map_err(fail("begin"))?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *tx)
+        .await
+        .map_err(fail("lock"))?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS openkms_schema (version INTEGER NOT NULL)")
+        .execute(&mut *tx)
+        .await
+        .map_err(fail("schema table"))?;
+    let current: Option<i32> = sqlx::query_scalar("SELECT MAX(version) FROM openkms_schema")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(fail("read schema version"))?;
+    let current = usize::try_from(current.unwrap_or(0)).unwrap_or(0);
+    if current > MIGRATIONS.len() {
+        return Err(StoreError::Migration {
+            reason: format!(
+                "the database has schema version {current}, newer than this binary knows ({})",
+                MIGRATIONS.len()
+            ),
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let version = i32::try_from(i + 1).unwrap_or(i32::MAX);
+        // A simple query (no parameters) may hold several statements.
+        sqlx::raw_sql(sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(fail("apply migration"))?;
+        sqlx::query("INSERT INTO openkms_schema (version) VALUES ($1)")
+            .bind(version)
+            .execute(&mut *tx)
+            .await
+            .map_err(fail("record schema version"))?;
+    }
+    tx.commit().await.map_err(fail("commit"))?;
+    Ok(())
+}
+
+/// A URL parse error without the URL (it may hold a password).
+fn redacted(e: &sqlx::Error) -> &'static str {
+    match e {
+        sqlx::Error::Configuration(_) => "the URL could not be parsed",
+        _ => "the URL was refused",
+    }
+}
+
+/// A page bound as PostgreSQL's BIGINT.
+pub(crate) fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn pg(op: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| classify(op, e)
+}
+
+/// Sorts a driver error: the database unreachable (503, the client retries), or a failure.
+fn classify(op: &'static str, e: sqlx::Error) -> StoreError {
+    let unreachable = match &e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // Class 08 connection exception; 57P01-57P03 shutdown / not accepting connections;
+        // 53300 too many connections; 25006 a read-only standby (failover in progress).
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+            c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03" | "53300" | "25006")
+        }),
+        _ => false,
+    };
+    if unreachable {
+        StoreError::Disconnected { op, source: e }
+    } else {
+        StoreError::Postgres { op, source: e }
+    }
+}
+
+/// Whether running the transaction again may succeed: a serialization failure or deadlock.
+fn retryable(e: &StoreError) -> bool {
+    match e {
+        StoreError::Postgres {
+            source: sqlx::Error::Database(d),
+            ..
+        } => d.code().is_some_and(|c| matches!(&*c, "40001" | "40P01")),
+        _ => false,
+    }
+}
+
+/// Runs `$body` — a future using `$c: &mut PgConnection` — in one transaction, committed when
+/// it returns `Ok`, rolled back otherwise, and run again (from a fresh transaction, plan
+/// function included) after a serialization failure or deadlock.
+macro_rules! in_tx {
+    ($self:expr, $op:literal, |$c:ident| $body:expr) => {{
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let result = async {
+                let mut tx = $self.pool.begin().await.map_err(pg($op))?;
+                let out = {
+                    let $c: &mut PgConnection = &mut tx;
+                    $body.await
+                };
+                match out {
+                    Ok(v) => tx.commit().await.map(|()| v).map_err(pg($op)),
+                    Err(e) => {
+                        // The error wins over a failed rollback; the connection is closed
+                        // by the pool if the rollback could not run.
+                        let _ = tx.rollback().await;
+                        Err(e)
+                    }
+                }
+            }
+            .await;
+            match result {
+                Err(e) if retryable(&e) && attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(op = $op, attempt, "transaction conflict, retrying");
+                    backoff(attempt).await;
+                }
+                Err(e) if retryable(&e) => {
+                    tracing::warn!(op = $op, attempt, error = %e, "transaction kept conflicting");
+                    break Err(StoreError::Unavailable);
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+/// Runs `$body` — a future using `$c: &mut PgConnection` — in one read-only REPEATABLE READ
+/// transaction, so a count and its page come from one snapshot. The transaction is always
+/// ended before the connection goes back to the pool.
+macro_rules! read_tx {
+    ($self:expr, $op:literal, |$c:ident| $body:expr) => {{
+        async {
+            let mut tx = $self.pool.begin().await.map_err(pg($op))?;
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await
+                .map_err(pg($op))?;
+            let out = {
+                let $c: &mut PgConnection = &mut tx;
+                $body.await
+            };
+            match out {
+                Ok(v) => tx.commit().await.map(|()| v).map_err(pg($op)),
+                Err(e) => {
+                    let _ = tx.rollback().await;
+                    Err(e)
+                }
+            }
+        }
+        .await
+    }};
+}
+
+/// A short, growing, jittered pause before a retried transaction, so two conflicting writers
+/// do not collide again in lockstep.
+async fn backoff(attempt: u32) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let cap_us = 500u64 << attempt.min(6);
+    let us = u64::from(nanos) % cap_us;
+    tokio::time::sleep(Duration::from_micros(us)).await;
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn meta(&self) -> Result<Option<Meta>, StoreError> {
+        sqlx::query("SELECT account_id, root_fingerprint, default_instance, service_key_id, created_at FROM meta WHERE id = 1")
+            .try_map(|r: PgRow| rows::meta(&r))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(pg("read meta"))
+    }
+
+    async fn initialize(&self, boot: Bootstrap) -> Result<(), StoreError> {
+        in_tx!(self, "initialize", |c| initialize(c, &boot))
+    }
+
+    async fn roots(&self) -> Result<Vec<RootRecord>, StoreError> {
+        sqlx::query("SELECT root_id, kind, locator, state, created_at FROM roots ORDER BY state = 'active' DESC, created_at DESC, root_id")
+            .try_map(|r: PgRow| rows::root(&r))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg("read roots"))
+    }
+
+    async fn activate_root(&self, root: RootRecord) -> Result<(), StoreError> {
+        in_tx!(self, "activate root", |c| activate_root(c, &root))
+    }
+
+    async fn set_root_locator(&self, root_id: &str, locator: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE roots SET locator = $2 WHERE root_id = $1")
+            .bind(root_id)
+            .bind(locator)
+            .execute(&self.pool)
+            .await
+            .map_err(pg("write root locator"))?;
+        Ok(())
+    }
+
+    async fn rows_to_rewrap(&self) -> Result<Vec<WrappedRow>, StoreError> {
+        let mut c = self.pool.acquire().await.map_err(pg("rows to rewrap"))?;
+        let mut out: Vec<WrappedRow> = sqlx::query("SELECT key_id, version_id, root_id, wrapped_material FROM key_versions WHERE root_id IS DISTINCT FROM (SELECT root_id FROM roots WHERE state = 'active') ORDER BY key_id, version_id")
+            .try_map(|r: PgRow| {
+                Ok(WrappedRow {
+                    target: WrappedTarget::KeyVersion {
+                        key_id: r.try_get(0)?,
+                        version_id: r.try_get(1)?,
+                    },
+                    root_id: r.try_get(2)?,
+                    wrapped: r.try_get(3)?,
+                })
+            })
+            .fetch_all(&mut *c)
+            .await
+            .map_err(pg("list key versions to rewrap"))?;
+        let access: Vec<WrappedRow> = sqlx::query("SELECT access_key_id, root_id, sealed_secret FROM access_keys WHERE root_id IS DISTINCT FROM (SELECT root_id FROM roots WHERE state = 'active') ORDER BY access_key_id")
+            .try_map(|r: PgRow| {
+                Ok(WrappedRow {
+                    target: WrappedTarget::AccessKey {
+                        access_key_id: r.try_get(0)?,
+                    },
+                    root_id: r.try_get(1)?,
+                    wrapped: r.try_get(2)?,
+                })
+            })
+            .fetch_all(&mut *c)
+            .await
+            .map_err(pg("list access keys to rewrap"))?;
+        out.extend(access);
+        Ok(out)
+    }
+
+    async fn rewrap(
+        &self,
+        row: WrappedRow,
+        wrapped: Vec<u8>,
+        root_id: String,
+    ) -> Result<bool, StoreError> {
+        // Compare-and-set on the old bytes, one statement: a row changed or deleted meanwhile
+        // is left alone and reported, never overwritten.
+        let n = match &row.target {
+            WrappedTarget::KeyVersion { key_id, version_id } => sqlx::query("UPDATE key_versions SET wrapped_material = $1, root_id = $2 WHERE key_id = $3 AND version_id = $4 AND wrapped_material = $5")
+                .bind(&wrapped)
+                .bind(&root_id)
+                .bind(key_id)
+                .bind(version_id)
+                .bind(&row.wrapped)
+                .execute(&self.pool)
+                .await
+                .map_err(pg("rewrap key version"))?,
+            WrappedTarget::AccessKey { access_key_id } => sqlx::query("UPDATE access_keys SET sealed_secret = $1, root_id = $2 WHERE access_key_id = $3 AND sealed_secret = $4")
+                .bind(&wrapped)
+                .bind(&root_id)
+                .bind(access_key_id)
+                .bind(&row.wrapped)
+                .execute(&self.pool)
+                .await
+                .map_err(pg("rewrap access key"))?,
+        };
+        Ok(n.rows_affected() == 1)
+    }
+
+    async fn retire_roots(&self) -> Result<bool, StoreError> {
+        in_tx!(self, "retire roots", |c| retire_roots(c))
+    }
+
+    async fn access_key(&self, id: &str) -> Result<Option<AccessKeyRecord>, StoreError> {
+        sqlx::query("SELECT access_key_id, sealed_secret, principal, status, created_at, root_id FROM access_keys WHERE access_key_id = $1")
+            .bind(id)
+            .try_map(|r: PgRow| rows::access_key(&r))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(pg("read access key"))
+    }
+
+    async fn insert_access_key(&self, rec: AccessKeyRecord) -> Result<(), StoreError> {
+        in_tx!(self, "insert access key", |c| rows::insert_access_key(
+            c, &rec
+        ))
+    }
+
+    async fn key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        let mut c = self.pool.acquire().await.map_err(pg("read key"))?;
+        rows::key_by_id(&mut c, key_id, Lock::None).await
+    }
+
+    async fn key_version(
+        &self,
+        key_id: &str,
+        version_id: &str,
+    ) -> Result<Option<KeyVersionRecord>, StoreError> {
+        sqlx::query("SELECT key_id, version_id, wrapped_material, created_at, root_id FROM key_versions WHERE key_id = $1 AND version_id = $2")
+            .bind(key_id)
+            .bind(version_id)
+            .try_map(|r: PgRow| rows::key_version(&r))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(pg("read key version"))
+    }
+
+    async fn create_key(
+        &self,
+        key: KeyRecord,
+        version: KeyVersionRecord,
+        tags: Vec<TagRecord>,
+    ) -> Result<(), StoreError> {
+        in_tx!(self, "create key", |c| create_key(c, &key, &version, &tags))
+    }
+
+    async fn list_user_keys(
+        &self,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(u64, Vec<KeyRecord>), StoreError> {
+        read_tx!(self, "list keys", |tx| async {
+            let total: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM keys WHERE creator <> 'Service'")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(pg("count keys"))?;
+            let keys = sqlx::query(concat!(
+                "SELECT ",
+                rows::key_columns!(),
+                " FROM keys WHERE creator <> 'Service' ORDER BY seq LIMIT $1 OFFSET $2"
+            ))
+            .bind(clamp(limit))
+            .bind(clamp(offset))
+            .try_map(|r: PgRow| rows::key(&r))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(pg("list keys"))?;
+            Ok((u64::try_from(total).unwrap_or_default(), keys))
+        })
+    }
+
+    async fn update_key(
+        &self,
+        key_id: &str,
+        plan: KeyPlanFn,
+    ) -> Result<KeyUpdateOutcome, StoreError> {
+        in_tx!(self, "update key", |c| update_key(c, key_id, &plan))
+    }
+
+    async fn add_key_version(
+        &self,
+        version: KeyVersionRecord,
+        plan: KeyPlanFn,
+    ) -> Result<KeyUpdateOutcome, StoreError> {
+        in_tx!(self, "add key version", |c| add_key_version(
+            c, &version, &plan
+        ))
+    }
+
+    async fn key_versions(
+        &self,
+        key_id: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(u64, Vec<KeyVersionRecord>), StoreError> {
+        read_tx!(self, "list key versions", |tx| async {
+            let total: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM key_versions WHERE key_id = $1")
+                    .bind(key_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(pg("count key versions"))?;
+            let rows = sqlx::query("SELECT key_id, version_id, wrapped_material, created_at, root_id FROM key_versions WHERE key_id = $1 ORDER BY created_at, seq LIMIT $2 OFFSET $3")
+                .bind(key_id)
+                .bind(clamp(limit))
+                .bind(clamp(offset))
+                .try_map(|r: PgRow| rows::key_version(&r))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(pg("list key versions"))?;
+            Ok((u64::try_from(total).unwrap_or_default(), rows))
+        })
+    }
+
+    async fn keys_due_for_rotation(&self, now: i64) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(concat!(
+            "SELECT key_id FROM (SELECT ",
+            rows::key_columns!(),
+            " AS last_rotation_at FROM keys WHERE creator <> 'Service' AND key_state = 'Enabled' AND rotation_interval_secs IS NOT NULL) k WHERE last_rotation_at + rotation_interval_secs <= $1 ORDER BY created_at, key_id"
+        ))
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(pg("find keys due for rotation"))
+    }
+
+    async fn destroy_expired_keys(&self, now: i64) -> Result<Vec<String>, StoreError> {
+        in_tx!(self, "destroy expired keys", |c| destroy_expired_keys(
+            c, now
+        ))
+    }
+
+    async fn alias(&self, alias_name: &str) -> Result<Option<AliasRecord>, StoreError> {
+        sqlx::query("SELECT alias_name, key_id, created_at FROM aliases WHERE alias_name = $1")
+            .bind(alias_name)
+            .try_map(|r: PgRow| rows::alias(&r))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(pg("read alias"))
+    }
+
+    async fn create_alias(&self, rec: AliasRecord) -> Result<AliasOutcome, StoreError> {
+        let n = sqlx::query("INSERT INTO aliases (alias_name, key_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (alias_name) DO NOTHING")
+            .bind(&rec.alias_name)
+            .bind(&rec.key_id)
+            .bind(rec.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(pg("write alias"))?
+            .rows_affected();
+        Ok(if n == 0 {
+            AliasOutcome::Taken
+        } else {
+            AliasOutcome::Applied
+        })
+    }
+
+    async fn update_alias(
+        &self,
+        alias_name: &str,
+        key_id: &str,
+    ) -> Result<AliasOutcome, StoreError> {
+        let n = sqlx::query("UPDATE aliases SET key_id = $2 WHERE alias_name = $1")
+            .bind(alias_name)
+            .bind(key_id)
+            .execute(&self.pool)
+            .await
+            .map_err(pg("update alias"))?
+            .rows_affected();
+        Ok(if n == 0 {
+            AliasOutcome::NotFound
+        } else {
+            AliasOutcome::Applied
+        })
+    }
+
+    async fn delete_alias(&self, alias_name: &str) -> Result<AliasOutcome, StoreError> {
+        let n = sqlx::query("DELETE FROM aliases WHERE alias_name = $1")
+            .bind(alias_name)
+            .execute(&self.pool)
+            .await
+            .map_err(pg("delete alias"))?
+            .rows_affected();
+        Ok(if n == 0 {
+            AliasOutcome::NotFound
+        } else {
+            AliasOutcome::Applied
+        })
+    }
+
+    async fn aliases(
+        &self,
+        key_id: Option<&str>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(u64, Vec<AliasRecord>), StoreError> {
+        read_tx!(self, "list aliases", |tx| async {
+            // `$1 IS NULL` selects every alias; otherwise those of one key.
+            let total: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM aliases WHERE $1::text IS NULL OR key_id = $1",
+            )
+            .bind(key_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(pg("count aliases"))?;
+            let rows = sqlx::query("SELECT alias_name, key_id, created_at FROM aliases WHERE $1::text IS NULL OR key_id = $1 ORDER BY alias_name LIMIT $2 OFFSET $3")
+                .bind(key_id)
+                .bind(clamp(limit))
+                .bind(clamp(offset))
+                .try_map(|r: PgRow| rows::alias(&r))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(pg("list aliases"))?;
+            Ok((u64::try_from(total).unwrap_or_default(), rows))
+        })
+    }
+
+    async fn instances(
+        &self,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(u64, Vec<InstanceRecord>), StoreError> {
+        read_tx!(self, "list instances", |tx| async {
+            let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM instances")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(pg("count instances"))?;
+            let ids: Vec<String> = sqlx::query_scalar(
+                "SELECT instance_id FROM instances ORDER BY created_at, instance_id LIMIT $1 OFFSET $2",
+            )
+            .bind(clamp(limit))
+            .bind(clamp(offset))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(pg("list instances"))?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(rec) = rows::instance(&mut *tx, &id).await? {
+                    out.push(rec);
+                }
+            }
+            Ok((u64::try_from(total).unwrap_or_default(), out))
+        })
+    }
+
+    async fn instance(&self, instance_id: &str) -> Result<Option<InstanceRecord>, StoreError> {
+        let mut c = self.pool.acquire().await.map_err(pg("read instance"))?;
+        rows::instance(&mut c, instance_id).await
+    }
+
+    async fn instance_exists(&self, instance_id: &str) -> Result<bool, StoreError> {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM instances WHERE instance_id = $1)")
+            .bind(instance_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(pg("read instance"))
+    }
+
+    async fn secret(&self, name: &str) -> Result<Option<Arc<SecretRecord>>, StoreError> {
+        let mut c = self.pool.acquire().await.map_err(pg("read secret"))?;
+        Ok(rows::secret_by_name(&mut c, name, Lock::None)
+            .await?
+            .map(Arc::new))
+    }
+
+    async fn secret_tags(&self, secret_id: i64) -> Result<Vec<TagRecord>, StoreError> {
+        sqlx::query(
+            "SELECT tag_key, tag_value FROM secret_tags WHERE secret_id = $1 ORDER BY tag_key",
+        )
+        .bind(secret_id)
+        .try_map(|r: PgRow| rows::tag(&r))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(pg("read tags"))
+    }
+
+    async fn version(
+        &self,
+        secret_id: i64,
+        version_id: &str,
+    ) -> Result<Option<Arc<VersionRecord>>, StoreError> {
+        sqlx::query("SELECT version_id, data_type, key_id, key_version_id, wrapped_key, ciphertext, created_at FROM secret_versions WHERE secret_id = $1 AND version_id = $2")
+            .bind(secret_id)
+            .bind(version_id)
+            .try_map(|r: PgRow| rows::version(&r))
+            .fetch_optional(&self.pool)
+            .await
+            .map(|v| v.map(Arc::new))
+            .map_err(pg("read secret version"))
+    }
+
+    async fn versions(&self, secret_id: i64) -> Result<Vec<VersionMeta>, StoreError> {
+        let mut c = self.pool.acquire().await.map_err(pg("read versions"))?;
+        rows::version_metas(&mut c, secret_id).await
+    }
+
+    async fn list_secrets(
+        &self,
+        filter: &SecretFilter,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(u64, Vec<SecretRecord>), StoreError> {
+        read_tx!(self, "list secrets", |tx| async {
+            rows::list_secrets(&mut *tx, filter, offset, limit).await
+        })
+    }
+
+    async fn tags_of(&self, secret_ids: &[i64]) -> Result<Vec<(i64, TagRecord)>, StoreError> {
+        sqlx::query("SELECT secret_id, tag_key, tag_value FROM secret_tags WHERE secret_id = ANY($1) ORDER BY array_position($1, secret_id), tag_key")
+            .bind(secret_ids)
+            .try_map(|r: PgRow| {
+                Ok((
+                    r.try_get(0)?,
+                    TagRecord {
+                        key: r.try_get(1)?,
+                        value: r.try_get(2)?,
+                    },
+                ))
+            })
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg("read tags"))
+    }
+
+    async fn change_tags(
+        &self,
+        kind: ResourceKind,
+        changes: Vec<TagChange>,
+        max_tags: usize,
+    ) -> Result<TagOutcome, StoreError> {
+        in_tx!(self, "change tags", |c| change_tags(
+            c, kind, &changes, max_tags
+        ))
+        .or_else(|e| match e {
+            StoreError::Rejected(outcome) => Ok(outcome),
+            other => Err(other),
+        })
+    }
+
+    async fn tag_rows(
+        &self,
+        kind: ResourceKind,
+        resource_ids: &[String],
+        tag_filter: &[(String, Option<String>)],
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<TagRow>, StoreError> {
+        let mut c = self.pool.acquire().await.map_err(pg("list tags"))?;
+        tags::rows(&mut c, kind, resource_ids, tag_filter, offset, limit).await
+    }
+
+    async fn key_tags(&self, key_id: &str) -> Result<Vec<TagRecord>, StoreError> {
+        sqlx::query("SELECT tag_key, tag_value FROM key_tags WHERE key_id = $1 ORDER BY tag_key")
+            .bind(key_id)
+            .try_map(|r: PgRow| rows::tag(&r))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg("read key tags"))
+    }
+
+    async fn create_secret(&self, new: NewSecret) -> Result<CreateOutcome, StoreError> {
+        in_tx!(self, "create secret", |c| create_secret(c, &new))
+    }
+
+    async fn update_secret(&self, name: &str, plan: PlanFn) -> Result<UpdateOutcome, StoreError> {
+        in_tx!(self, "update secret", |c| update_secret(c, name, &plan))
+    }
+
+    async fn purge_expired(&self, now: i64) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar("DELETE FROM secrets WHERE planned_delete_at IS NOT NULL AND planned_delete_at <= $1 RETURNING name")
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg("purge expired"))
+    }
+
+    async fn db_instance(&self, instance_id: &str) -> Result<Option<DbInstanceRecord>, StoreError> {
+        sqlx::query("SELECT instance_id, engine, address, admin_secret, created_at FROM db_instances WHERE instance_id = $1")
+            .bind(instance_id)
+            .try_map(|r: PgRow| rows::db_instance(&r))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(pg("read db instance"))
+    }
+
+    async fn db_instances(&self) -> Result<Vec<DbInstanceRecord>, StoreError> {
+        sqlx::query("SELECT instance_id, engine, address, admin_secret, created_at FROM db_instances ORDER BY instance_id")
+            .try_map(|r: PgRow| rows::db_instance(&r))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg("list db instances"))
+    }
+
+    async fn add_db_instance(&self, rec: DbInstanceRecord) -> Result<bool, StoreError> {
+        sqlx::query("INSERT INTO db_instances (instance_id, engine, address, admin_secret, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (instance_id) DO NOTHING")
+            .bind(&rec.instance_id)
+            .bind(&rec.engine)
+            .bind(&rec.address)
+            .bind(&rec.admin_secret)
+            .bind(rec.created_at)
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected() == 1)
+            .map_err(pg("register db instance"))
+    }
+
+    async fn remove_db_instance(&self, instance_id: &str) -> Result<bool, StoreError> {
+        sqlx::query("DELETE FROM db_instances WHERE instance_id = $1")
+            .bind(instance_id)
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected() == 1)
+            .map_err(pg("remove db instance"))
+    }
+
+    async fn claim_due_rotations(
+        &self,
+        now: i64,
+        owner: &str,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        // SKIP LOCKED: a node claiming at the same moment takes other due secrets instead of
+        // waiting for these (and the WHERE is rechecked on the locked row, so an unexpired
+        // lease taken meanwhile is not stolen).
+        sqlx::query_scalar(
+            "UPDATE secrets SET rotation_lease_owner = $1, rotation_lease_until = $2 WHERE id IN (SELECT id FROM secrets WHERE rotation_due_at IS NOT NULL AND rotation_due_at <= $3 AND (rotation_lease_until IS NULL OR rotation_lease_until <= $3) ORDER BY rotation_due_at LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING name",
+        )
+        .bind(owner)
+        .bind(lease_until)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(pg("claim due rotations"))
+    }
+
+    async fn claim_rotation(
+        &self,
+        name: &str,
+        now: i64,
+        owner: &str,
+        lease_until: i64,
+    ) -> Result<bool, StoreError> {
+        sqlx::query(
+            "UPDATE secrets SET rotation_lease_owner = $1, rotation_lease_until = $2 WHERE name = $3 AND (rotation_lease_until IS NULL OR rotation_lease_until <= $4 OR rotation_lease_owner = $1)",
+        )
+        .bind(owner)
+        .bind(lease_until)
+        .bind(name)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map(|r| r.rows_affected() == 1)
+        .map_err(pg("claim rotation"))
+    }
+
+    async fn release_rotation(&self, name: &str, owner: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE secrets SET rotation_lease_owner = NULL, rotation_lease_until = NULL WHERE name = $1 AND rotation_lease_owner = $2",
+        )
+        .bind(name)
+        .bind(owner)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(pg("release rotation"))
+    }
+}
+
+// The write transactions' bodies, one per operation. Each runs inside `in_tx!`, possibly more
+// than once.
+
+async fn initialize(c: &mut PgConnection, boot: &Bootstrap) -> Result<(), StoreError> {
+    let m = &boot.meta;
+    // Several nodes may start on an empty database at once: the first insert wins, the others
+    // wait for its commit here and are told to join instead.
+    let n = sqlx::query("INSERT INTO meta (id, account_id, root_fingerprint, default_instance, service_key_id, created_at) VALUES (1, $1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING")
+        .bind(&m.account_id)
+        .bind(&m.root_fingerprint)
+        .bind(&m.default_instance)
+        .bind(&m.service_key_id)
+        .bind(m.created_at)
+        .execute(&mut *c)
+        .await
+        .map_err(pg("write meta"))?
+        .rows_affected();
+    if n == 0 {
+        return Err(StoreError::AlreadyInitialized);
+    }
+    sqlx::query("INSERT INTO instances (instance_id, created_at) VALUES ($1, $2)")
+        .bind(&m.default_instance)
+        .bind(m.created_at)
+        .execute(&mut *c)
+        .await
+        .map_err(pg("write instance"))?;
+    rows::insert_root(c, &boot.root).await?;
+    rows::insert_key(c, &boot.service_key).await?;
+    rows::insert_key_version(c, &boot.service_key_version).await?;
+    for ak in &boot.access_keys {
+        rows::insert_access_key(c, ak).await?;
+    }
+    Ok(())
+}
+
+async fn activate_root(c: &mut PgConnection, root: &RootRecord) -> Result<(), StoreError> {
+    sqlx::query("UPDATE roots SET state = 'retiring' WHERE state = 'active' AND root_id <> $1")
+        .bind(&root.root_id)
+        .execute(&mut *c)
+        .await
+        .map_err(pg("demote active root"))?;
+    sqlx::query("INSERT INTO roots (root_id, kind, locator, state, created_at) VALUES ($1, $2, $3, 'active', $4) ON CONFLICT (root_id) DO UPDATE SET state = 'active', locator = COALESCE(excluded.locator, roots.locator)")
+        .bind(&root.root_id)
+        .bind(&root.kind)
+        .bind(&root.locator)
+        .bind(root.created_at)
+        .execute(&mut *c)
+        .await
+        .map_err(pg("activate root"))?;
+    Ok(())
+}
+
+async fn retire_roots(c: &mut PgConnection) -> Result<bool, StoreError> {
+    // Lock the retiring roots first: a write under one of them holds its row FOR SHARE (the
+    // live-root trigger) until it commits, so the check below, a new statement, sees that row.
+    sqlx::query("SELECT root_id FROM roots WHERE state = 'retiring' FOR UPDATE")
+        .execute(&mut *c)
+        .await
+        .map_err(pg("lock retiring roots"))?;
+    sqlx::query("UPDATE roots SET state = 'retired' WHERE state = 'retiring' AND NOT EXISTS (SELECT 1 FROM key_versions WHERE root_id IS DISTINCT FROM (SELECT root_id FROM roots WHERE state = 'active')) AND NOT EXISTS (SELECT 1 FROM access_keys WHERE root_id IS DISTINCT FROM (SELECT root_id FROM roots WHERE state = 'active'))")
+        .execute(&mut *c)
+        .await
+        .map_err(pg("retire roots"))?;
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM roots WHERE state = 'retiring'")
+        .fetch_one(&mut *c)
+        .await
+        .map_err(pg("count retiring roots"))?;
+    Ok(left == 0)
+}
+
+async fn create_key(
+    c: &mut PgConnection,
+    key: &KeyRecord,
+    version: &KeyVersionRecord,
+    tags: &[TagRecord],
+) -> Result<(), StoreError> {
+    rows::insert_key(c, key).await?;
+    rows::insert_key_version(c, version).await?;
+    for t in tags {
+        sqlx::query("INSERT INTO key_tags (key_id, tag_key, tag_value) VALUES ($1, $2, $3)")
+            .bind(&key.key_id)
+            .bind(&t.key)
+            .bind(&t.value)
+            .execute(&mut *c)
+            .await
+            .map_err(pg("write key tag"))?;
+    }
+    Ok(())
+}
+
+async fn update_key(
+    c: &mut PgConnection,
+    key_id: &str,
+    plan: &KeyPlanFn,
+) -> Result<KeyUpdateOutcome, StoreError> {
+    // The key row lock orders this against CreateSecret / PutSecretValue, which hold it FOR
+    // SHARE: the count below includes every secret whose write committed first.
+    let Some(key) = rows::key_by_id(c, key_id, Lock::Update).await? else {
+        return Ok(KeyUpdateOutcome::NotFound);
+    };
+    let protected: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM secrets WHERE encryption_key_id = $1")
+            .bind(key_id)
+            .fetch_one(&mut *c)
+            .await
+            .map_err(pg("count secrets of key"))?;
+    let state = KeyPlanState {
+        key,
+        protected_secrets: u64::try_from(protected).unwrap_or_default(),
+    };
+    let update = match plan(&state) {
+        Ok(u) => u,
+        Err(r) => return Ok(KeyUpdateOutcome::Rejected(r)),
+    };
+    let mut next = state.key;
+    update.apply_to(&mut next);
+    rows::write_key(c, &next).await?;
+    Ok(KeyUpdateOutcome::Applied(Box::new(next)))
+}
+
+async fn add_key_version(
+    c: &mut PgConnection,
+    version: &KeyVersionRecord,
+    plan: &KeyPlanFn,
+) -> Result<KeyUpdateOutcome, StoreError> {
+    let Some(key) = rows::key_by_id(c, &version.key_id, Lock::Update).await? else {
+        return Ok(KeyUpdateOutcome::NotFound);
+    };
+    let state = KeyPlanState {
+        key,
+        protected_secrets: 0,
+    };
+    let update = match plan(&state) {
+        Ok(u) => u,
+        Err(r) => return Ok(KeyUpdateOutcome::Rejected(r)),
+    };
+    rows::insert_key_version(c, version).await?;
+    let mut next = state.key;
+    update.apply_to(&mut next);
+    next.primary_version_id = version.version_id.clone();
+    next.last_rotation_at = version.created_at;
+    rows::write_key(c, &next).await?;
+    Ok(KeyUpdateOutcome::Applied(Box::new(next)))
+}
+
+async fn destroy_expired_keys(c: &mut PgConnection, now: i64) -> Result<Vec<String>, StoreError> {
+    // A key that still seals anything is kept whatever its date: destroying its material
+    // would lose those values for good. The key rows are locked, so a CancelKeyDeletion or a
+    // secret write naming the key (FOR SHARE) is ordered against this.
+    let ids: Vec<String> = sqlx::query_scalar("SELECT key_id FROM keys k WHERE key_state = 'PendingDeletion' AND delete_at IS NOT NULL AND delete_at <= $1 AND creator <> 'Service' AND NOT EXISTS (SELECT 1 FROM secrets s WHERE s.encryption_key_id = k.key_id) AND NOT EXISTS (SELECT 1 FROM secret_versions v WHERE v.key_id = k.key_id) ORDER BY key_id FOR UPDATE")
+        .bind(now)
+        .fetch_all(&mut *c)
+        .await
+        .map_err(pg("find keys to destroy"))?;
+    for sql in [
+        "DELETE FROM aliases WHERE key_id = ANY($1)",
+        "DELETE FROM key_versions WHERE key_id = ANY($1)",
+        "DELETE FROM keys WHERE key_id = ANY($1)",
+    ] {
+        sqlx::query(sql)
+            .bind(&ids)
+            .execute(&mut *c)
+            .await
+            .map_err(pg("destroy key"))?;
+    }
+    Ok(ids)
+}
+
+async fn change_tags(
+    c: &mut PgConnection,
+    kind: ResourceKind,
+    changes: &[TagChange],
+    max_tags: usize,
+) -> Result<TagOutcome, StoreError> {
+    for ch in changes {
+        // An Err rolls the whole transaction back, so a rejection after some resources were
+        // changed undoes them all.
+        let Some(owner) = tags::owner(c, kind, &ch.resource_id).await? else {
+            return Err(StoreError::Rejected(TagOutcome::NotFound(
+                ch.resource_id.clone(),
+            )));
+        };
+        if matches!(owner, tags::Owner::PendingSecret) {
+            return Err(StoreError::Rejected(TagOutcome::PendingDeletion(
+                ch.resource_id.clone(),
+            )));
+        }
+        tags::apply(c, &owner, ch).await?;
+        if tags::count(c, &owner).await? > max_tags {
+            return Err(StoreError::Rejected(TagOutcome::TooMany(
+                ch.resource_id.clone(),
+            )));
+        }
+    }
+    Ok(TagOutcome::Applied)
+}
+
+async fn create_secret(c: &mut PgConnection, new: &NewSecret) -> Result<CreateOutcome, StoreError> {
+    if let Some(existing) = rows::secret_by_name(c, &new.secret.name, Lock::None).await? {
+        return Ok(CreateOutcome::NameTaken {
+            pending_deletion: existing.planned_delete_at.is_some(),
+        });
+    }
+    if let Err(r) = rows::sealing_key_check(c, &new.first_version.key_id).await? {
+        return Ok(CreateOutcome::SealingKeyRefused(r));
+    }
+    if let Some(k) = &new.secret.encryption_key_id {
+        if *k != new.first_version.key_id {
+            rows::share_key(c, k).await?;
+        }
+    }
+    let Some(id) = rows::insert_secret(c, &new.secret).await? else {
+        // Created by a write that committed after the check above.
+        let existing = rows::secret_by_name(c, &new.secret.name, Lock::None).await?;
+        return Ok(CreateOutcome::NameTaken {
+            pending_deletion: existing.is_some_and(|s| s.planned_delete_at.is_some()),
+        });
+    };
+    for t in &new.tags {
+        sqlx::query("INSERT INTO secret_tags (secret_id, tag_key, tag_value) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(&t.key)
+            .bind(&t.value)
+            .execute(&mut *c)
+            .await
+            .map_err(pg("write tag"))?;
+    }
+    rows::insert_version(c, id, &new.first_version).await?;
+    Ok(CreateOutcome::Created)
+}
+
+async fn update_secret(
+    c: &mut PgConnection,
+    name: &str,
+    plan: &PlanFn,
+) -> Result<UpdateOutcome, StoreError> {
+    // The row lock makes concurrent writers of one secret, on any node, take turns: each plan
+    // sees the stage labels and versions the previous one committed.
+    let Some(secret) = rows::secret_by_name(c, name, Lock::Update).await? else {
+        return Ok(UpdateOutcome::NotFound);
+    };
+    let versions = rows::version_metas(c, secret.id).await?;
+    let id = secret.id;
+    let state = SecretState { secret, versions };
+    let update = match plan(&state) {
+        Ok(u) => u,
+        Err(r) => return Ok(UpdateOutcome::Rejected(r)),
+    };
+    if update.purge {
+        sqlx::query("DELETE FROM secrets WHERE id = $1")
+            .bind(id)
+            .execute(&mut *c)
+            .await
+            .map_err(pg("purge secret"))?;
+        return Ok(UpdateOutcome::Applied(None));
+    }
+    if let Some(v) = &update.insert_version {
+        // Checked here, not before the write: a key disabled or scheduled for deletion by a
+        // write that committed first refuses the version.
+        if let Err(r) = rows::sealing_key_check(c, &v.key_id).await? {
+            return Ok(UpdateOutcome::SealingKeyRefused(r));
+        }
+        rows::insert_version(c, id, v).await?;
+    }
+    if !update.delete_versions.is_empty() {
+        sqlx::query("DELETE FROM secret_versions WHERE secret_id = $1 AND version_id = ANY($2)")
+            .bind(id)
+            .bind(&update.delete_versions)
+            .execute(&mut *c)
+            .await
+            .map_err(pg("drop version"))?;
+    }
+    let mut next = state.secret;
+    if let Some(stages) = update.stages {
+        next.stages = stages;
+    }
+    if let Some(d) = update.description {
+        next.description = d;
+    }
+    if let Some(x) = update.extended_config {
+        next.extended_config = Some(x);
+    }
+    if let Some(r) = update.rotation {
+        next.rotation = r;
+    }
+    if let Some(p) = update.policy {
+        next.policy = p;
+    }
+    if let Some(p) = update.planned_delete_at {
+        next.planned_delete_at = p;
+    }
+    next.updated_at = update.updated_at;
+    rows::update_secret_row(c, &next).await?;
+    Ok(UpdateOutcome::Applied(Some(Box::new(next))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lost_connections_are_unavailable_and_conflicts_are_retried() {
+        assert!(matches!(
+            classify("t", sqlx::Error::PoolTimedOut),
+            StoreError::Disconnected { .. }
+        ));
+        let io = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(matches!(classify("t", io), StoreError::Disconnected { .. }));
+        let other = classify("t", sqlx::Error::RowNotFound);
+        assert!(matches!(other, StoreError::Postgres { .. }));
+        assert!(!retryable(&other));
+    }
+
+    #[test]
+    fn page_bounds_saturate() {
+        assert_eq!(clamp(u64::MAX), i64::MAX);
+        assert_eq!(clamp(7), 7);
+    }
+}
