@@ -15,6 +15,10 @@ pub struct ServeArgs {
     /// Directory of the embedded store and local files [default: ./openkms-data].
     #[arg(long, env = "OPENKMS_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Shared store for several nodes, `postgres://user@host:port/db` (credentials are best
+    /// left to PGPASSFILE or a URL in the environment); the SQLite file in --data-dir when absent.
+    #[arg(long, env = "OPENKMS_STORE_URL")]
+    pub store: Option<String>,
     /// Region this server answers for (used in ARNs) [default: cn-hangzhou].
     #[arg(long, env = "OPENKMS_REGION")]
     pub region: Option<String>,
@@ -61,6 +65,7 @@ pub struct ServeArgs {
 struct FileConfig {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
+    store: Option<String>,
     region: Option<String>,
     account_id: Option<String>,
     root_key_file: Option<PathBuf>,
@@ -79,7 +84,10 @@ struct FileConfig {
 #[derive(Debug)]
 pub struct ServeConfig {
     pub listen: SocketAddr,
+    /// Local files: the SQLite store (unless `store` says otherwise), the default root key
+    /// file, the generated root access key.
     pub data_dir: PathBuf,
+    pub store: StoreLocation,
     pub region: String,
     pub account_id: Option<String>,
     pub root_key_file: PathBuf,
@@ -90,6 +98,25 @@ pub struct ServeConfig {
     pub keyring_capacity: usize,
     pub metrics_listen: Option<SocketAddr>,
     pub worker_threads: Option<usize>,
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// The embedded SQLite file `<data-dir>/openkms.db` (one node).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database shared by every node started with the same URL.
+    Postgres(StoreUrl),
+}
+
+/// A PostgreSQL URL; `Debug` hides it, as it may carry a password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreUrl(pub String);
+
+impl std::fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreUrl([redacted])")
+    }
 }
 
 /// Which root of trust wraps the keys.
@@ -125,6 +152,8 @@ pub enum ConfigError {
     },
     #[error("config file {path} is not valid: {message}")]
     Parse { path: PathBuf, message: String },
+    #[error("--store must be a postgres:// or postgresql:// URL")]
+    Store,
     #[error("--region must be lower-case letters, digits and '-', like cn-hangzhou")]
     Region,
     #[error("--worker-threads must be at least 1")]
@@ -148,6 +177,13 @@ impl ServeArgs {
             .data_dir
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from("openkms-data"));
+        let store = match self.store.or(file.store) {
+            None => StoreLocation::Sqlite(data_dir.join("openkms.db")),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                StoreLocation::Postgres(StoreUrl(url))
+            }
+            Some(_) => return Err(ConfigError::Store),
+        };
         let region = self
             .region
             .or(file.region)
@@ -205,6 +241,7 @@ impl ServeArgs {
                 .or(file.listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             data_dir,
+            store,
             region,
             account_id: self.account_id.or(file.account_id),
             root_key_file,
@@ -293,6 +330,38 @@ mod tests {
         let cfg = ServeArgs::default().resolve().unwrap();
         assert_eq!(cfg.root_of_trust, RootOfTrustKind::File);
         assert!(cfg.hsm.is_none());
+    }
+
+    #[test]
+    fn store_url_selects_postgres_and_sqlite_stays_the_default() {
+        let cfg = ServeArgs::default().resolve().unwrap();
+        assert_eq!(
+            cfg.store,
+            StoreLocation::Sqlite(PathBuf::from("openkms-data/openkms.db"))
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "store = \"postgres://u:pw@db:5432/kms\"\n").unwrap();
+        let cfg = ServeArgs {
+            config: Some(f),
+            root_key_file: Some("/etc/openkms/root.key".into()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(
+            cfg.store,
+            StoreLocation::Postgres(StoreUrl("postgres://u:pw@db:5432/kms".into()))
+        );
+        assert!(!format!("{cfg:?}").contains("pw"), "the URL is not printed");
+        assert_eq!(cfg.root_key_file, PathBuf::from("/etc/openkms/root.key"));
+        let err = ServeArgs {
+            store: Some("mysql://db/kms".into()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Store));
     }
 
     #[test]

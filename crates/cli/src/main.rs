@@ -1,10 +1,12 @@
-//! `openkms`: the one binary. `serve` runs the server on the embedded SQLite store by default.
+//! `openkms`: the one binary. `serve` runs the server on the embedded SQLite store by default,
+//! or on PostgreSQL (`--store`) shared by several nodes.
 
 mod config;
 mod db_instance;
 mod rekey;
 mod root;
 mod serve;
+mod store;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +25,9 @@ struct Cli {
 enum Command {
     /// Run the server (initialises the data directory on first start).
     Serve(config::ServeArgs),
+    /// Bring the store's schema up to date (SQLite in --data-dir, or --store postgres://...)
+    /// and exit; `serve` also does this at start.
+    Migrate(config::ServeArgs),
     /// Move every KMS key version and access key secret to a new root of trust, online.
     Rekey(rekey::RekeyArgs),
     /// Register, list or remove the database instances that managed rotation reaches (on a
@@ -41,6 +46,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args).map_err(|e| e.to_string()),
+        Command::Migrate(args) => store::migrate(args).map_err(|e| e.to_string()),
         Command::Rekey(args) => rekey::run(args).map_err(|e| e.to_string()),
         Command::DbInstance(args) => db_instance::run(args).map_err(|e| e.to_string()),
     };

@@ -12,10 +12,8 @@ use std::sync::Arc;
 
 use openkms_crypto::{RootKey, RootOfTrust};
 use openkms_service::rekey::{rekey, RekeyPlan};
-use openkms_store::sqlite::SqliteStore;
-use openkms_store::Store;
 
-use crate::config::{ConfigError, ServeArgs};
+use crate::config::{ConfigError, ServeArgs, StoreLocation};
 use crate::root::{self, RootSetupError};
 
 /// Flags of `openkms rekey`.
@@ -45,7 +43,7 @@ pub enum RekeyCliError {
     Root(#[from] RootSetupError),
     #[error("store: {0}")]
     Store(#[from] openkms_store::StoreError),
-    #[error("data directory {0} holds no initialised store")]
+    #[error("{0} holds no initialised store")]
     NotInitialised(String),
     #[error("--new-hsm-key-label needs the HSM settings (--hsm-module, --hsm-token-label)")]
     NoToken,
@@ -65,13 +63,21 @@ pub fn run(args: RekeyArgs) -> Result<(), RekeyCliError> {
         .build()
         .map_err(RekeyCliError::Runtime)?;
     rt.block_on(async move {
-        let db = cfg.data_dir.join("openkms.db");
-        if !db.exists() {
-            return Err(RekeyCliError::NotInitialised(cfg.data_dir.display().to_string()));
-        }
-        let store = SqliteStore::open(&db)?;
+        let where_ = match &cfg.store {
+            StoreLocation::Sqlite(db) => {
+                if !db.exists() {
+                    return Err(RekeyCliError::NotInitialised(format!(
+                        "data directory {}",
+                        cfg.data_dir.display()
+                    )));
+                }
+                format!("data directory {}", cfg.data_dir.display())
+            }
+            StoreLocation::Postgres(_) => "the PostgreSQL store".to_owned(),
+        };
+        let store = crate::store::open(&cfg).await?;
         if store.meta().await?.is_none() {
-            return Err(RekeyCliError::NotInitialised(cfg.data_dir.display().to_string()));
+            return Err(RekeyCliError::NotInitialised(where_));
         }
         let token = root::open_token(cfg.hsm.as_ref())?;
         let current = root::configured_root(&cfg, token.clone(), true)?;
@@ -98,7 +104,7 @@ pub fn run(args: RekeyArgs) -> Result<(), RekeyCliError> {
             .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
             .unwrap_or(0);
         let report = rekey(
-            &store,
+            store.as_ref(),
             RekeyPlan {
                 current: current.root,
                 current_locator: current.locator,

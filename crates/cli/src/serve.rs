@@ -1,4 +1,5 @@
-//! `openkms serve`: open the data directory, load or create the root of trust (a key file or
+//! `openkms serve`: open the data directory and the store (SQLite, or PostgreSQL shared with
+//! other nodes), load or create the root of trust (a key file or
 //! a key in the HSM), start the service, then listen. The listener is bound only once
 //! everything is ready to answer.
 
@@ -9,9 +10,9 @@ use std::time::Duration;
 
 use openkms_crypto::SecretBytes;
 use openkms_server::{AppState, ServerLimits};
+use openkms_service::BootstrapError;
 use openkms_service::{Service, StartOptions, SystemClock};
-use openkms_store::sqlite::SqliteStore;
-use openkms_store::Store;
+use openkms_store::StoreError;
 
 use crate::config::{ConfigError, ServeArgs, ServeConfig};
 use crate::root;
@@ -70,22 +71,38 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
 
 async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
     create_private_dir(&cfg.data_dir)?;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&cfg.data_dir.join("openkms.db"))?);
-    let initialised = store.meta().await?.is_some();
+    let store = crate::store::open(&cfg).await?;
     let token = root::open_token(cfg.hsm.as_ref())?;
-    let root = root::configured_root(&cfg, token, initialised)?;
-    let started = Service::start(
-        store,
-        root,
-        StartOptions {
-            region: cfg.region.clone(),
-            account_id: cfg.account_id.clone(),
-            root_access_key: root_access_key_from_env()?,
-            clock: Arc::new(SystemClock),
-            keyring_capacity: cfg.keyring_capacity,
-        },
-    )
-    .await?;
+    let start = |initialised| {
+        let store = store.clone();
+        let root = root::configured_root(&cfg, token.clone(), initialised);
+        let cfg = &cfg;
+        async move {
+            let started = Service::start(
+                store,
+                root?,
+                StartOptions {
+                    region: cfg.region.clone(),
+                    account_id: cfg.account_id.clone(),
+                    root_access_key: root_access_key_from_env()?,
+                    clock: Arc::new(SystemClock),
+                    keyring_capacity: cfg.keyring_capacity,
+                },
+            )
+            .await?;
+            Ok::<_, ServeError>(started)
+        }
+    };
+    let initialised = store.meta().await?.is_some();
+    let started = match start(initialised).await {
+        // Another node sharing the store initialised it between our look and our write: join
+        // its installation, as any later start would.
+        Err(ServeError::Start(BootstrapError::Store(StoreError::AlreadyInitialized))) => {
+            tracing::info!("another node initialised the store first; joining it");
+            start(true).await?
+        }
+        other => other?,
+    };
     if let Some((id, secret)) = &started.generated_root_key {
         announce_root_key(&cfg, id, secret)?;
     }
