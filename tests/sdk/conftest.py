@@ -4,6 +4,10 @@ The suite starts the real `openkms serve` (target/debug/openkms, or $OPENKMS_BIN
 loopback port with a fresh data directory, or, when OPENKMS_TEST_ENDPOINT=host:port is set, uses
 that running server instead (tests that restart/kill the server or read its data dir are then
 skipped, and say so).
+
+With OPENKMS_TEST_STORE_URL=postgres://... every server the suite starts uses the PostgreSQL
+store (`--store`), each in a fresh schema of that database (dropped when the session ends);
+its data directory then holds only the root key and local files.
 """
 import os
 import signal
@@ -24,6 +28,28 @@ STOP_TIMEOUT = 20.0
 
 def external_endpoint():
     return os.environ.get("OPENKMS_TEST_ENDPOINT") or None
+
+
+def store_base_url():
+    return os.environ.get("OPENKMS_TEST_STORE_URL") or None
+
+
+_pg_schemas = []
+
+
+def fresh_pg_store(base_url):
+    """A new schema in the test database, and the store URL that selects it."""
+    schema = "sdk_" + uuid.uuid4().hex[:16]
+    subprocess.run(["psql", base_url, "-qAtc", "CREATE SCHEMA %s" % schema], check=True)
+    _pg_schemas.append((base_url, schema))
+    sep = "&" if "?" in base_url else "?"
+    return base_url + sep + "options[search_path]=" + schema
+
+
+def pytest_sessionfinish(session, exitstatus):
+    for base_url, schema in _pg_schemas:
+        subprocess.run(["psql", base_url, "-qAtc", "DROP SCHEMA IF EXISTS %s CASCADE" % schema],
+                       check=False, env=dict(os.environ, PGOPTIONS="--client-min-messages=warning"))
 
 
 def openkms_binary():
@@ -48,6 +74,7 @@ class ServerHandle:
         self.data_dir = Path(data_dir) if data_dir else None
         self.log_dir = Path(log_dir) if log_dir else None
         self.process = None
+        self.store_url = None
         self.starts = 0
         self.stderr_path = None
         self.access_key_id, self.access_key_secret = ks.credentials()
@@ -56,6 +83,8 @@ class ServerHandle:
             return
         self.port = free_port()
         self.endpoint = "127.0.0.1:%d" % self.port
+        base_url = store_base_url()
+        self.store_url = fresh_pg_store(base_url) if base_url else None
         env = {k: v for k, v in os.environ.items() if not k.startswith("OPENKMS_")}
         env["OPENKMS_ROOT_ACCESS_KEY_ID"] = self.access_key_id
         env["OPENKMS_ROOT_ACCESS_KEY_SECRET"] = self.access_key_secret
@@ -85,7 +114,8 @@ class ServerHandle:
         with open(stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.process = subprocess.Popen(
                 [str(binary), "serve", "--listen", self.endpoint, "--data-dir", str(self.data_dir),
-                 "--account-id", ks.ACCOUNT_ID, "--region", ks.REGION],
+                 "--account-id", ks.ACCOUNT_ID, "--region", ks.REGION]
+                + (["--store", self.store_url] if self.store_url else []),
                 env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
         return self.process
 

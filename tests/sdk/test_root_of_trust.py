@@ -66,9 +66,10 @@ def read_all(client, blobs, secrets):
 
 
 def run_rekey(srv, *args):
-    """`openkms rekey` as a second process on the running server's data dir."""
+    """`openkms rekey` as a second process on the running server's data dir (and store)."""
     env = dict(srv.env)
-    out = subprocess.run([str(openkms_binary()), "rekey", "--data-dir", str(srv.data_dir), *args],
+    store = ["--store", srv.store_url] if srv.store_url else []
+    out = subprocess.run([str(openkms_binary()), "rekey", "--data-dir", str(srv.data_dir), *store, *args],
                          env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, "rekey failed:\n%s\n%s" % (out.stdout, out.stderr)
     return out.stdout

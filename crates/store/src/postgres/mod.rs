@@ -90,10 +90,17 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
         .execute(&mut *tx)
         .await
         .map_err(fail("lock"))?;
-    sqlx::query("CREATE TABLE IF NOT EXISTS openkms_schema (version INTEGER NOT NULL)")
-        .execute(&mut *tx)
+    // Checked first rather than `IF NOT EXISTS`, which logs a notice on every start.
+    let known: bool = sqlx::query_scalar("SELECT to_regclass('openkms_schema') IS NOT NULL")
+        .fetch_one(&mut *tx)
         .await
-        .map_err(fail("schema table"))?;
+        .map_err(fail("find schema table"))?;
+    if !known {
+        sqlx::query("CREATE TABLE openkms_schema (version INTEGER NOT NULL)")
+            .execute(&mut *tx)
+            .await
+            .map_err(fail("schema table"))?;
+    }
     let current: Option<i32> = sqlx::query_scalar("SELECT MAX(version) FROM openkms_schema")
         .fetch_one(&mut *tx)
         .await
