@@ -6,6 +6,7 @@ mod bootstrap;
 pub mod caller;
 pub mod clock;
 pub mod error;
+pub mod iam;
 mod ids;
 pub mod instances;
 mod keyring;

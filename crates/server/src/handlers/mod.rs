@@ -3,11 +3,13 @@
 //! `InvalidAction.NotFound`. Both only after authentication.
 
 mod keys;
+mod ram;
 mod secrets;
 mod service;
 mod tags;
 
 use openkms_service::{Caller, Service};
+use openkms_wire::actions::ram::{RamAction, RAM_API_VERSION};
 use openkms_wire::render::Format;
 use openkms_wire::{Action, ProtocolError, RpcRequest, API_VERSION};
 
@@ -21,7 +23,7 @@ pub async fn dispatch(
     format: Format,
     request_id: &str,
 ) -> (&'static str, Result<Vec<u8>, ApiError>) {
-    let action = match route(rpc) {
+    let routed = match route(rpc) {
         Ok(a) => a,
         Err(e) => return ("-", Err(e.into())),
     };
@@ -31,6 +33,13 @@ pub async fn dispatch(
         params: &rpc.params,
         format,
         request_id,
+    };
+    let action = match routed {
+        Routed::Kms(action) => match service.authorize_kms_action(caller, action.name()) {
+            Ok(()) => action,
+            Err(e) => return (action.name(), Err(e.into())),
+        },
+        Routed::Ram(action) => return (action.name(), ram::dispatch(&cx, action).await),
     };
     let result = match action {
         Action::CreateSecret => secrets::create(&cx).await,
@@ -86,17 +95,32 @@ pub async fn dispatch(
     (action.name(), result)
 }
 
-fn route(rpc: &RpcRequest) -> Result<Action, ProtocolError> {
-    match rpc.version.as_deref() {
-        None => return Err(ProtocolError::MissingParameter { name: "Version" }),
-        Some(API_VERSION) => {}
-        Some(_) => return Err(ProtocolError::InvalidVersion),
+/// Which API a request speaks: told apart by `Version` (KMS 2016-01-20, RAM 2015-05-01).
+enum Routed {
+    Kms(Action),
+    Ram(RamAction),
+}
+
+fn route(rpc: &RpcRequest) -> Result<Routed, ProtocolError> {
+    let version = rpc
+        .version
+        .as_deref()
+        .ok_or(ProtocolError::MissingParameter { name: "Version" })?;
+    if version != API_VERSION && version != RAM_API_VERSION {
+        return Err(ProtocolError::InvalidVersion);
     }
     let name = rpc
         .action
         .as_deref()
         .ok_or(ProtocolError::MissingParameter { name: "Action" })?;
-    Action::parse(name).ok_or(ProtocolError::InvalidAction)
+    if version == RAM_API_VERSION {
+        return RamAction::parse(name)
+            .map(Routed::Ram)
+            .ok_or(ProtocolError::InvalidAction);
+    }
+    Action::parse(name)
+        .map(Routed::Kms)
+        .ok_or(ProtocolError::InvalidAction)
 }
 
 /// What a handler works with.

@@ -4,6 +4,7 @@
 //! thread that commits in groups.
 
 mod cache;
+mod iam;
 mod rows;
 mod tags;
 mod writer;
@@ -25,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_secret_count.sql"),
     include_str!("../../migrations/sqlite/0004_keys.sql"),
     include_str!("../../migrations/sqlite/0005_key_lifecycle.sql"),
+    include_str!("../../migrations/sqlite/0006_ram.sql"),
 ];
 
 /// Reader connections kept for reuse; more are opened under bursts and closed after.

@@ -3,6 +3,7 @@
 
 pub mod common;
 pub mod keys;
+pub mod ram;
 pub mod secrets;
 pub mod service;
 pub mod tags;
