@@ -85,7 +85,7 @@ def test_access_keys_authenticate_until_inactive_or_deleted(server, ram):
     # The key authenticates (the signature verifies) but a RAM user may not manage identities.
     with ks.expect_error("Forbidden.NoPermission", 403):
         as_user.get_user(m().GetUserRequest(user_name=user))
-    # Nor, until policies are evaluated, call KMS actions: least privilege by default.
+    # With no policy attached, a KMS action is refused too: least privilege by default.
     kms_as_user = ks.generated_client(server.endpoint, key.access_key_id, key.access_key_secret)
     with ks.expect_error("Forbidden.NoPermission", 403):
         kms_as_user.list_secrets(ks.models().ListSecretsRequest())

@@ -9,6 +9,7 @@ use crate::error_response::ApiError;
 /// Authenticates a parsed request.
 pub async fn authenticate(
     service: &Service,
+    peer: Option<std::net::IpAddr>,
     view: &RequestView<'_>,
     rpc: &RpcRequest,
 ) -> Result<Caller, ApiError> {
@@ -29,5 +30,6 @@ pub async fn authenticate(
     Ok(Caller {
         access_key_id: claim.access_key_id.clone(),
         principal: entry.principal.clone(),
+        source_ip: peer,
     })
 }

@@ -1,7 +1,8 @@
 //! RAM identities (2015-05-01): users, their access keys, customer and system policies and
 //! attachments. Only the account's root identity manages identities for now: RAM's own
 //! authorization (`ram:*` actions in identity policies) is not implemented, so a RAM user's
-//! call is refused with `Forbidden.NoPermission` rather than guessed.
+//! call is refused with `Forbidden.NoPermission` rather than guessed. Every change that can
+//! alter a user's effective policies empties the authorizer's policy cache.
 //!
 //! Access key secrets are sealed by the root key exactly like the root access key's, and
 //! returned once, by CreateAccessKey. Every status change or deletion drops the key from the
@@ -78,25 +79,8 @@ pub struct CreatedAccessKey {
 }
 
 impl Service {
-    /// Authorization of a KMS action. Until identity and secret policies are evaluated per
-    /// request (issue 5, stage 3), only the account's root identity may call KMS actions: a RAM
-    /// user's key is refused rather than given the root's powers.
-    pub fn authorize_kms_action(&self, caller: &Caller, action: &str) -> Result<(), Error> {
-        self.require_root_for(caller, &format!("kms:{action}"), "*")
-    }
-
-    fn require_root_for(&self, caller: &Caller, action: &str, resource: &str) -> Result<(), Error> {
-        if caller.principal == "root" {
-            return Ok(());
-        }
-        Err(Error::NoPermission {
-            action: action.to_owned(),
-            resource: resource.to_owned(),
-        })
-    }
-
     fn require_root(&self, caller: &Caller, action: &str, resource: &str) -> Result<(), Error> {
-        if caller.principal == "root" {
+        if caller.is_root() {
             return Ok(());
         }
         Err(Error::NoPermission {
@@ -181,6 +165,7 @@ impl Service {
                 // Cached keys carry the old principal name: drop them.
                 let old = format!("user/{name}");
                 self.forget_access_keys(|_, e| e.principal == old);
+                self.forget_identity_policies();
                 Ok(user)
             }
             IamOutcome::UserExists => Err(Error::UserExists {
@@ -194,7 +179,10 @@ impl Service {
     pub async fn delete_user(&self, caller: &Caller, name: &str) -> Result<(), Error> {
         self.require_root(caller, "DeleteUser", &format!("user/{name}"))?;
         match self.store.delete_user(name).await? {
-            IamOutcome::Done(()) => Ok(()),
+            IamOutcome::Done(()) => {
+                self.forget_identity_policies();
+                Ok(())
+            }
             other => Err(outcome_error(other, name, "")),
         }
     }
@@ -367,7 +355,10 @@ impl Service {
     pub async fn delete_policy(&self, caller: &Caller, name: &str) -> Result<(), Error> {
         self.require_root(caller, "DeletePolicy", &format!("policy/{name}"))?;
         match self.store.delete_policy(name).await? {
-            IamOutcome::Done(()) => Ok(()),
+            IamOutcome::Done(()) => {
+                self.forget_identity_policies();
+                Ok(())
+            }
             other => Err(outcome_error(other, name, "")),
         }
     }
@@ -435,7 +426,10 @@ impl Service {
             )
             .await?
         {
-            IamOutcome::Done(v) => Ok((v, set_as_default)),
+            IamOutcome::Done(v) => {
+                self.forget_identity_policies();
+                Ok((v, set_as_default))
+            }
             other => Err(outcome_error(other, name, "")),
         }
     }
@@ -453,7 +447,10 @@ impl Service {
             .set_default_policy_version(name, version_id, self.now())
             .await?
         {
-            IamOutcome::Done(()) => Ok(()),
+            IamOutcome::Done(()) => {
+                self.forget_identity_policies();
+                Ok(())
+            }
             other => Err(outcome_error(other, name, version_id)),
         }
     }
@@ -503,7 +500,10 @@ impl Service {
             .attach_policy_to_user(user_name, policy_type, policy_name, self.now())
             .await?
         {
-            IamOutcome::Done(()) => Ok(()),
+            IamOutcome::Done(()) => {
+                self.forget_identity_policies();
+                Ok(())
+            }
             IamOutcome::PolicyNotFound => Err(Error::PolicyNotFound {
                 name: policy_name.to_owned(),
             }),
@@ -526,7 +526,10 @@ impl Service {
             .detach_policy_from_user(user_name, policy_type, policy_name)
             .await?
         {
-            IamOutcome::Done(()) => Ok(()),
+            IamOutcome::Done(()) => {
+                self.forget_identity_policies();
+                Ok(())
+            }
             other => Err(outcome_error(other, user_name, "")),
         }
     }

@@ -2,6 +2,7 @@
 //! opens through `crypto`, and owns every transaction boundary through `store`. It knows
 //! nothing of HTTP.
 
+pub mod authz;
 mod bootstrap;
 pub mod caller;
 pub mod clock;
@@ -17,6 +18,7 @@ pub mod secrets;
 pub mod tags;
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 
 use openkms_crypto::{Kek, RootKey, SecretBytes};
@@ -49,6 +51,12 @@ pub struct Service {
     keyring: Keyring,
     access_keys: RwLock<HashMap<String, Arc<AccessKeyEntry>>>,
     replay: ReplayGuard,
+    /// Compiled identity policies per RAM user (`authz`).
+    identity_policies: RwLock<HashMap<String, authz::IdentityPolicies>>,
+    /// Bumped by every identity-policy change, so a racing load does not cache stale policies.
+    policy_generation: AtomicU64,
+    /// Compiled secret policies by their text.
+    secret_policies: RwLock<HashMap<String, Arc<openkms_domain::Policy>>>,
 }
 
 impl Service {

@@ -2,7 +2,7 @@
 //! classified. Evaluation walks the statements without allocating (unless a condition asks for
 //! a value that needs rendering), so a cached [`Policy`] is cheap to test per request.
 
-use super::condition::{Condition, RequestContext};
+use super::condition::{Condition, RequestContext, KEY_TAG_PREFIX};
 use super::document::{parse_document, DocumentKind, PolicyDocument, POLICY_MAX_BYTES};
 use super::pattern::{Case, Pattern};
 use super::Effect;
@@ -167,6 +167,18 @@ impl Policy {
             })
             .collect::<Result<Vec<_>, &'static str>>()?;
         Ok(Self { statements })
+    }
+
+    /// Whether a condition tests the resource's tags (`kms:tag/<key>`): the service reads the
+    /// tags only for such policies, keeping the common path free of a tag lookup.
+    pub fn tests_tags(&self) -> bool {
+        self.statements.iter().any(|s| {
+            s.conditions.iter().any(|c| {
+                c.key()
+                    .get(..KEY_TAG_PREFIX.len())
+                    .is_some_and(|head| head.eq_ignore_ascii_case(KEY_TAG_PREFIX))
+            })
+        })
     }
 
     /// Tests the policy as an identity policy: principals are not consulted.

@@ -232,6 +232,11 @@ impl Condition {
         })
     }
 
+    /// The condition key as written.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
     /// The operator.
     pub fn operator(&self) -> Operator {
         self.operator

@@ -303,6 +303,15 @@ mod tests {
     }
 
     #[test]
+    fn only_policies_with_tag_conditions_ask_for_tags() {
+        assert!(!app_reader().tests_tags());
+        let tagged = identity(
+            r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*","Condition":{"StringEquals":{"KMS:Tag/env":"dev"}}}]}"#,
+        );
+        assert!(tagged.tests_tags());
+    }
+
+    #[test]
     fn conditions_decide_as_written() {
         let alice = Principal::user(OWNER, "alice");
         let policy = identity(

@@ -2,6 +2,7 @@
 //! A KMS action we do not implement answers `UnsupportedOperation`; an unknown name answers
 //! `InvalidAction.NotFound`. Both only after authentication.
 
+mod authz;
 mod keys;
 mod ram;
 mod secrets;
@@ -35,10 +36,13 @@ pub async fn dispatch(
         request_id,
     };
     let action = match routed {
-        Routed::Kms(action) => match service.authorize_kms_action(caller, action.name()) {
-            Ok(()) => action,
-            Err(e) => return (action.name(), Err(e.into())),
-        },
+        Routed::Kms(action) => {
+            let target = authz::target(action, &rpc.params);
+            match service.authorize(caller, action.name(), target).await {
+                Ok(()) => action,
+                Err(e) => return (action.name(), Err(e.into())),
+            }
+        }
         Routed::Ram(action) => return (action.name(), ram::dispatch(&cx, action).await),
     };
     let result = match action {

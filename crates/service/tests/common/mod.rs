@@ -60,5 +60,6 @@ pub fn caller() -> Caller {
     Caller {
         access_key_id: "ak".into(),
         principal: "root".into(),
+        source_ip: None,
     }
 }
