@@ -223,3 +223,10 @@ def test_customer_key_secrets_need_key_permissions(server, kms_client, ram):
     with forbidden("kms:GenerateDataKey", ks.key_arn(key_id)):
         ks.create_secret(creator.kms, app_name(), encryption_key_id=key_id)
     ks.create_secret(creator.kms, app_name())
+
+
+def test_batch_reads_are_refused_to_users(server, kms_client, ram):
+    user = User(server, ram, [allow("kms:*", "*")])
+    with forbidden("kms:BatchGetSecretValue", "*"):
+        user.kms.batch_get_secret_value(ks.models().BatchGetSecretValueRequest(
+            secrets_list=[ks.models().BatchGetSecretValueRequestSecretsList(secret_name=app_name())]))

@@ -13,7 +13,9 @@
 //!   whether it is the secret container; **unconfirmed**), ListSecrets on the container
 //!   `acs:kms:<region>:<uid>:secret`, ListKeys/CreateKey on `…:key`, ListAliases on `…:alias`.
 //!   Actions openkms cannot tie to one resource are checked on `*`, which only a statement with
-//!   `Resource: "*"` matches: such a request fails closed.
+//!   `Resource: "*"` matches: such a request fails closed. BatchGetSecretValue and the plural
+//!   TagResources/UntagResources touch several secrets at once, where a secret policy's Deny or
+//!   a customer key's permission would go unchecked: they are refused to RAM users for now.
 //! - A secret under a customer key (EncryptionKeyId, not the service-managed key) also needs
 //!   `kms:Decrypt` on that key to read a value and `kms:GenerateDataKey` to write one.
 //! - Condition facts: `acs:SourceIp` (peer address), `acs:CurrentTime` (the service clock),
@@ -43,6 +45,9 @@ pub enum Target<'a> {
     Nothing,
     /// No single resource: checked on `*`.
     Any,
+    /// Acts on many secrets at once in ways per-secret policies could not restrict (values of
+    /// several secrets, tags across resources): only the root key may call it for now.
+    RootOnly,
     /// The secret container (ListSecrets).
     SecretContainer,
     /// The key container (CreateKey, ListKeys).
@@ -138,6 +143,7 @@ impl Service {
         };
         match target {
             Target::Nothing => Ok(()),
+            Target::RootOnly => Err(self.denied(&action, "*")),
             Target::Any => check(&action, "*", None, &[]),
             Target::SecretContainer => check(
                 &action,

@@ -14,6 +14,9 @@ pub fn target(action: Action, p: &Params) -> Target<'_> {
     let key = || Target::Key(p.get("KeyId").unwrap_or(""));
     match action {
         Action::DescribeRegions => Target::Nothing,
+        Action::BatchGetSecretValue | Action::TagResources | Action::UntagResources => {
+            Target::RootOnly
+        }
         Action::CreateSecret => Target::NewSecret {
             name: p.get("SecretName").unwrap_or(""),
             encryption_key: p.get("EncryptionKeyId").filter(|k| !k.is_empty()),
