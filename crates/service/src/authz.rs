@@ -28,10 +28,10 @@ use std::sync::Arc;
 use base64::Engine;
 use openkms_crypto::CiphertextBlob;
 use openkms_domain::policy::{
-    compiled_system_policy, decide, Policy, Principal, Request, RequestContext,
+    compiled_system_policy, decide, Outcome, Policy, Principal, Request, RequestContext,
 };
 use openkms_domain::{alias_arn, key_arn, secret_arn};
-use openkms_store::{IamOutcome, SecretRecord, TagRecord};
+use openkms_store::{SecretRecord, TagRecord};
 
 use crate::{Caller, Error, Service};
 
@@ -98,11 +98,13 @@ impl Service {
         if caller.is_root() {
             return Ok(());
         }
-        let Some(user) = caller.user_name() else {
-            return Err(self.denied(action, "*"));
+        let principal = match (&caller.session, caller.user_name()) {
+            (Some(session), _) => Principal::role(self.account_id(), &session.role_name),
+            (None, Some(user)) => Principal::user(self.account_id(), user),
+            (None, None) => return Err(self.denied(&format!("kms:{action}"), "*")),
         };
-        let principal = Principal::user(self.account_id(), user);
-        let identity = self.identity_policies(user).await?;
+        let session_policy = caller.session.as_ref().and_then(|s| s.policy.clone());
+        let identity = self.identity_policies(&caller.principal).await?;
         let action = format!("kms:{action}");
         let region = self.region().to_owned();
         let account = self.account_id().to_owned();
@@ -135,7 +137,11 @@ impl Service {
                 secret_policy,
                 &request,
             );
-            if decision.is_allowed() {
+            // A session policy can only narrow: it must allow as well, and its Deny denies.
+            let narrowed = session_policy
+                .as_ref()
+                .is_none_or(|p| p.evaluate(&request) == Outcome::Allow);
+            if decision.is_allowed() && narrowed {
                 Ok(())
             } else {
                 Err(self.denied(action, resource))
@@ -290,22 +296,23 @@ impl Service {
         Ok(policy)
     }
 
-    /// The user's identity policies, compiled, from the cache or the store.
-    async fn identity_policies(&self, user: &str) -> Result<IdentityPolicies, Error> {
+    /// The identity policies of a principal (`user/<name>`, `role/<name>`), compiled, from the
+    /// cache or the store.
+    pub(crate) async fn identity_policies(
+        &self,
+        principal: &str,
+    ) -> Result<IdentityPolicies, Error> {
         if let Some(p) = self
             .identity_policies
             .read()
             .ok()
-            .and_then(|m| m.get(user).cloned())
+            .and_then(|m| m.get(principal).cloned())
         {
             return Ok(p);
         }
         let generation = self.policy_generation.load(Ordering::SeqCst);
-        let attachments = match self.store.user_attachments(user).await? {
-            IamOutcome::Done(a) => a,
-            // A key whose user is gone has no policies.
-            _ => Vec::new(),
-        };
+        // A principal that is gone has no policies.
+        let attachments = self.store.attachments_of(principal).await?;
         let mut policies = Vec::with_capacity(attachments.len());
         for a in attachments {
             if a.policy_type == crate::iam::SYSTEM {
@@ -322,7 +329,7 @@ impl Service {
         let policies: IdentityPolicies = Arc::new(policies);
         if let Ok(mut m) = self.identity_policies.write() {
             if self.policy_generation.load(Ordering::SeqCst) == generation {
-                m.insert(user.to_owned(), policies.clone());
+                m.insert(principal.to_owned(), policies.clone());
             }
         }
         Ok(policies)

@@ -85,6 +85,20 @@ pub enum Error {
     PolicyVersionLimit { limit: u32 },
     #[error("The policy document is malformed: {0}")]
     MalformedPolicyDocument(ValidationError),
+    #[error("The role does not exist: {name}.")]
+    RoleNotFound { name: String },
+    #[error("The role does already exist: {name}.")]
+    RoleExists { name: String },
+    #[error("The role still has policies attached; detach them first.")]
+    RoleHasPolicies,
+    #[error("You are not authorized to do this action. You should be authorized by RAM.")]
+    AssumeRoleDenied,
+    #[error("The specified SecurityToken is expired.")]
+    SecurityTokenExpired,
+    #[error("The SecurityToken is missing or malformed.")]
+    SecurityTokenMalformed,
+    #[error("The SecurityToken does not belong to the AccessKeyId.")]
+    SecurityTokenMismatch,
     #[error("The request would have succeeded, but DryRun is set.")]
     DryRun,
     #[error("The store is temporarily unavailable.")]

@@ -11,8 +11,8 @@
 use openkms_domain::policy::{system_policy, Policy, SYSTEM_POLICIES};
 use openkms_domain::ValidationError;
 use openkms_store::{
-    AccessKeyRecord, AttachmentRecord, IamOutcome, PolicyRecord, PolicyVersionRecord, UserRecord,
-    UserUpdate,
+    AccessKeyRecord, AttachmentRecord, IamOutcome, PolicyRecord, PolicyVersionRecord, RoleRecord,
+    UserRecord, UserUpdate,
 };
 
 use crate::{access_key_aad, ids, Caller, Error, Service};
@@ -563,6 +563,181 @@ impl Service {
     }
 }
 
+/// Largest trust policy, in bytes (RAM's documented limit).
+pub const TRUST_POLICY_MAX_BYTES: usize = 2048;
+/// Default and bounds of a role's MaxSessionDuration, in seconds (RAM's documented range).
+pub const DEFAULT_MAX_SESSION: i64 = 3600;
+const MAX_SESSION_RANGE: (i64, i64) = (3600, 43200);
+
+/// CreateRole input.
+#[derive(Debug, Default)]
+pub struct NewRole<'a> {
+    pub role_name: &'a str,
+    pub trust_policy: &'a str,
+    pub description: Option<&'a str>,
+    pub max_session_duration: Option<u64>,
+}
+
+impl Service {
+    /// The ARN of a role: `acs:ram::<uid>:role/<name>` (the name as created; Alibaba's console
+    /// shows it lower-cased, which is unconfirmed for the API).
+    pub fn role_arn(&self, role_name: &str) -> String {
+        format!("acs:ram::{}:role/{role_name}", self.account_id())
+    }
+
+    /// CreateRole.
+    pub async fn create_role(
+        &self,
+        caller: &Caller,
+        new: NewRole<'_>,
+    ) -> Result<RoleRecord, Error> {
+        self.require_root(caller, "CreateRole", &format!("role/{}", new.role_name))?;
+        check_role_name(new.role_name)?;
+        check_len("Description", new.description.unwrap_or(""), 1024)?;
+        Policy::parse_trust(new.trust_policy, TRUST_POLICY_MAX_BYTES)
+            .map_err(Error::MalformedPolicyDocument)?;
+        let max_session = match new.max_session_duration {
+            None => DEFAULT_MAX_SESSION,
+            Some(n) => i64::try_from(n)
+                .ok()
+                .filter(|n| (MAX_SESSION_RANGE.0..=MAX_SESSION_RANGE.1).contains(n))
+                .ok_or(ValidationError::OutOfRange {
+                    param: "MaxSessionDuration",
+                    min: "3600",
+                    max: "43200",
+                })?,
+        };
+        let now = self.now();
+        let role = RoleRecord {
+            role_name: new.role_name.to_owned(),
+            role_id: ids::account_id()?,
+            description: new.description.unwrap_or("").to_owned(),
+            trust_policy: new.trust_policy.to_owned(),
+            max_session_duration: max_session,
+            created_at: now,
+            updated_at: now,
+        };
+        match self.store.create_role(role.clone()).await? {
+            IamOutcome::Done(()) => Ok(role),
+            other => Err(outcome_error(other, new.role_name, "")),
+        }
+    }
+
+    /// GetRole.
+    pub async fn get_role(&self, caller: &Caller, name: &str) -> Result<RoleRecord, Error> {
+        self.require_root(caller, "GetRole", &format!("role/{name}"))?;
+        self.store
+            .role(name)
+            .await?
+            .ok_or_else(|| Error::RoleNotFound {
+                name: name.to_owned(),
+            })
+    }
+
+    /// DeleteRole of a role with no policies attached. Sessions already issued stay valid
+    /// until they expire, but find no policies: every action is then refused.
+    pub async fn delete_role(&self, caller: &Caller, name: &str) -> Result<(), Error> {
+        self.require_root(caller, "DeleteRole", &format!("role/{name}"))?;
+        match self.store.delete_role(name).await? {
+            IamOutcome::Done(()) => {
+                self.forget_identity_policies();
+                Ok(())
+            }
+            other => Err(outcome_error(other, name, "")),
+        }
+    }
+
+    /// ListRoles.
+    pub async fn list_roles(
+        &self,
+        caller: &Caller,
+        marker: Option<&str>,
+        max_items: Option<u64>,
+    ) -> Result<MarkerPage<RoleRecord>, Error> {
+        self.require_root(caller, "ListRoles", "role/*")?;
+        let limit = max_items_of(max_items)?;
+        let (items, more) = self.store.list_roles(marker, limit).await?;
+        let next_marker = more
+            .then(|| items.last().map(|r| r.role_name.clone()))
+            .flatten();
+        Ok(MarkerPage { items, next_marker })
+    }
+
+    /// AttachPolicyToRole.
+    pub async fn attach_policy_to_role(
+        &self,
+        caller: &Caller,
+        role_name: &str,
+        policy_type: &str,
+        policy_name: &str,
+    ) -> Result<(), Error> {
+        self.require_root(caller, "AttachPolicyToRole", &format!("role/{role_name}"))?;
+        let policy_type = required_policy_type(policy_type)?;
+        if policy_type == SYSTEM && system_policy(policy_name).is_none() {
+            return Err(Error::PolicyNotFound {
+                name: policy_name.to_owned(),
+            });
+        }
+        match self
+            .store
+            .attach_policy_to_role(role_name, policy_type, policy_name, self.now())
+            .await?
+        {
+            IamOutcome::Done(()) => {
+                self.forget_identity_policies();
+                Ok(())
+            }
+            IamOutcome::PolicyNotFound => Err(Error::PolicyNotFound {
+                name: policy_name.to_owned(),
+            }),
+            other => Err(outcome_error(other, role_name, "")),
+        }
+    }
+
+    /// DetachPolicyFromRole.
+    pub async fn detach_policy_from_role(
+        &self,
+        caller: &Caller,
+        role_name: &str,
+        policy_type: &str,
+        policy_name: &str,
+    ) -> Result<(), Error> {
+        self.require_root(caller, "DetachPolicyFromRole", &format!("role/{role_name}"))?;
+        let policy_type = required_policy_type(policy_type)?;
+        match self
+            .store
+            .detach_policy_from_role(role_name, policy_type, policy_name)
+            .await?
+        {
+            IamOutcome::Done(()) => {
+                self.forget_identity_policies();
+                Ok(())
+            }
+            other => Err(outcome_error(other, role_name, "")),
+        }
+    }
+}
+
+/// Role names: 1 to 64 letters, digits, `.` and `-`.
+fn check_role_name(name: &str) -> Result<(), Error> {
+    let param = "RoleName";
+    if name.is_empty() {
+        return Err(ValidationError::Empty { param }.into());
+    }
+    check_len(param, name, 64)?;
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
+    {
+        return Err(ValidationError::InvalidCharacter {
+            param,
+            allowed: "letters, digits, periods (.) and hyphens (-)",
+        }
+        .into());
+    }
+    Ok(())
+}
+
 fn custom_view(r: PolicyRecord, document: String) -> PolicyView {
     PolicyView {
         policy_name: r.policy_name,
@@ -599,6 +774,13 @@ fn outcome_error<T>(outcome: IamOutcome<T>, name: &str, detail: &str) -> Error {
         IamOutcome::UserExists => Error::UserExists {
             name: name.to_owned(),
         },
+        IamOutcome::RoleNotFound => Error::RoleNotFound {
+            name: name.to_owned(),
+        },
+        IamOutcome::RoleExists => Error::RoleExists {
+            name: name.to_owned(),
+        },
+        IamOutcome::RoleHasPolicies => Error::RoleHasPolicies,
         IamOutcome::PolicyNotFound => Error::PolicyNotFound {
             name: name.to_owned(),
         },

@@ -15,6 +15,7 @@ pub mod keys;
 mod regions;
 pub mod replay;
 pub mod secrets;
+pub mod sts;
 pub mod tags;
 
 use std::collections::HashMap;
@@ -39,6 +40,8 @@ pub struct AccessKeyEntry {
     pub secret: SecretBytes,
     pub principal: String,
     pub active: bool,
+    /// The role session of temporary credentials.
+    pub session: Option<Arc<caller::RoleSession>>,
 }
 
 /// The service: shared by every request, the scheduler and the CLI.
@@ -96,6 +99,7 @@ impl Service {
             secret,
             principal: rec.principal,
             active: rec.status == "Active",
+            session: None,
         });
         if let Ok(mut m) = self.access_keys.write() {
             m.insert(id.to_owned(), entry.clone());

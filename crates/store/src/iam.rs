@@ -20,6 +20,19 @@ pub struct UserRecord {
     pub updated_at: i64,
 }
 
+/// A RAM role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleRecord {
+    pub role_name: String,
+    pub role_id: String,
+    pub description: String,
+    /// The trust policy (AssumeRolePolicyDocument) as given.
+    pub trust_policy: String,
+    pub max_session_duration: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
 /// A change to a user; `None` fields stay as they are.
 #[derive(Debug, Clone, Default)]
 pub struct UserUpdate {
@@ -65,6 +78,10 @@ pub enum IamOutcome<T> {
     Done(T),
     UserNotFound,
     UserExists,
+    RoleNotFound,
+    RoleExists,
+    /// DeleteRole of a role that still has policies attached.
+    RoleHasPolicies,
     PolicyNotFound,
     PolicyExists,
     VersionNotFound,
@@ -195,4 +212,35 @@ pub trait IamStore: Send + Sync {
         &self,
         user_name: &str,
     ) -> Result<IamOutcome<Vec<AttachmentRecord>>, StoreError>;
+    /// The policies attached to a principal (`user/<name>`, `role/<name>`), for the authorizer;
+    /// empty when the principal is gone.
+    async fn attachments_of(&self, principal: &str) -> Result<Vec<AttachmentRecord>, StoreError>;
+
+    /// Creates a role unless the name is taken.
+    async fn create_role(&self, role: RoleRecord) -> Result<IamOutcome<()>, StoreError>;
+    /// A role by name.
+    async fn role(&self, name: &str) -> Result<Option<RoleRecord>, StoreError>;
+    /// Deletes a role that has no policies attached.
+    async fn delete_role(&self, name: &str) -> Result<IamOutcome<()>, StoreError>;
+    /// Roles by name after `marker`, at most `limit`, and whether more follow.
+    async fn list_roles(
+        &self,
+        marker: Option<&str>,
+        limit: u64,
+    ) -> Result<(Vec<RoleRecord>, bool), StoreError>;
+    /// Attaches a policy to a role (customer policies must exist).
+    async fn attach_policy_to_role(
+        &self,
+        role_name: &str,
+        policy_type: &str,
+        policy_name: &str,
+        now: i64,
+    ) -> Result<IamOutcome<()>, StoreError>;
+    /// Detaches a policy from a role.
+    async fn detach_policy_from_role(
+        &self,
+        role_name: &str,
+        policy_type: &str,
+        policy_name: &str,
+    ) -> Result<IamOutcome<()>, StoreError>;
 }

@@ -54,6 +54,14 @@ pub enum ErrorCode {
     LimitExceededUserAccessKey,
     LimitExceededPolicyVersion,
     MalformedPolicyDocument,
+    // RAM roles and STS 2015-04-01 (docs/ram-api.md); statuses unconfirmed.
+    EntityNotExistRole,
+    EntityAlreadyExistsRole,
+    DeleteConflictRolePolicy,
+    StsNoPermission,
+    InvalidSecurityTokenExpired,
+    InvalidSecurityTokenMalformed,
+    InvalidSecurityTokenMismatch,
 }
 
 impl ErrorCode {
@@ -106,6 +114,13 @@ impl ErrorCode {
             Self::LimitExceededUserAccessKey => "LimitExceeded.User.AccessKey",
             Self::LimitExceededPolicyVersion => "LimitExceeded.Policy.Version",
             Self::MalformedPolicyDocument => "MalformedPolicyDocument",
+            Self::EntityNotExistRole => "EntityNotExist.Role",
+            Self::EntityAlreadyExistsRole => "EntityAlreadyExists.Role",
+            Self::DeleteConflictRolePolicy => "DeleteConflict.Role.Policy",
+            Self::StsNoPermission => "NoPermission",
+            Self::InvalidSecurityTokenExpired => "InvalidSecurityToken.Expired",
+            Self::InvalidSecurityTokenMalformed => "InvalidSecurityToken.Malformed",
+            Self::InvalidSecurityTokenMismatch => "InvalidSecurityToken.MismatchWithAccessKey",
         }
     }
 
@@ -143,7 +158,13 @@ impl ErrorCode {
             Self::RejectedThrottling => 429,
             Self::InternalFailure => 500,
             Self::ServiceUnavailableTemporary => 503,
-            Self::MalformedPolicyDocument => 400,
+            Self::MalformedPolicyDocument
+            | Self::InvalidSecurityTokenExpired
+            | Self::InvalidSecurityTokenMalformed
+            | Self::InvalidSecurityTokenMismatch => 400,
+            Self::StsNoPermission => 403,
+            Self::EntityNotExistRole => 404,
+            Self::EntityAlreadyExistsRole | Self::DeleteConflictRolePolicy => 409,
             Self::EntityNotExistUser
             | Self::EntityNotExistPolicy
             | Self::EntityNotExistPolicyVersion

@@ -133,6 +133,18 @@ impl Policy {
         .map_err(|reason| ValidationError::invalid("Policy", reason))
     }
 
+    /// Parses and compiles a role's trust policy (`AssumeRolePolicyDocument`).
+    pub fn parse_trust(text: &str, max_bytes: usize) -> Result<Self, ValidationError> {
+        let param = "AssumeRolePolicyDocument";
+        Self::compile(&parse_document(
+            text,
+            DocumentKind::Trust,
+            param,
+            max_bytes,
+        )?)
+        .map_err(|reason| ValidationError::invalid(param, reason))
+    }
+
     /// Compiles a checked document. Fails only if a condition does not compile, which a document
     /// from [`parse_document`] has already ruled out.
     pub fn compile(document: &PolicyDocument) -> Result<Self, &'static str> {
@@ -157,11 +169,15 @@ impl Policy {
                         .iter()
                         .map(|a| Pattern::new(a, Case::Insensitive))
                         .collect(),
-                    resources: s
-                        .resources
-                        .iter()
-                        .map(|r| Pattern::new(r, Case::Sensitive))
-                        .collect(),
+                    // A trust policy names no resource: it applies to its own role.
+                    resources: if s.resources.is_empty() {
+                        vec![Pattern::new("*", Case::Sensitive)]
+                    } else {
+                        s.resources
+                            .iter()
+                            .map(|r| Pattern::new(r, Case::Sensitive))
+                            .collect()
+                    },
                     conditions,
                 })
             })

@@ -303,6 +303,38 @@ mod tests {
     }
 
     #[test]
+    fn trust_policies_name_who_may_assume_a_role() {
+        let trust = Policy::parse_trust(
+            r#"{"Statement":[{"Action":"sts:AssumeRole","Effect":"Allow","Principal":{"RAM":["acs:ram::1234567890123456:user/alice"],"Service":["ecs.aliyuncs.com"]}}],"Version":"1"}"#,
+            2048,
+        )
+        .unwrap();
+        let context = RequestContext::default();
+        let request = Request {
+            action: "sts:AssumeRole",
+            resource: "acs:ram::1234567890123456:role/reader",
+            context: &context,
+        };
+        let alice = Principal::user(OWNER, "alice");
+        let bob = Principal::user(OWNER, "bob");
+        assert_eq!(trust.evaluate_for(&alice, OWNER, &request), Outcome::Allow);
+        assert_eq!(
+            trust.evaluate_for(&bob, OWNER, &request),
+            Outcome::NotApplicable
+        );
+        assert!(Policy::parse_trust(
+            r#"{"Version":"1","Statement":[{"Action":"kms:*","Effect":"Allow","Principal":{"RAM":"acs:ram::*:*"}}]}"#,
+            2048
+        )
+        .is_err());
+        assert!(Policy::parse_trust(
+            r#"{"Version":"1","Statement":[{"Action":"sts:AssumeRole","Effect":"Allow","Principal":{"RAM":"acs:ram::*:*"},"Resource":"*"}]}"#,
+            2048
+        )
+        .is_err());
+    }
+
+    #[test]
     fn only_policies_with_tag_conditions_ask_for_tags() {
         assert!(!app_reader().tests_tags());
         let tagged = identity(

@@ -57,6 +57,9 @@ pub enum DocumentKind {
     Identity,
     /// Attached to a secret: `Principal.RAM` required; `Resource` only `*`.
     Secret,
+    /// A RAM role's trust policy (AssumeRolePolicyDocument): `Principal` with `RAM` and/or
+    /// `Service`, `sts:` actions, no `Resource` (the role itself).
+    Trust,
 }
 
 /// Conditions of a statement: operator → condition key → accepted values.
@@ -95,7 +98,7 @@ pub struct Statement {
     #[serde(rename = "Action")]
     pub actions: Vec<String>,
     /// Resource patterns (only `*` in a secret policy).
-    #[serde(rename = "Resource")]
+    #[serde(rename = "Resource", skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<String>,
     /// Optional conditions; empty when absent.
     #[serde(rename = "Condition", skip_serializing_if = "BTreeMap::is_empty")]
@@ -213,12 +216,14 @@ const SECRET_STATEMENT_FIELDS: &[&str] = &[
     "Condition",
 ];
 const IDENTITY_STATEMENT_FIELDS: &[&str] = &["Sid", "Effect", "Action", "Resource", "Condition"];
+const TRUST_STATEMENT_FIELDS: &[&str] = &["Sid", "Effect", "Principal", "Action", "Condition"];
 
 fn parse_statement(item: &Value, kind: DocumentKind) -> Result<Statement, String> {
     let fields = item.as_object().ok_or("must be a JSON object")?;
     let allowed = match kind {
         DocumentKind::Secret => SECRET_STATEMENT_FIELDS,
         DocumentKind::Identity => IDENTITY_STATEMENT_FIELDS,
+        DocumentKind::Trust => TRUST_STATEMENT_FIELDS,
     };
     if fields.keys().any(|k| !allowed.contains(&k.as_str())) {
         return Err(match kind {
@@ -228,6 +233,7 @@ fn parse_statement(item: &Value, kind: DocumentKind) -> Result<Statement, String
             DocumentKind::Identity => {
                 "may contain only Sid, Effect, Action, Resource and Condition"
             }
+            DocumentKind::Trust => "may contain only Sid, Effect, Principal, Action and Condition",
         }
         .to_owned());
     }
@@ -246,22 +252,28 @@ fn parse_statement(item: &Value, kind: DocumentKind) -> Result<Statement, String
     let principals = match kind {
         DocumentKind::Identity => None,
         DocumentKind::Secret => Some(parse_principals(fields.get("Principal"))?),
+        DocumentKind::Trust => Some(parse_trust_principals(fields.get("Principal"))?),
     };
     let actions = string_or_list(fields.get("Action"))
         .ok_or("Action must be a string or a non-empty array of strings")?;
     let action_ok = match kind {
         DocumentKind::Secret => is_kms_action,
         DocumentKind::Identity => is_any_action,
+        DocumentKind::Trust => is_sts_action,
     };
     if !actions.iter().all(|a| action_ok(a)) {
         return Err(match kind {
             DocumentKind::Secret => "each Action must be kms:<action name> or kms:*",
             DocumentKind::Identity => "each Action must be * or <service>:<action name>",
+            DocumentKind::Trust => "each Action must be sts:<action name>",
         }
         .into());
     }
-    let resources = string_or_list(fields.get("Resource"))
-        .ok_or("Resource must be a string or a non-empty array of strings")?;
+    let resources = match kind {
+        DocumentKind::Trust => Vec::new(),
+        _ => string_or_list(fields.get("Resource"))
+            .ok_or("Resource must be a string or a non-empty array of strings")?,
+    };
     match kind {
         DocumentKind::Secret if !resources.iter().all(|r| r == "*") => {
             return Err("Resource must be * in a secret policy".into())
@@ -306,6 +318,32 @@ fn parse_principals(principal: Option<&Value>) -> Result<Vec<String>, String> {
         );
     }
     Ok(principals)
+}
+
+/// A trust policy's principals: `RAM` entries as in secret policies; `Service` entries (cloud
+/// services assuming the role) are accepted and kept out of the list, as no service acts inside
+/// openkms.
+fn parse_trust_principals(principal: Option<&Value>) -> Result<Vec<String>, String> {
+    let principal = principal
+        .and_then(Value::as_object)
+        .ok_or("Principal must be an object with a RAM or Service member")?;
+    if principal.is_empty() || principal.keys().any(|k| k != "RAM" && k != "Service") {
+        return Err("Principal may contain only RAM and Service".into());
+    }
+    if principal.contains_key("Service") {
+        string_or_list(principal.get("Service"))
+            .ok_or("Principal Service must be a string or a non-empty array of strings")?;
+    }
+    match principal.get("RAM") {
+        None => Ok(Vec::new()),
+        Some(_) => {
+            let mut only_ram = Map::new();
+            if let Some(ram) = principal.get("RAM") {
+                only_ram.insert("RAM".to_owned(), ram.clone());
+            }
+            parse_principals(Some(&Value::Object(only_ram)))
+        }
+    }
 }
 
 fn parse_conditions(ops: &Map<String, Value>) -> Result<Conditions, String> {
@@ -408,6 +446,10 @@ fn is_action_name(name: &str) -> bool {
 
 fn is_kms_action(action: &str) -> bool {
     action.strip_prefix("kms:").is_some_and(is_action_name)
+}
+
+fn is_sts_action(action: &str) -> bool {
+    action.strip_prefix("sts:").is_some_and(is_action_name)
 }
 
 fn is_any_action(action: &str) -> bool {

@@ -7,10 +7,12 @@ mod keys;
 mod ram;
 mod secrets;
 mod service;
+mod sts;
 mod tags;
 
 use openkms_service::{Caller, Service};
 use openkms_wire::actions::ram::{RamAction, RAM_API_VERSION};
+use openkms_wire::actions::sts::{StsAction, STS_API_VERSION};
 use openkms_wire::render::Format;
 use openkms_wire::{Action, ProtocolError, RpcRequest, API_VERSION};
 
@@ -44,6 +46,7 @@ pub async fn dispatch(
             }
         }
         Routed::Ram(action) => return (action.name(), ram::dispatch(&cx, action).await),
+        Routed::Sts(action) => return (action.name(), sts::dispatch(&cx, action).await),
     };
     let result = match action {
         Action::CreateSecret => secrets::create(&cx).await,
@@ -99,10 +102,12 @@ pub async fn dispatch(
     (action.name(), result)
 }
 
-/// Which API a request speaks: told apart by `Version` (KMS 2016-01-20, RAM 2015-05-01).
+/// Which API a request speaks: told apart by `Version` (KMS 2016-01-20, RAM 2015-05-01,
+/// STS 2015-04-01).
 enum Routed {
     Kms(Action),
     Ram(RamAction),
+    Sts(StsAction),
 }
 
 fn route(rpc: &RpcRequest) -> Result<Routed, ProtocolError> {
@@ -110,13 +115,18 @@ fn route(rpc: &RpcRequest) -> Result<Routed, ProtocolError> {
         .version
         .as_deref()
         .ok_or(ProtocolError::MissingParameter { name: "Version" })?;
-    if version != API_VERSION && version != RAM_API_VERSION {
+    if version != API_VERSION && version != RAM_API_VERSION && version != STS_API_VERSION {
         return Err(ProtocolError::InvalidVersion);
     }
     let name = rpc
         .action
         .as_deref()
         .ok_or(ProtocolError::MissingParameter { name: "Action" })?;
+    if version == STS_API_VERSION {
+        return StsAction::parse(name)
+            .map(Routed::Sts)
+            .ok_or(ProtocolError::InvalidAction);
+    }
     if version == RAM_API_VERSION {
         return RamAction::parse(name)
             .map(Routed::Ram)

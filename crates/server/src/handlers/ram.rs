@@ -1,7 +1,7 @@
 //! RAM 2015-05-01 actions: read the parameters, call the service, render RAM's reply shapes.
 
-use openkms_service::iam::{NewUser, PolicyView, UserChange};
-use openkms_store::{AccessKeyRecord, PolicyVersionRecord, UserRecord};
+use openkms_service::iam::{NewRole, NewUser, PolicyView, UserChange};
+use openkms_store::{AccessKeyRecord, PolicyVersionRecord, RoleRecord, UserRecord};
 use openkms_wire::actions::ram::*;
 use openkms_wire::timefmt::format_unix;
 
@@ -206,6 +206,68 @@ pub async fn dispatch(cx: &Cx<'_>, action: RamAction) -> Reply {
             .await?;
             Ok(empty(cx))
         }
+        RamAction::CreateRole => {
+            let role = s
+                .create_role(
+                    c,
+                    NewRole {
+                        role_name: p.required("RoleName")?,
+                        trust_policy: p.required("AssumeRolePolicyDocument")?,
+                        description: p.optional("Description"),
+                        max_session_duration: p.u64("MaxSessionDuration")?,
+                    },
+                )
+                .await?;
+            Ok(cx.render(&RoleResponse {
+                role: role_of(cx, role, true),
+            }))
+        }
+        RamAction::GetRole => {
+            let role = s.get_role(c, p.required("RoleName")?).await?;
+            Ok(cx.render(&RoleResponse {
+                role: role_of(cx, role, true),
+            }))
+        }
+        RamAction::DeleteRole => {
+            s.delete_role(c, p.required("RoleName")?).await?;
+            Ok(empty(cx))
+        }
+        RamAction::ListRoles => {
+            let page = s
+                .list_roles(c, p.optional("Marker"), p.u64("MaxItems")?)
+                .await?;
+            Ok(cx.render(&ListRolesResponse {
+                is_truncated: page.next_marker.is_some(),
+                marker: page.next_marker,
+                roles: Roles {
+                    role: page
+                        .items
+                        .into_iter()
+                        .map(|r| role_of(cx, r, false))
+                        .collect(),
+                },
+            }))
+        }
+        RamAction::AttachPolicyToRole => {
+            s.attach_policy_to_role(
+                c,
+                p.required("RoleName")?,
+                p.required("PolicyType")?,
+                p.required("PolicyName")?,
+            )
+            .await?;
+            Ok(empty(cx))
+        }
+        RamAction::DetachPolicyFromRole => {
+            s.detach_policy_from_role(
+                c,
+                p.required("RoleName")?,
+                p.required("PolicyType")?,
+                p.required("PolicyName")?,
+            )
+            .await?;
+            Ok(empty(cx))
+        }
         RamAction::ListPoliciesForUser => {
             let attached = s.list_policies_for_user(c, p.required("UserName")?).await?;
             Ok(cx.render(&ListPoliciesForUserResponse {
@@ -232,6 +294,19 @@ pub async fn dispatch(cx: &Cx<'_>, action: RamAction) -> Reply {
 
 fn empty(cx: &Cx<'_>) -> Vec<u8> {
     cx.render(&serde_json::Map::new())
+}
+
+fn role_of(cx: &Cx<'_>, r: RoleRecord, with_document: bool) -> Role {
+    Role {
+        arn: cx.service.role_arn(&r.role_name),
+        role_name: r.role_name,
+        role_id: r.role_id,
+        description: r.description,
+        assume_role_policy_document: with_document.then_some(r.trust_policy),
+        max_session_duration: r.max_session_duration,
+        create_date: format_unix(r.created_at),
+        update_date: format_unix(r.updated_at),
+    }
 }
 
 fn user_of(u: UserRecord) -> User {

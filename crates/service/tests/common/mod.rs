@@ -61,5 +61,6 @@ pub fn caller() -> Caller {
         access_key_id: "ak".into(),
         principal: "root".into(),
         source_ip: None,
+        session: None,
     }
 }

@@ -96,6 +96,87 @@ fn versions(c: &Connection, name: &str) -> Result<Vec<PolicyVersionRecord>, Stor
     .map_err(db("read policy versions"))
 }
 
+const ROLE_COLUMNS: &str =
+    "role_name, role_id, description, trust_policy, max_session_duration, created_at, updated_at";
+
+fn role_row(r: &Row<'_>) -> rusqlite::Result<RoleRecord> {
+    Ok(RoleRecord {
+        role_name: r.get(0)?,
+        role_id: r.get(1)?,
+        description: r.get(2)?,
+        trust_policy: r.get(3)?,
+        max_session_duration: r.get(4)?,
+        created_at: r.get(5)?,
+        updated_at: r.get(6)?,
+    })
+}
+
+fn role(c: &Connection, name: &str) -> Result<Option<RoleRecord>, StoreError> {
+    c.prepare_cached(&format!(
+        "SELECT {ROLE_COLUMNS} FROM ram_roles WHERE role_name = ?1"
+    ))
+    .and_then(|mut s| s.query_row([name], role_row).optional())
+    .map_err(db("read role"))
+}
+
+fn attachments(c: &Connection, principal: &str) -> Result<Vec<AttachmentRecord>, StoreError> {
+    c.prepare_cached("SELECT policy_type, policy_name, attached_at FROM ram_attachments WHERE principal = ?1 ORDER BY attached_at, policy_name")
+        .and_then(|mut s| {
+            s.query_map([principal], |r| {
+                Ok(AttachmentRecord {
+                    policy_type: r.get(0)?,
+                    policy_name: r.get(1)?,
+                    attached_at: r.get(2)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(db("list attachments"))
+}
+
+/// Attaches inside a transaction whose caller checked that the principal exists.
+fn attach(
+    c: &Connection,
+    principal: &str,
+    policy_type: &str,
+    policy_name: &str,
+    now: i64,
+) -> Result<IamOutcome<()>, StoreError> {
+    if policy_type == "Custom" && policy(c, policy_name)?.is_none() {
+        return Ok(IamOutcome::PolicyNotFound);
+    }
+    let n = c
+        .execute(
+            "INSERT OR IGNORE INTO ram_attachments (principal, policy_type, policy_name, attached_at) VALUES (?1, ?2, ?3, ?4)",
+            params![principal, policy_type, policy_name, now],
+        )
+        .map_err(db("attach policy"))?;
+    Ok(if n == 0 {
+        IamOutcome::AlreadyAttached
+    } else {
+        IamOutcome::Done(())
+    })
+}
+
+fn detach(
+    c: &Connection,
+    principal: &str,
+    policy_type: &str,
+    policy_name: &str,
+) -> Result<IamOutcome<()>, StoreError> {
+    let n = c
+        .execute(
+            "DELETE FROM ram_attachments WHERE principal = ?1 AND policy_type = ?2 AND policy_name = ?3",
+            params![principal, policy_type, policy_name],
+        )
+        .map_err(db("detach policy"))?;
+    Ok(if n == 0 {
+        IamOutcome::NotAttached
+    } else {
+        IamOutcome::Done(())
+    })
+}
+
 fn page<T>(mut items: Vec<T>, limit: u64) -> (Vec<T>, bool) {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let more = items.len() > limit;
@@ -514,20 +595,7 @@ impl IamStore for SqliteStore {
                 if !user_exists(c, &user_name)? {
                     return Ok(IamOutcome::UserNotFound);
                 }
-                if policy_type == "Custom" && policy(c, &policy_name)?.is_none() {
-                    return Ok(IamOutcome::PolicyNotFound);
-                }
-                let n = c
-                    .execute(
-                        "INSERT OR IGNORE INTO ram_attachments (principal, policy_type, policy_name, attached_at) VALUES (?1, ?2, ?3, ?4)",
-                        params![principal(&user_name), policy_type, policy_name, now],
-                    )
-                    .map_err(db("attach policy"))?;
-                Ok(if n == 0 {
-                    IamOutcome::AlreadyAttached
-                } else {
-                    IamOutcome::Done(())
-                })
+                attach(c, &principal(&user_name), &policy_type, &policy_name, now)
             })
             .await
     }
@@ -548,17 +616,7 @@ impl IamStore for SqliteStore {
                 if !user_exists(c, &user_name)? {
                     return Ok(IamOutcome::UserNotFound);
                 }
-                let n = c
-                    .execute(
-                        "DELETE FROM ram_attachments WHERE principal = ?1 AND policy_type = ?2 AND policy_name = ?3",
-                        params![principal(&user_name), policy_type, policy_name],
-                    )
-                    .map_err(db("detach policy"))?;
-                Ok(if n == 0 {
-                    IamOutcome::NotAttached
-                } else {
-                    IamOutcome::Done(())
-                })
+                detach(c, &principal(&user_name), &policy_type, &policy_name)
             })
             .await
     }
@@ -571,20 +629,119 @@ impl IamStore for SqliteStore {
             if !user_exists(c, user_name)? {
                 return Ok(IamOutcome::UserNotFound);
             }
-            c.prepare_cached("SELECT policy_type, policy_name, attached_at FROM ram_attachments WHERE principal = ?1 ORDER BY attached_at, policy_name")
-                .and_then(|mut s| {
-                    s.query_map([principal(user_name)], |r| {
-                        Ok(AttachmentRecord {
-                            policy_type: r.get(0)?,
-                            policy_name: r.get(1)?,
-                            attached_at: r.get(2)?,
-                        })
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                })
-                .map(IamOutcome::Done)
-                .map_err(db("list attachments"))
+            attachments(c, &principal(user_name)).map(IamOutcome::Done)
         })
+    }
+
+    async fn attachments_of(&self, principal: &str) -> Result<Vec<AttachmentRecord>, StoreError> {
+        self.read(|c| attachments(c, principal))
+    }
+
+    async fn create_role(&self, r: RoleRecord) -> Result<IamOutcome<()>, StoreError> {
+        self.writer
+            .write(move |c| {
+                if role(c, &r.role_name)?.is_some() {
+                    return Ok(IamOutcome::RoleExists);
+                }
+                c.execute(
+                    &format!("INSERT INTO ram_roles ({ROLE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                    params![r.role_name, r.role_id, r.description, r.trust_policy, r.max_session_duration, r.created_at, r.updated_at],
+                )
+                .map_err(db("write role"))?;
+                Ok(IamOutcome::Done(()))
+            })
+            .await
+    }
+
+    async fn role(&self, name: &str) -> Result<Option<RoleRecord>, StoreError> {
+        self.read(|c| role(c, name))
+    }
+
+    async fn delete_role(&self, name: &str) -> Result<IamOutcome<()>, StoreError> {
+        let name = name.to_owned();
+        self.writer
+            .write(move |c| {
+                if role(c, &name)?.is_none() {
+                    return Ok(IamOutcome::RoleNotFound);
+                }
+                if !attachments(c, &format!("role/{name}"))?.is_empty() {
+                    return Ok(IamOutcome::RoleHasPolicies);
+                }
+                c.execute("DELETE FROM ram_roles WHERE role_name = ?1", [&name])
+                    .map_err(db("delete role"))?;
+                Ok(IamOutcome::Done(()))
+            })
+            .await
+    }
+
+    async fn list_roles(
+        &self,
+        marker: Option<&str>,
+        limit: u64,
+    ) -> Result<(Vec<RoleRecord>, bool), StoreError> {
+        let roles = self.read(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {ROLE_COLUMNS} FROM ram_roles WHERE role_name > ?1 ORDER BY role_name LIMIT ?2"
+            ))
+            .and_then(|mut s| {
+                s.query_map(
+                    params![marker.unwrap_or(""), clamp(limit.saturating_add(1))],
+                    role_row,
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(db("list roles"))
+        })?;
+        Ok(page(roles, limit))
+    }
+
+    async fn attach_policy_to_role(
+        &self,
+        role_name: &str,
+        policy_type: &str,
+        policy_name: &str,
+        now: i64,
+    ) -> Result<IamOutcome<()>, StoreError> {
+        let (role_name, policy_type, policy_name) = (
+            role_name.to_owned(),
+            policy_type.to_owned(),
+            policy_name.to_owned(),
+        );
+        self.writer
+            .write(move |c| {
+                if role(c, &role_name)?.is_none() {
+                    return Ok(IamOutcome::RoleNotFound);
+                }
+                attach(
+                    c,
+                    &format!("role/{role_name}"),
+                    &policy_type,
+                    &policy_name,
+                    now,
+                )
+            })
+            .await
+    }
+
+    async fn detach_policy_from_role(
+        &self,
+        role_name: &str,
+        policy_type: &str,
+        policy_name: &str,
+    ) -> Result<IamOutcome<()>, StoreError> {
+        let (role_name, policy_type, policy_name) = (
+            role_name.to_owned(),
+            policy_type.to_owned(),
+            policy_name.to_owned(),
+        );
+        self.writer
+            .write(move |c| {
+                if role(c, &role_name)?.is_none() {
+                    return Ok(IamOutcome::RoleNotFound);
+                }
+                detach(c, &format!("role/{role_name}"), &policy_type, &policy_name)
+            })
+            .await
     }
 }
 

@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0004_keys.sql"),
     include_str!("../../migrations/sqlite/0005_key_lifecycle.sql"),
     include_str!("../../migrations/sqlite/0006_ram.sql"),
+    include_str!("../../migrations/sqlite/0007_ram_roles.sql"),
 ];
 
 /// Reader connections kept for reuse; more are opened under bursts and closed after.

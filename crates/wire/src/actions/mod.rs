@@ -6,4 +6,5 @@ pub mod keys;
 pub mod ram;
 pub mod secrets;
 pub mod service;
+pub mod sts;
 pub mod tags;

@@ -53,6 +53,12 @@ ram_actions! {
     AttachPolicyToUser,
     DetachPolicyFromUser,
     ListPoliciesForUser,
+    CreateRole,
+    GetRole,
+    DeleteRole,
+    ListRoles,
+    AttachPolicyToRole,
+    DetachPolicyFromRole,
 }
 
 /// A user as CreateUser/GetUser/UpdateUser/ListUsers show it.
@@ -213,6 +219,45 @@ pub struct PolicyVersions {
 #[serde(rename_all = "PascalCase")]
 pub struct ListPolicyVersionsResponse {
     pub policy_versions: PolicyVersions,
+}
+
+/// A role as CreateRole/GetRole/ListRoles show it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Role {
+    pub role_name: String,
+    pub role_id: String,
+    pub arn: String,
+    pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assume_role_policy_document: Option<String>,
+    pub max_session_duration: i64,
+    pub create_date: String,
+    pub update_date: String,
+}
+
+/// `{"Role": {...}}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RoleResponse {
+    pub role: Role,
+}
+
+/// `{"Role": [...]}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Roles {
+    pub role: Vec<Role>,
+}
+
+/// ListRoles reply.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListRolesResponse {
+    pub is_truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+    pub roles: Roles,
 }
 
 #[cfg(test)]
