@@ -1,5 +1,6 @@
 //! `openkms`: the one binary. `serve` runs the server on the embedded SQLite store by default.
 
+mod client;
 mod config;
 mod serve;
 
@@ -14,12 +15,16 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    endpoint: client::Endpoint,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (initialises the data directory on first start).
     Serve(config::ServeArgs),
+    #[command(flatten)]
+    Client(client::ClientCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -31,8 +36,9 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+    let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
+        Command::Serve(args) => serve::run(args).map_err(Into::into),
+        Command::Client(command) => client::run(cli.endpoint, command).map_err(Into::into),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
