@@ -215,8 +215,14 @@ impl Service {
                     KeyUse::Decrypt => "Decrypt",
                     KeyUse::GenerateDataKey => "GenerateDataKey",
                 };
+                // The row holds the resolved key id: no key lookup on this hot path.
                 match customer_key(&record, &self.meta.service_key_id) {
-                    Some(key) => self.check_key_use(key, permission, &check).await,
+                    Some(key_id) => check(
+                        &format!("kms:{permission}"),
+                        &key_arn(&region, &account, key_id),
+                        None,
+                        &[],
+                    ),
                     None => Ok(()),
                 }
             }
