@@ -39,12 +39,16 @@ pub struct Endpoint {
 pub enum ClientCommand {
     /// Create a RAM user, and an access key for it with --with-access-key.
     CreateUser {
+        #[command(flatten)]
+        at: Endpoint,
         user_name: String,
         #[arg(long)]
         with_access_key: bool,
     },
     /// Attach a policy to a RAM user.
     AttachPolicy {
+        #[command(flatten)]
+        at: Endpoint,
         #[arg(long)]
         user: String,
         #[arg(long)]
@@ -55,6 +59,8 @@ pub enum ClientCommand {
     },
     /// Assume a RAM role; prints the temporary credentials.
     AssumeRole {
+        #[command(flatten)]
+        at: Endpoint,
         #[arg(long)]
         role_arn: String,
         #[arg(long, default_value = "openkms-cli")]
@@ -67,12 +73,16 @@ pub enum ClientCommand {
     },
     /// Print a secret's current value (SecretData).
     GetSecret {
+        #[command(flatten)]
+        at: Endpoint,
         secret_name: String,
         #[arg(long)]
         version_stage: Option<String>,
     },
     /// Call any action: `openkms call kms ListSecrets PageSize=10`.
     Call {
+        #[command(flatten)]
+        at: Endpoint,
         /// `kms`, `ram` or `sts`.
         api: String,
         action: String,
@@ -103,10 +113,18 @@ pub enum ClientError {
 }
 
 /// Runs a client command, printing replies to stdout.
-pub fn run(endpoint: Endpoint, command: ClientCommand) -> Result<(), ClientError> {
-    let client = Client::from_env(endpoint.endpoint)?;
+pub fn run(command: ClientCommand) -> Result<(), ClientError> {
+    let at = match &command {
+        ClientCommand::CreateUser { at, .. }
+        | ClientCommand::AttachPolicy { at, .. }
+        | ClientCommand::AssumeRole { at, .. }
+        | ClientCommand::GetSecret { at, .. }
+        | ClientCommand::Call { at, .. } => at.endpoint.clone(),
+    };
+    let client = Client::from_env(at)?;
     match command {
         ClientCommand::CreateUser {
+            at: _,
             user_name,
             with_access_key,
         } => {
@@ -117,6 +135,7 @@ pub fn run(endpoint: Endpoint, command: ClientCommand) -> Result<(), ClientError
             Ok(())
         }
         ClientCommand::AttachPolicy {
+            at: _,
             user,
             policy,
             policy_type,
@@ -130,6 +149,7 @@ pub fn run(endpoint: Endpoint, command: ClientCommand) -> Result<(), ClientError
             ],
         ),
         ClientCommand::AssumeRole {
+            at: _,
             role_arn,
             session_name,
             duration_seconds,
@@ -149,6 +169,7 @@ pub fn run(endpoint: Endpoint, command: ClientCommand) -> Result<(), ClientError
             client.print(STS_VERSION, "AssumeRole", &params)
         }
         ClientCommand::GetSecret {
+            at: _,
             secret_name,
             version_stage,
         } => {
@@ -167,6 +188,7 @@ pub fn run(endpoint: Endpoint, command: ClientCommand) -> Result<(), ClientError
             Ok(())
         }
         ClientCommand::Call {
+            at: _,
             api,
             action,
             params,

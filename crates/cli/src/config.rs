@@ -24,6 +24,27 @@ pub struct ServeArgs {
     /// Root key file [default: <data-dir>/root.key].
     #[arg(long, env = "OPENKMS_ROOT_KEY_FILE")]
     pub root_key_file: Option<PathBuf>,
+    /// Root of trust: `file` (the root key file) or `pkcs11` (an AES key in an HSM) [default: file].
+    #[arg(long, env = "OPENKMS_ROOT_OF_TRUST", value_parser = ["file", "pkcs11"])]
+    pub root_of_trust: Option<String>,
+    /// PKCS#11 module (shared library) of the HSM, e.g. /usr/lib/softhsm/libsofthsm2.so.
+    #[arg(long, env = "OPENKMS_HSM_MODULE")]
+    pub hsm_module: Option<PathBuf>,
+    /// Label of the HSM token to use.
+    #[arg(long, env = "OPENKMS_HSM_TOKEN_LABEL")]
+    pub hsm_token_label: Option<String>,
+    /// Label of the root key inside the token; generated there on first start [default: openkms-root].
+    #[arg(long, env = "OPENKMS_HSM_KEY_LABEL")]
+    pub hsm_key_label: Option<String>,
+    /// Name of the environment variable holding the token's user PIN [default: OPENKMS_HSM_PIN].
+    #[arg(long, env = "OPENKMS_HSM_PIN_ENV")]
+    pub hsm_pin_env: Option<String>,
+    /// File holding the token's user PIN (owner-only); wins over --hsm-pin-env.
+    #[arg(long, env = "OPENKMS_HSM_PIN_FILE")]
+    pub hsm_pin_file: Option<PathBuf>,
+    /// Most unwrapped KMS key versions kept in memory [default: 4096].
+    #[arg(long, env = "OPENKMS_KEYRING_CAPACITY")]
+    pub keyring_capacity: Option<usize>,
     /// Address of the Prometheus metrics listener (off when absent).
     #[arg(long, env = "OPENKMS_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
@@ -43,6 +64,13 @@ struct FileConfig {
     region: Option<String>,
     account_id: Option<String>,
     root_key_file: Option<PathBuf>,
+    root_of_trust: Option<String>,
+    hsm_module: Option<PathBuf>,
+    hsm_token_label: Option<String>,
+    hsm_key_label: Option<String>,
+    hsm_pin_env: Option<String>,
+    hsm_pin_file: Option<PathBuf>,
+    keyring_capacity: Option<usize>,
     metrics_listen: Option<SocketAddr>,
     worker_threads: Option<usize>,
 }
@@ -55,8 +83,36 @@ pub struct ServeConfig {
     pub region: String,
     pub account_id: Option<String>,
     pub root_key_file: PathBuf,
+    pub root_of_trust: RootOfTrustKind,
+    /// The HSM token, when configured: the root of trust with `pkcs11`, and with `file` a
+    /// place `rekey` can move the root to.
+    pub hsm: Option<HsmConfig>,
+    pub keyring_capacity: usize,
     pub metrics_listen: Option<SocketAddr>,
     pub worker_threads: Option<usize>,
+}
+
+/// Which root of trust wraps the keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootOfTrustKind {
+    File,
+    Pkcs11,
+}
+
+/// How to reach the HSM. The PIN itself is read only when the token is opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HsmConfig {
+    pub module: PathBuf,
+    pub token_label: String,
+    pub key_label: String,
+    pub pin: PinSource,
+}
+
+/// Where the token PIN comes from: never a flag value, which `ps` would show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinSource {
+    Env(String),
+    File(PathBuf),
 }
 
 /// Why the configuration is unusable.
@@ -73,6 +129,12 @@ pub enum ConfigError {
     Region,
     #[error("--worker-threads must be at least 1")]
     WorkerThreads,
+    #[error("--keyring-capacity must be at least 1")]
+    KeyringCapacity,
+    #[error("root_of_trust must be file or pkcs11")]
+    RootOfTrust,
+    #[error("--root-of-trust pkcs11 needs --hsm-module and --hsm-token-label")]
+    HsmIncomplete,
 }
 
 impl ServeArgs {
@@ -101,6 +163,42 @@ impl ServeArgs {
             .root_key_file
             .or(file.root_key_file)
             .unwrap_or_else(|| data_dir.join("root.key"));
+        let root_of_trust = match self.root_of_trust.or(file.root_of_trust).as_deref() {
+            None | Some("file") => RootOfTrustKind::File,
+            Some("pkcs11") => RootOfTrustKind::Pkcs11,
+            Some(_) => return Err(ConfigError::RootOfTrust),
+        };
+        let hsm = match (
+            self.hsm_module.or(file.hsm_module),
+            self.hsm_token_label.or(file.hsm_token_label),
+        ) {
+            (Some(module), Some(token_label)) => Some(HsmConfig {
+                module,
+                token_label,
+                key_label: self
+                    .hsm_key_label
+                    .or(file.hsm_key_label)
+                    .unwrap_or_else(|| "openkms-root".to_owned()),
+                pin: match (
+                    self.hsm_pin_file.or(file.hsm_pin_file),
+                    self.hsm_pin_env.or(file.hsm_pin_env),
+                ) {
+                    (Some(path), _) => PinSource::File(path),
+                    (None, Some(var)) => PinSource::Env(var),
+                    (None, None) => PinSource::Env("OPENKMS_HSM_PIN".to_owned()),
+                },
+            }),
+            (None, None) => None,
+            _ => return Err(ConfigError::HsmIncomplete),
+        };
+        if root_of_trust == RootOfTrustKind::Pkcs11 && hsm.is_none() {
+            return Err(ConfigError::HsmIncomplete);
+        }
+        let keyring_capacity = match self.keyring_capacity.or(file.keyring_capacity) {
+            Some(0) => return Err(ConfigError::KeyringCapacity),
+            Some(n) => n,
+            None => openkms_service::DEFAULT_KEYRING_CAPACITY,
+        };
         Ok(ServeConfig {
             listen: self
                 .listen
@@ -110,6 +208,9 @@ impl ServeArgs {
             region,
             account_id: self.account_id.or(file.account_id),
             root_key_file,
+            root_of_trust,
+            hsm,
+            keyring_capacity,
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
             worker_threads: match self.worker_threads.or(file.worker_threads) {
                 Some(0) => return Err(ConfigError::WorkerThreads),
@@ -153,6 +254,45 @@ mod tests {
         assert_eq!(cfg.listen.port(), 9100);
         assert_eq!(cfg.region, "cn-shanghai");
         assert_eq!(cfg.root_key_file, PathBuf::from("openkms-data/root.key"));
+    }
+
+    #[test]
+    fn hsm_settings_come_from_the_file_and_the_pin_never_from_a_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "root_of_trust = \"pkcs11\"\nhsm_module = \"/lib/p11.so\"\nhsm_token_label = \"T\"\nhsm_pin_env = \"MY_PIN\"\nkeyring_capacity = 10\n",
+        )
+        .unwrap();
+        let cfg = ServeArgs {
+            config: Some(f),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(cfg.root_of_trust, RootOfTrustKind::Pkcs11);
+        assert_eq!(cfg.keyring_capacity, 10);
+        assert_eq!(
+            cfg.hsm.unwrap(),
+            HsmConfig {
+                module: "/lib/p11.so".into(),
+                token_label: "T".into(),
+                key_label: "openkms-root".into(),
+                pin: PinSource::Env("MY_PIN".into()),
+            }
+        );
+        let err = ServeArgs {
+            root_of_trust: Some("pkcs11".into()),
+            hsm_module: Some("/lib/p11.so".into()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::HsmIncomplete));
+        let cfg = ServeArgs::default().resolve().unwrap();
+        assert_eq!(cfg.root_of_trust, RootOfTrustKind::File);
+        assert!(cfg.hsm.is_none());
     }
 
     #[test]

@@ -2,6 +2,9 @@
 
 mod client;
 mod config;
+mod db_instance;
+mod rekey;
+mod root;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -15,14 +18,17 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    #[command(flatten)]
-    endpoint: client::Endpoint,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (initialises the data directory on first start).
     Serve(config::ServeArgs),
+    /// Move every KMS key version and access key secret to a new root of trust, online.
+    Rekey(rekey::RekeyArgs),
+    /// Register, list or remove the database instances that managed rotation reaches (on a
+    /// running server).
+    DbInstance(db_instance::DbInstanceArgs),
     #[command(flatten)]
     Client(client::ClientCommand),
 }
@@ -36,9 +42,11 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
-        Command::Serve(args) => serve::run(args).map_err(Into::into),
-        Command::Client(command) => client::run(cli.endpoint, command).map_err(Into::into),
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args).map_err(|e| e.to_string()),
+        Command::Rekey(args) => rekey::run(args).map_err(|e| e.to_string()),
+        Command::DbInstance(args) => db_instance::run(args).map_err(|e| e.to_string()),
+        Command::Client(command) => client::run(command).map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

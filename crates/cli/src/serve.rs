@@ -1,22 +1,27 @@
-//! `openkms serve`: open the data directory, load or create the root key, start the service,
-//! then listen. The listener is bound only once everything is ready to answer.
+//! `openkms serve`: open the data directory, load or create the root of trust (a key file or
+//! a key in the HSM), start the service, then listen. The listener is bound only once
+//! everything is ready to answer.
 
 use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openkms_crypto::{RootKey, RootKeyError, SecretBytes};
+use openkms_crypto::SecretBytes;
 use openkms_server::{AppState, ServerLimits};
 use openkms_service::{Service, StartOptions, SystemClock};
 use openkms_store::sqlite::SqliteStore;
 use openkms_store::Store;
 
 use crate::config::{ConfigError, ServeArgs, ServeConfig};
+use crate::root;
 
 /// How often the background loop runs: expired secrets purged, due keys rotated, keys past
 /// their DeleteDate destroyed.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
+
+/// How often due secret rotations are claimed.
+const ROTATE_EVERY: Duration = Duration::from_secs(10);
 
 /// Why `serve` stopped.
 #[derive(Debug, thiserror::Error)]
@@ -28,10 +33,8 @@ pub enum ServeError {
         path: String,
         source: std::io::Error,
     },
-    #[error("root key: {0}; the store in the data directory was initialised with a root key, so it cannot start without that file")]
-    RootKeyMissing(RootKeyError),
-    #[error("root key: {0}")]
-    RootKey(#[from] RootKeyError),
+    #[error(transparent)]
+    Root(#[from] root::RootSetupError),
     #[error("store: {0}")]
     Store(#[from] openkms_store::StoreError),
     #[error("start-up: {0}")]
@@ -69,20 +72,8 @@ async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
     create_private_dir(&cfg.data_dir)?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&cfg.data_dir.join("openkms.db"))?);
     let initialised = store.meta().await?.is_some();
-    let root = if initialised {
-        RootKey::load(&cfg.root_key_file).map_err(|e| match e {
-            RootKeyError::Missing { .. } => ServeError::RootKeyMissing(e),
-            other => ServeError::RootKey(other),
-        })?
-    } else if cfg.root_key_file.exists() {
-        RootKey::load(&cfg.root_key_file)?
-    } else {
-        tracing::warn!(
-            path = %cfg.root_key_file.display(),
-            "creating a development root key file; keep it safe and backed up apart from the data"
-        );
-        RootKey::create(&cfg.root_key_file)?
-    };
+    let token = root::open_token(cfg.hsm.as_ref())?;
+    let root = root::configured_root(&cfg, token, initialised)?;
     let started = Service::start(
         store,
         root,
@@ -91,6 +82,7 @@ async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
             account_id: cfg.account_id.clone(),
             root_access_key: root_access_key_from_env()?,
             clock: Arc::new(SystemClock),
+            keyring_capacity: cfg.keyring_capacity,
         },
     )
     .await?;
@@ -105,6 +97,7 @@ async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
             .map_err(|e| ServeError::Metrics(e.to_string()))?;
     }
     spawn_purge(service.clone());
+    spawn_rotations(service.clone());
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|source| ServeError::Listen {
@@ -126,7 +119,7 @@ async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
     Ok(())
 }
 
-fn create_private_dir(dir: &Path) -> Result<(), ServeError> {
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), ServeError> {
     let err = |source| ServeError::DataDir {
         path: dir.display().to_string(),
         source,
@@ -209,6 +202,26 @@ fn spawn_purge(service: Arc<Service>) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(destroyed = n, "destroyed keys whose deletion date passed"),
                 Err(e) => tracing::error!(error = %e, "destroying keys failed"),
+            }
+        }
+    });
+}
+
+/// Runs due secret rotations (and resumes unfinished ones) more often than the purge loop:
+/// a failed rotation's first retry comes 30 s later.
+fn spawn_rotations(service: Arc<Service>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(ROTATE_EVERY);
+        loop {
+            tick.tick().await;
+            match service.run_due_rotations().await {
+                Ok(pass) if pass == Default::default() => {}
+                Ok(pass) => tracing::info!(
+                    rotated = pass.rotated,
+                    failed = pass.failed,
+                    "ran due secret rotations"
+                ),
+                Err(e) => tracing::error!(error = %e, "claiming due secret rotations failed"),
             }
         }
     });

@@ -1,24 +1,28 @@
 //! AES-256-GCM with a random 96-bit nonce, in one self-describing format:
 //! `0x01 || nonce(12) || ciphertext || tag(16)`. The leading byte lets the format change later.
 
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use aes_gcm::aead::{AeadInOut, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::secret_bytes::{KeyMaterial, SecretBytes};
 use crate::CryptoError;
 
 const FORMAT_V1: u8 = 1;
+const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 
-/// An AES-256-GCM key ready for use.
-pub struct AeadKey(LessSafeKey);
+/// An AES-256-GCM key ready for use. RustCrypto's `aes-gcm` with its `zeroize` feature wipes
+/// the expanded key schedule and GHASH key when this is dropped, so a key version evicted
+/// from the keyring leaves no copy in memory (ring's keys are not wiped on drop).
+pub struct AeadKey(Aes256Gcm);
 
 impl AeadKey {
     /// Expands key material into a usable key.
     pub fn new(material: &KeyMaterial) -> Result<Self, CryptoError> {
-        let unbound = UnboundKey::new(&AES_256_GCM, material.expose_secret())
-            .map_err(|_| CryptoError::Open)?;
-        Ok(Self(LessSafeKey::new(unbound)))
+        Aes256Gcm::new_from_slice(material.expose_secret())
+            .map(Self)
+            .map_err(|_| CryptoError::Open)
     }
 
     /// Encrypts `plaintext` bound to `aad`.
@@ -31,15 +35,12 @@ impl AeadKey {
         out.push(FORMAT_V1);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(plaintext);
-        let mut body = out.split_off(1 + NONCE_LEN);
-        self.0
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad),
-                &mut body,
-            )
+        let body = out.get_mut(1 + NONCE_LEN..).ok_or(CryptoError::Random)?;
+        let tag = self
+            .0
+            .encrypt_inout_detached(&Nonce::from(nonce), aad, body.into())
             .map_err(|_| CryptoError::Random)?;
-        out.extend_from_slice(&body);
+        out.extend_from_slice(tag.as_slice());
         Ok(out)
     }
 
@@ -49,29 +50,17 @@ impl AeadKey {
         if format != FORMAT_V1 || rest.len() < NONCE_LEN + TAG_LEN {
             return Err(CryptoError::Open);
         }
-        let (nonce, ct) = rest.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Open)?;
+        let (nonce, rest) = rest.split_at(NONCE_LEN);
+        let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
+        let nonce = Nonce::try_from(nonce).map_err(|_| CryptoError::Open)?;
+        let tag = Tag::try_from(tag).map_err(|_| CryptoError::Open)?;
+        // Decrypt inside the zeroizing buffer so no plaintext copy escapes it.
         let mut buf = SecretBytes::new(ct.to_vec());
-        let len = {
-            // Decrypt inside the zeroizing buffer so no plaintext copy escapes it.
-            let inner = secret_vec_mut(&mut buf);
-            let plain = self
-                .0
-                .open_in_place(nonce, Aad::from(aad), inner)
-                .map_err(|_| CryptoError::Open)?;
-            plain.len()
-        };
-        Ok(truncate(buf, len))
+        self.0
+            .decrypt_inout_detached(&nonce, aad, buf.as_mut_vec().as_mut_slice().into(), &tag)
+            .map_err(|_| CryptoError::Open)?;
+        Ok(buf)
     }
-}
-
-fn secret_vec_mut(s: &mut SecretBytes) -> &mut Vec<u8> {
-    s.as_mut_vec()
-}
-
-fn truncate(mut s: SecretBytes, len: usize) -> SecretBytes {
-    s.as_mut_vec().truncate(len);
-    s
 }
 
 #[cfg(test)]
@@ -98,6 +87,13 @@ mod tests {
             other_aad.push(0);
             prop_assert!(key.open(&blob, &other_aad).is_err());
         }
+    }
+
+    #[test]
+    fn the_key_schedule_is_wiped_on_drop() {
+        fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        wiped_on_drop::<Aes256Gcm>();
+        wiped_on_drop::<KeyMaterial>();
     }
 
     #[test]

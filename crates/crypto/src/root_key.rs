@@ -10,6 +10,7 @@ use base64::Engine;
 use ring::digest;
 
 use crate::aead::AeadKey;
+use crate::root_of_trust::{RootKind, RootOfTrust};
 use crate::secret_bytes::{KeyMaterial, SecretBytes};
 use crate::CryptoError;
 
@@ -125,29 +126,26 @@ impl RootKey {
         Ok(Self { key, fingerprint })
     }
 
-    /// A one-way fingerprint, stored at initialisation to recognise the right root key.
+    /// A one-way fingerprint: this root's id, stored with every wrap it makes.
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
     }
+}
 
-    /// Wraps KMS key material; `aad` names what the material belongs to.
-    pub fn wrap(&self, material: &KeyMaterial, aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        self.key.seal(material.expose_secret(), aad)
+impl RootOfTrust for RootKey {
+    fn id(&self) -> &str {
+        &self.fingerprint
     }
 
-    /// Unwraps KMS key material.
-    pub fn unwrap_material(&self, wrapped: &[u8], aad: &[u8]) -> Result<KeyMaterial, CryptoError> {
-        let plain = self.key.open(wrapped, aad)?;
-        KeyMaterial::from_slice(plain.expose_secret()).ok_or(CryptoError::Open)
+    fn kind(&self) -> RootKind {
+        RootKind::File
     }
 
-    /// Seals a small secret kept by the server itself (an access key secret).
-    pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
         self.key.seal(plaintext, aad)
     }
 
-    /// Opens what [`RootKey::seal`] sealed.
-    pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<SecretBytes, CryptoError> {
+    fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<SecretBytes, CryptoError> {
         self.key.open(sealed, aad)
     }
 }
@@ -162,16 +160,14 @@ mod tests {
         let path = dir.path().join("root.key");
         let a = RootKey::create(&path).unwrap();
         let m = KeyMaterial::generate().unwrap();
-        let wrapped = a.wrap(&m, b"key-1").unwrap();
+        let wrapped = a.seal(m.expose_secret(), b"key-1").unwrap();
         let b = RootKey::load(&path).unwrap();
         assert_eq!(a.fingerprint(), b.fingerprint());
         assert_eq!(
-            b.unwrap_material(&wrapped, b"key-1")
-                .unwrap()
-                .expose_secret(),
+            b.open(&wrapped, b"key-1").unwrap().expose_secret(),
             m.expose_secret()
         );
-        assert!(b.unwrap_material(&wrapped, b"key-2").is_err());
+        assert!(b.open(&wrapped, b"key-2").is_err());
     }
 
     #[cfg(unix)]

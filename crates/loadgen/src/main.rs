@@ -46,6 +46,12 @@ enum Command {
     /// Create new secrets named `<secret-name>/<uuid>` with signed CreateSecret requests (to
     /// fill a store, e.g. for list latency at 100 000 secrets).
     CreateSecrets(LoadArgs),
+    /// Encrypt --value-bytes of data (at most 6144) under one key with signed Encrypt
+    /// requests; `--key-id`, or `--create` to make a key first.
+    Encrypt(LoadArgs),
+    /// Decrypt one CiphertextBlob (made by one Encrypt first) with signed Decrypt requests;
+    /// `--key-id`, or `--create` to make a key first.
+    Decrypt(LoadArgs),
 }
 
 #[derive(Args, Debug)]
@@ -75,13 +81,18 @@ struct LoadArgs {
     /// The secret read or written.
     #[arg(long, default_value = "bench/secret")]
     secret_name: String,
-    /// Size of SecretData for --create and put-secret-value (random printable ASCII).
+    /// The key of encrypt/decrypt (id, alias/… or ARN).
+    #[arg(long)]
+    key_id: Option<String>,
+    /// Size of SecretData for --create and put-secret-value, and of the plaintext of
+    /// encrypt/decrypt (random printable ASCII).
     #[arg(long, default_value_t = 1024)]
     value_bytes: usize,
     /// Signature scheme of every request.
     #[arg(long, value_enum, default_value_t = SignatureVersion::V3)]
     signature: SignatureVersion,
-    /// Create the secret first (CreateSecret); an existing one (Rejected.ResourceExist) is kept.
+    /// Create the secret first (CreateSecret; an existing one is kept), or for encrypt/decrypt
+    /// without --key-id, a new key (CreateKey).
     #[arg(long)]
     create: bool,
     /// Runtime threads of the generator. 1 (the default) leaves the other cores to the server.
@@ -101,6 +112,8 @@ fn main() -> ExitCode {
         Command::GetSecretValue(a) => (Operation::GetSecretValue, "get-secret-value", a),
         Command::PutSecretValue(a) => (Operation::PutSecretValue, "put-secret-value", a),
         Command::CreateSecrets(a) => (Operation::CreateSecret, "create-secrets", a),
+        Command::Encrypt(a) => (Operation::Encrypt, "encrypt", a),
+        Command::Decrypt(a) => (Operation::Decrypt, "decrypt", a),
     };
     let threads = usize::try_from(args.threads).unwrap_or(1);
     let runtime = if threads == 1 {
@@ -135,15 +148,30 @@ async fn load(
         access_key_secret: args.access_key_secret,
         signature: args.signature,
     };
-    let target = Target {
+    let mut target = Target {
         secret_name: args.secret_name,
         value: workload::printable_value(args.value_bytes),
+        ..Default::default()
     };
-    if args.create {
-        if let Err(message) = create_secret(&credentials, &target).await {
-            eprintln!("openkms-loadgen: CreateSecret: {message}");
-            return ExitCode::FAILURE;
+    let prepared = match operation {
+        Operation::Encrypt | Operation::Decrypt => {
+            prepare_crypto(
+                operation,
+                &credentials,
+                &mut target,
+                args.key_id,
+                args.create,
+            )
+            .await
         }
+        _ if args.create => create_secret(&credentials, &target)
+            .await
+            .map_err(|m| format!("CreateSecret: {m}")),
+        _ => Ok(()),
+    };
+    if let Err(message) = prepared {
+        eprintln!("openkms-loadgen: {message}");
+        return ExitCode::FAILURE;
     }
     let plan = Plan {
         operation,
@@ -181,6 +209,55 @@ async fn load(
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The key (given, or created) and, for Decrypt, one blob to open.
+async fn prepare_crypto(
+    operation: Operation,
+    creds: &Credentials,
+    target: &mut Target,
+    key_id: Option<String>,
+    create: bool,
+) -> Result<(), String> {
+    target.key_id = match (key_id, create) {
+        (Some(k), _) => k,
+        (None, true) => {
+            let body = call(Operation::CreateKey, creds, target).await?;
+            json_field(&body, &["KeyMetadata", "KeyId"])?
+        }
+        (None, false) => return Err("encrypt and decrypt need --key-id or --create".into()),
+    };
+    if operation == Operation::Decrypt {
+        let body = call(Operation::Encrypt, creds, target).await?;
+        target.ciphertext_blob = json_field(&body, &["CiphertextBlob"])?;
+    }
+    Ok(())
+}
+
+/// One request that must answer 200; the body.
+async fn call(op: Operation, creds: &Credentials, target: &Target) -> Result<Vec<u8>, String> {
+    let (status, body) = run::one_shot(op, creds, target)
+        .await
+        .map_err(|e| format!("{}: {e}", op.action()))?;
+    if status != StatusCode::OK {
+        return Err(format!(
+            "{}: HTTP {status}: {}",
+            op.action(),
+            String::from_utf8_lossy(&body)
+        ));
+    }
+    Ok(body)
+}
+
+/// A string at `path` in a JSON body.
+fn json_field(body: &[u8], path: &[&str]) -> Result<String, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("answer is not JSON: {e}"))?;
+    path.iter()
+        .try_fold(&value, |v, k| v.get(k))
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| format!("answer has no {}", path.join(".")))
 }
 
 /// CreateSecret with the run's value; an already existing secret is fine.

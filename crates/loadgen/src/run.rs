@@ -224,7 +224,10 @@ async fn connection_loop(shared: Arc<Shared>) -> Result<Tally, hdrhistogram::Cre
         }
         let Some(c) = conn.as_mut() else { continue };
         let version_id = match plan.operation {
-            Operation::GetSecretValue => None,
+            Operation::GetSecretValue
+            | Operation::Encrypt
+            | Operation::Decrypt
+            | Operation::CreateKey => None,
             Operation::PutSecretValue | Operation::CreateSecret => Some(fresh_version_id()),
         };
         // Creating: each request names a new secret under the target's name.
@@ -233,7 +236,7 @@ async fn connection_loop(shared: Arc<Shared>) -> Result<Tally, hdrhistogram::Cre
             (Operation::CreateSecret, Some(v)) => {
                 fresh_target = workload::Target {
                     secret_name: format!("{}/{v}", plan.target.secret_name),
-                    value: plan.target.value.clone(),
+                    ..plan.target.clone()
                 };
                 &fresh_target
             }

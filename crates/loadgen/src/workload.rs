@@ -31,6 +31,12 @@ pub enum Operation {
     GetSecretValue,
     PutSecretValue,
     CreateSecret,
+    /// Encrypt `Target::value` (base64) under `Target::key_id`.
+    Encrypt,
+    /// Decrypt `Target::ciphertext_blob`.
+    Decrypt,
+    /// CreateKey (preparation of the Encrypt/Decrypt runs).
+    CreateKey,
 }
 
 impl Operation {
@@ -40,6 +46,9 @@ impl Operation {
             Self::GetSecretValue => "GetSecretValue",
             Self::PutSecretValue => "PutSecretValue",
             Self::CreateSecret => "CreateSecret",
+            Self::Encrypt => "Encrypt",
+            Self::Decrypt => "Decrypt",
+            Self::CreateKey => "CreateKey",
         }
     }
 
@@ -48,6 +57,9 @@ impl Operation {
         match self {
             Self::GetSecretValue => b"\"SecretData\"",
             Self::PutSecretValue | Self::CreateSecret => b"\"VersionId\"",
+            Self::Encrypt => b"\"CiphertextBlob\"",
+            Self::Decrypt => b"\"Plaintext\"",
+            Self::CreateKey => b"\"KeyMetadata\"",
         }
     }
 }
@@ -61,12 +73,16 @@ pub struct Credentials {
     pub signature: SignatureVersion,
 }
 
-/// The secret a run reads or writes.
-#[derive(Debug, Clone)]
+/// The secret (or key) a run reads or writes.
+#[derive(Debug, Clone, Default)]
 pub struct Target {
     pub secret_name: String,
-    /// `SecretData` for the writing actions.
+    /// `SecretData` for the writing actions; the plaintext (before base64) for Encrypt.
     pub value: String,
+    /// The key Encrypt uses.
+    pub key_id: String,
+    /// The blob Decrypt opens.
+    pub ciphertext_blob: String,
 }
 
 /// A signed request before it becomes an HTTP request: what the server will verify.
@@ -108,10 +124,28 @@ pub fn sign(
     nonce: &str,
     date: &str,
 ) -> Outgoing {
-    let mut query = vec![("SecretName".to_owned(), target.secret_name.clone())];
+    let mut query = Vec::new();
     let mut form = Vec::new();
     match op {
-        Operation::GetSecretValue => {}
+        Operation::GetSecretValue | Operation::PutSecretValue | Operation::CreateSecret => {
+            query.push(("SecretName".to_owned(), target.secret_name.clone()));
+        }
+        Operation::Encrypt | Operation::Decrypt | Operation::CreateKey => {}
+    }
+    match op {
+        Operation::GetSecretValue | Operation::CreateKey => {}
+        Operation::Encrypt => {
+            use base64::Engine;
+            query.push(("KeyId".to_owned(), target.key_id.clone()));
+            form.push((
+                "Plaintext".to_owned(),
+                base64::engine::general_purpose::STANDARD.encode(&target.value),
+            ));
+        }
+        // The blob goes in the form body, as the SDKs send it.
+        Operation::Decrypt => {
+            form.push(("CiphertextBlob".to_owned(), target.ciphertext_blob.clone()))
+        }
         Operation::PutSecretValue | Operation::CreateSecret => {
             query.push((
                 "VersionId".to_owned(),
@@ -197,6 +231,8 @@ mod tests {
         Target {
             secret_name: "bench/secret".to_owned(),
             value: printable_value(1024),
+            key_id: "key-1".to_owned(),
+            ciphertext_blob: "AQIDBA==".to_owned(),
         }
     }
 
@@ -234,14 +270,37 @@ mod tests {
         parsed
     }
 
-    fn check(op: Operation, sig: SignatureVersion) {
+    fn signed(op: Operation, sig: SignatureVersion, nonce: &str) -> (Target, RpcRequest) {
         let c = creds(sig);
         let t = target();
-        let nonce = fresh_nonce();
-        let out = sign(op, &c, &t, Some("v-1"), &nonce, &now_date());
+        let out = sign(op, &c, &t, Some("v-1"), nonce, &now_date());
         let mut wire = Vec::new();
         out.write_http1(&mut wire);
         let parsed = verify_as_server(&wire, c.access_key_secret.as_bytes());
+        (t, parsed)
+    }
+
+    #[test]
+    fn encrypt_and_decrypt_verify_and_carry_key_plaintext_and_blob() {
+        use base64::Engine;
+        for sig in [SignatureVersion::V3, SignatureVersion::V1] {
+            let (t, p) = signed(Operation::Encrypt, sig, &fresh_nonce());
+            assert_eq!(p.action.as_deref(), Some("Encrypt"));
+            assert_eq!(p.params.get("KeyId"), Some("key-1"));
+            let plain = base64::engine::general_purpose::STANDARD
+                .decode(p.params.get("Plaintext").unwrap())
+                .unwrap();
+            assert_eq!(plain, t.value.as_bytes());
+            assert_eq!(p.params.get("SecretName"), None);
+            let (_, p) = signed(Operation::Decrypt, sig, &fresh_nonce());
+            assert_eq!(p.action.as_deref(), Some("Decrypt"));
+            assert_eq!(p.params.get("CiphertextBlob"), Some("AQIDBA=="));
+        }
+    }
+
+    fn check(op: Operation, sig: SignatureVersion) {
+        let nonce = fresh_nonce();
+        let (t, parsed) = signed(op, sig, &nonce);
         assert_eq!(parsed.action.as_deref(), Some(op.action()));
         assert_eq!(parsed.version.as_deref(), Some("2016-01-20"));
         assert_eq!(parsed.claim.nonce, nonce);

@@ -21,6 +21,7 @@ pub async fn authenticate(
     {
         service
             .sts_access_key(&claim.access_key_id, claim.security_token.as_deref())
+            .await
             .map_err(ApiError::from)?
     } else {
         service

@@ -110,6 +110,13 @@ impl From<Error> for ApiError {
             Error::SecurityTokenMalformed => ErrorCode::InvalidSecurityTokenMalformed,
             Error::SecurityTokenMismatch => ErrorCode::InvalidSecurityTokenMismatch,
             Error::DryRun => ErrorCode::DryRunOperationError,
+            Error::DbInstanceNotRegistered { .. } => ErrorCode::ForbiddenResourceNotFound,
+            Error::DbInstanceExists { .. } => ErrorCode::RejectedResourceExist,
+            Error::RotationUnsupported { .. } => ErrorCode::UnsupportedOperation,
+            Error::RotationInProgress { .. } => ErrorCode::RejectedThrottling,
+            Error::RotationTargetUnreachable { .. } => ErrorCode::ServiceUnavailableTemporary,
+            Error::RotationTargetRefused { .. } => ErrorCode::InvalidParameter,
+            Error::RootOnly { .. } => ErrorCode::ForbiddenNoPermission,
             Error::Unavailable(_) => ErrorCode::ServiceUnavailableTemporary,
             Error::Internal { .. } => ErrorCode::InternalFailure,
         };

@@ -1,17 +1,19 @@
 //! First start and every later start: initialise an empty store (account, default instance,
-//! service key, root access key) in one transaction, or check that the store and the root key
-//! belong together. A mismatch is a startup error, never a silent re-initialisation.
+//! service key, root access key, the root of trust as the active root) in one transaction,
+//! or check that the configured root of trust is one the store knows and has not retired.
+//! A mismatch is a startup error, never a silent re-initialisation.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use openkms_crypto::{KeyMaterial, RootKey, SecretBytes};
+use openkms_crypto::{KeyMaterial, RootFinder, RootOfTrust, SecretBytes};
 use openkms_store::{
-    AccessKeyRecord, Bootstrap, KeyRecord, KeyVersionRecord, Meta, Store, StoreError,
+    AccessKeyRecord, Bootstrap, KeyRecord, KeyVersionRecord, Meta, RootRecord, Store, StoreError,
 };
 
 use crate::keyring::Keyring;
 use crate::replay::ReplayGuard;
+use crate::roots::{RootError, Roots};
 use crate::{access_key_aad, ids, key_material_aad, Clock, Service, REPLAY_CAPACITY};
 
 /// What the operator configured for this start.
@@ -22,6 +24,17 @@ pub struct StartOptions {
     /// A root access key to use (tests, CI); generated at initialisation when absent.
     pub root_access_key: Option<(String, SecretBytes)>,
     pub clock: Arc<dyn Clock>,
+    /// Most unwrapped key versions cached ([`crate::DEFAULT_KEYRING_CAPACITY`] is a default).
+    pub keyring_capacity: usize,
+}
+
+/// The root of trust this start was configured with.
+pub struct StartRoot {
+    pub root: Arc<dyn RootOfTrust>,
+    /// Where another process finds it: the root key file's path, or the PKCS#11 key label.
+    pub locator: String,
+    /// Finds other recorded roots (an old one after `rekey`, a new one during it).
+    pub finder: RootFinder,
 }
 
 /// A started service, and the root access key if this start generated it (shown once).
@@ -34,8 +47,16 @@ pub struct Started {
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
-    #[error("the root key does not belong to this data: it is not the key the store was initialised with")]
-    WrongRootKey,
+    #[error("the root of trust does not belong to this data: the store does not know root {id}")]
+    WrongRootKey { id: String },
+    #[error("root {id} was retired by `openkms rekey`; start with the active root ({active_kind}: {active_locator})")]
+    RetiredRoot {
+        id: String,
+        active_kind: String,
+        active_locator: String,
+    },
+    #[error("root of trust: {0}")]
+    Root(#[from] RootError),
     #[error(
         "--account-id {given} does not match the account {stored} this store was initialised with"
     )]
@@ -54,17 +75,21 @@ impl Service {
     /// Opens the service on a store, initialising the store on first start.
     pub async fn start(
         store: Arc<dyn Store>,
-        root: RootKey,
+        root: StartRoot,
         opts: StartOptions,
     ) -> Result<Started, BootstrapError> {
         let now = opts.clock.now();
         let mut generated_root_key = None;
         let mut initialized = false;
-        let meta = match store.meta().await? {
+        let StartRoot {
+            root,
+            locator,
+            finder,
+        } = root;
+        let (meta, roots) = match store.meta().await? {
             Some(meta) => {
-                if meta.root_fingerprint != root.fingerprint() {
-                    return Err(BootstrapError::WrongRootKey);
-                }
+                check_known_root(store.as_ref(), root.as_ref(), &locator).await?;
+                let roots = Roots::new(root, &meta.root_fingerprint, finder);
                 if let Some(given) = &opts.account_id {
                     if *given != meta.account_id {
                         return Err(BootstrapError::AccountMismatch {
@@ -74,9 +99,9 @@ impl Service {
                     }
                 }
                 if let Some((id, secret)) = &opts.root_access_key {
-                    ensure_root_access_key(store.as_ref(), &root, id, secret, now).await?;
+                    ensure_root_access_key(store.as_ref(), &roots, id, secret, now).await?;
                 }
-                meta
+                (meta, roots)
             }
             None => {
                 let account_id = match opts.account_id.clone() {
@@ -98,24 +123,40 @@ impl Service {
                         (id, secret)
                     }
                 };
-                let boot =
-                    bootstrap_records(&root, &opts.region, account_id, &ak_id, &ak_secret, now)?;
+                let root_record = RootRecord {
+                    root_id: root.id().to_owned(),
+                    kind: root.kind().as_str().to_owned(),
+                    locator: Some(locator),
+                    state: "active".into(),
+                    created_at: now,
+                };
+                let roots = Roots::new(root, &root_record.root_id, finder);
+                let boot = bootstrap_records(
+                    &roots,
+                    root_record,
+                    &opts.region,
+                    account_id,
+                    &ak_id,
+                    &ak_secret,
+                    now,
+                )?;
                 let meta = boot.meta.clone();
                 store.initialize(boot).await?;
                 initialized = true;
-                meta
+                (meta, roots)
             }
         };
         Ok(Started {
             service: Service {
                 store,
-                root,
+                roots,
                 meta,
                 region: opts.region,
                 clock: opts.clock,
-                keyring: Keyring::default(),
+                keyring: Keyring::with_capacity(opts.keyring_capacity),
                 access_keys: RwLock::new(HashMap::new()),
                 replay: ReplayGuard::new(REPLAY_CAPACITY),
+                node_id: crate::ids::uuid(),
                 identity_policies: RwLock::new(HashMap::new()),
                 policy_generation: std::sync::atomic::AtomicU64::new(0),
                 secret_policies: RwLock::new(HashMap::new()),
@@ -127,7 +168,8 @@ impl Service {
 }
 
 fn bootstrap_records(
-    root: &RootKey,
+    roots: &Roots,
+    root: RootRecord,
     region: &str,
     account_id: String,
     ak_id: &str,
@@ -135,17 +177,22 @@ fn bootstrap_records(
     now: i64,
 ) -> Result<Bootstrap, BootstrapError> {
     let crypto = |_| BootstrapError::Crypto;
+    let root_id = root.root_id.as_str();
     let instance = ids::instance_id(region).map_err(crypto)?;
     let key_id = ids::key_id(region).map_err(crypto)?;
     let version_id = ids::uuid();
     let material = KeyMaterial::generate().map_err(|_| BootstrapError::Crypto)?;
-    let wrapped = root
-        .wrap(&material, &key_material_aad(&key_id, &version_id))
+    let wrapped = roots
+        .seal_under(
+            root_id,
+            material.expose_secret(),
+            &key_material_aad(&key_id, &version_id),
+        )
         .map_err(|_| BootstrapError::Crypto)?;
     Ok(Bootstrap {
         meta: Meta {
             account_id,
-            root_fingerprint: root.fingerprint().to_owned(),
+            root_fingerprint: root_id.to_owned(),
             default_instance: instance.clone(),
             service_key_id: key_id.clone(),
             created_at: now,
@@ -168,23 +215,29 @@ fn bootstrap_records(
             key_id,
             version_id,
             wrapped_material: wrapped,
+            root_id: root_id.to_owned(),
             created_at: now,
         },
-        access_keys: vec![access_key_record(root, ak_id, ak_secret, now)?],
+        access_keys: vec![access_key_record(
+            roots.seal_under(root_id, ak_secret.expose_secret(), &access_key_aad(ak_id)),
+            root_id,
+            ak_id,
+            now,
+        )?],
+        root: root.clone(),
     })
 }
 
 fn access_key_record(
-    root: &RootKey,
+    sealed: Result<Vec<u8>, RootError>,
+    root_id: &str,
     id: &str,
-    secret: &SecretBytes,
     now: i64,
 ) -> Result<AccessKeyRecord, BootstrapError> {
     Ok(AccessKeyRecord {
         access_key_id: id.to_owned(),
-        sealed_secret: root
-            .seal(secret.expose_secret(), &access_key_aad(id))
-            .map_err(|_| BootstrapError::Crypto)?,
+        sealed_secret: sealed.map_err(|_| BootstrapError::Crypto)?,
+        root_id: root_id.to_owned(),
         principal: "root".into(),
         status: "Active".into(),
         created_at: now,
@@ -193,22 +246,25 @@ fn access_key_record(
 
 async fn ensure_root_access_key(
     store: &dyn Store,
-    root: &RootKey,
+    roots: &Roots,
     id: &str,
     secret: &SecretBytes,
     now: i64,
 ) -> Result<(), BootstrapError> {
     match store.access_key(id).await? {
         None => {
+            let sealed = roots
+                .seal(store, secret.expose_secret(), &access_key_aad(id))
+                .await?;
             store
-                .insert_access_key(access_key_record(root, id, secret, now)?)
+                .insert_access_key(access_key_record(Ok(sealed.0), &sealed.1, id, now)?)
                 .await?;
             Ok(())
         }
         Some(rec) => {
-            let stored = root
-                .open(&rec.sealed_secret, &access_key_aad(id))
-                .map_err(|_| BootstrapError::Crypto)?;
+            let stored = roots
+                .open(store, &rec.sealed_secret, &access_key_aad(id))
+                .await?;
             if openkms_crypto::constant_time_eq(stored.expose_secret(), secret.expose_secret()) {
                 Ok(())
             } else {
@@ -216,4 +272,38 @@ async fn ensure_root_access_key(
             }
         }
     }
+}
+
+/// The configured root must be one the store records and has not retired. Its location is
+/// recorded if the store does not have it yet (stores initialised before roots had one), so
+/// `rekey` and other processes can find it.
+async fn check_known_root(
+    store: &dyn Store,
+    root: &dyn RootOfTrust,
+    locator: &str,
+) -> Result<(), BootstrapError> {
+    let roots = store.roots().await?;
+    let Some(rec) = roots.iter().find(|r| r.root_id == root.id()) else {
+        return Err(BootstrapError::WrongRootKey {
+            id: root.id().to_owned(),
+        });
+    };
+    if rec.state == "retired" {
+        let active = roots.iter().find(|r| r.state == "active");
+        return Err(BootstrapError::RetiredRoot {
+            id: rec.root_id.clone(),
+            active_kind: active.map(|a| a.kind.clone()).unwrap_or_default(),
+            active_locator: active.and_then(|a| a.locator.clone()).unwrap_or_default(),
+        });
+    }
+    if rec.locator.is_none() {
+        store.set_root_locator(root.id(), locator).await?;
+    }
+    if rec.state != "active" {
+        tracing::warn!(
+            root = root.id(),
+            "the configured root of trust is being retired by `openkms rekey`; new keys are wrapped by the active root; update the configuration to the active root"
+        );
+    }
+    Ok(())
 }

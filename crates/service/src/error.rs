@@ -101,6 +101,22 @@ pub enum Error {
     SecurityTokenMismatch,
     #[error("The request would have succeeded, but DryRun is set.")]
     DryRun,
+    #[error("The database instance {instance_id} is not registered with openkms; register it with `openkms db-instance add {instance_id} ...` before rotating secrets on it.")]
+    DbInstanceNotRegistered { instance_id: String },
+    #[error("The database instance {instance_id} is already registered.")]
+    DbInstanceExists { instance_id: String },
+    #[error("Secrets of type {secret_type} cannot be rotated by openkms.")]
+    RotationUnsupported { secret_type: String },
+    #[error("A rotation of the secret {name} is already in progress; retry later.")]
+    RotationInProgress { name: String },
+    #[error("The rotation could not reach its target; the secret keeps its current credential and the rotation is retried automatically: {reason}")]
+    RotationTargetUnreachable { reason: String },
+    #[error(
+        "The rotation target refused the change; the secret keeps its current credential: {reason}"
+    )]
+    RotationTargetRefused { reason: String },
+    #[error("Only the account's root access key may {what}.")]
+    RootOnly { what: &'static str },
     #[error("The store is temporarily unavailable.")]
     Unavailable(#[source] StoreError),
     #[error("internal error during {op}")]
@@ -114,6 +130,17 @@ pub enum Error {
 impl Error {
     pub(crate) fn internal(op: &'static str) -> Self {
         Self::Internal { op, source: None }
+    }
+
+    /// A root-of-trust failure during `op`; the cause goes to the log, never to the caller.
+    pub(crate) fn root(op: &'static str, e: crate::roots::RootError) -> Self {
+        match e {
+            crate::roots::RootError::Store(s) => s.into(),
+            other => Self::Internal {
+                op,
+                source: Some(Box::new(other)),
+            },
+        }
     }
 }
 

@@ -212,11 +212,14 @@ impl Service {
         self.require_root(caller, "CreateAccessKey", &format!("user/{user_name}"))?;
         let id = ids::access_key_id()?;
         let secret = ids::access_key_secret()?;
+        let (sealed_secret, root_id) = self
+            .roots
+            .seal(self.store.as_ref(), secret.as_bytes(), &access_key_aad(&id))
+            .await
+            .map_err(|e| Error::root("seal access key secret", e))?;
         let record = AccessKeyRecord {
-            sealed_secret: self
-                .root
-                .seal(secret.as_bytes(), &access_key_aad(&id))
-                .map_err(|_| Error::internal("seal access key secret"))?,
+            sealed_secret,
+            root_id,
             access_key_id: id,
             principal: format!("user/{user_name}"),
             status: "Active".into(),

@@ -13,7 +13,10 @@ pub mod instances;
 mod keyring;
 pub mod keys;
 mod regions;
+pub mod rekey;
 pub mod replay;
+pub mod roots;
+pub mod rotation;
 pub mod secrets;
 pub mod sts;
 pub mod tags;
@@ -22,15 +25,17 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 
-use openkms_crypto::{Kek, RootKey, SecretBytes};
+use openkms_crypto::{Kek, KeyMaterial, SecretBytes};
 use openkms_store::{KeyRecord, Meta, Store};
 
-pub use bootstrap::{BootstrapError, StartOptions, Started};
+pub use bootstrap::{BootstrapError, StartOptions, StartRoot, Started};
 pub use caller::Caller;
 pub use clock::{Clock, SystemClock};
 pub use error::Error;
 use keyring::Keyring;
+pub use keyring::DEFAULT_CAPACITY as DEFAULT_KEYRING_CAPACITY;
 use replay::{ReplayGuard, Staleness};
+use roots::Roots;
 
 /// Nonces held at most (about 100 bytes each): bounds memory under sustained load.
 const REPLAY_CAPACITY: usize = 20_000_000;
@@ -47,13 +52,15 @@ pub struct AccessKeyEntry {
 /// The service: shared by every request, the scheduler and the CLI.
 pub struct Service {
     store: Arc<dyn Store>,
-    root: RootKey,
+    roots: Roots,
     meta: Meta,
     region: String,
     clock: Arc<dyn Clock>,
     keyring: Keyring,
     access_keys: RwLock<HashMap<String, Arc<AccessKeyEntry>>>,
     replay: ReplayGuard,
+    /// This process's name in scheduler leases, so a lease is only ever released by its holder.
+    node_id: String,
     /// Compiled identity policies per RAM user (`authz`).
     identity_policies: RwLock<HashMap<String, authz::IdentityPolicies>>,
     /// Bumped by every identity-policy change, so a racing load does not cache stale policies.
@@ -92,9 +99,14 @@ impl Service {
             return Ok(None);
         };
         let secret = self
-            .root
-            .open(&rec.sealed_secret, &access_key_aad(&rec.access_key_id))
-            .map_err(|_| Error::internal("open access key secret"))?;
+            .roots
+            .open(
+                self.store.as_ref(),
+                &rec.sealed_secret,
+                &access_key_aad(&rec.access_key_id),
+            )
+            .await
+            .map_err(|e| Error::root("open access key secret", e))?;
         let entry = Arc::new(AccessKeyEntry {
             secret,
             principal: rec.principal,
@@ -139,12 +151,35 @@ impl Service {
             .await?
             .ok_or(Error::internal("find key version of a sealed value"))?;
         let material = self
-            .root
-            .unwrap_material(&rec.wrapped_material, &key_material_aad(key_id, version_id))
-            .map_err(|_| Error::internal("unwrap key material"))?;
+            .roots
+            .unwrap(
+                self.store.as_ref(),
+                &rec.wrapped_material,
+                &key_material_aad(key_id, version_id),
+            )
+            .await
+            .map_err(|e| Error::root("unwrap key material", e))?;
         let kek = Arc::new(Kek::new(&material).map_err(|_| Error::internal("expand key"))?);
         self.keyring.insert(key_id, version_id, kek.clone());
         Ok(kek)
+    }
+
+    /// Fresh key material for `key_id`/`version_id`, wrapped by the active root.
+    async fn wrap_new_material(
+        &self,
+        key_id: &str,
+        version_id: &str,
+    ) -> Result<(Vec<u8>, String), Error> {
+        let material =
+            KeyMaterial::generate().map_err(|_| Error::internal("generate key material"))?;
+        self.roots
+            .wrap(
+                self.store.as_ref(),
+                &material,
+                &key_material_aad(key_id, version_id),
+            )
+            .await
+            .map_err(|e| Error::root("wrap key material", e))
     }
 }
 

@@ -2,8 +2,9 @@
 //! produce.
 //!
 //! A session is stateless: the SecurityToken is the session itself (access key id, secret, role,
-//! session name, expiry, session policy) sealed by the root key, with AAD binding it to its
-//! `STS.` access key id. Nothing is stored, so sessions survive restarts and need no cleanup;
+//! session name, expiry, session policy) sealed by the active root of trust, with AAD binding it
+//! to its `STS.` access key id. After `openkms rekey` retires the root that sealed a token, the
+//! token no longer opens: sessions end early rather than keep an old root alive. Nothing is stored, so sessions survive restarts and need no cleanup;
 //! none can be revoked before it expires except by deleting the role's policies (a deleted
 //! role's sessions find no policies and are refused everything).
 //!
@@ -168,10 +169,11 @@ impl Service {
             policy: session_policy.map(str::to_owned),
         };
         let json = serde_json::to_vec(&sealed).map_err(|_| Error::internal("encode a session"))?;
-        let token_bytes = self
-            .root
-            .seal(&json, &token_aad(&id))
-            .map_err(|_| Error::internal("seal a session"))?;
+        let (token_bytes, _root_id) = self
+            .roots
+            .seal(self.store.as_ref(), &json, &token_aad(&id))
+            .await
+            .map_err(|e| Error::root("seal a session", e))?;
         let token = format!(
             "{TOKEN_PREFIX}{}",
             base64::engine::general_purpose::STANDARD.encode(token_bytes)
@@ -191,7 +193,7 @@ impl Service {
     }
 
     /// The credentials an `STS.` access key id and its SecurityToken stand for.
-    pub fn sts_access_key(
+    pub async fn sts_access_key(
         &self,
         access_key_id: &str,
         token: Option<&str>,
@@ -203,8 +205,9 @@ impl Service {
             .ok_or(Error::SecurityTokenMalformed)?;
         // The AAD binds the token to the access key id the request claims: another id fails here.
         let json = self
-            .root
-            .open(&bytes, &token_aad(access_key_id))
+            .roots
+            .open(self.store.as_ref(), &bytes, &token_aad(access_key_id))
+            .await
             .map_err(|_| Error::SecurityTokenMismatch)?;
         let sealed: Sealed = serde_json::from_slice(json.expose_secret())
             .map_err(|_| Error::SecurityTokenMalformed)?;

@@ -30,12 +30,12 @@ async fn role_with_policy(service: &openkms_service::Service, name: &str) {
         .unwrap();
 }
 
-fn session_caller(
+async fn session_caller(
     service: &openkms_service::Service,
     id: &str,
     token: &str,
 ) -> Result<Caller, Error> {
-    let entry = service.sts_access_key(id, Some(token))?;
+    let entry = service.sts_access_key(id, Some(token)).await?;
     Ok(Caller {
         access_key_id: id.to_owned(),
         principal: entry.principal.clone(),
@@ -57,12 +57,20 @@ async fn a_session_expires_on_the_service_clock() {
         .unwrap();
     assert!(s.access_key_id.starts_with("STS."));
     assert_eq!(s.expires_at, 1_700_000_900);
-    assert!(session_caller(&service, &s.access_key_id, &s.security_token).is_ok());
+    assert!(
+        session_caller(&service, &s.access_key_id, &s.security_token)
+            .await
+            .is_ok()
+    );
     clock.set(1_700_000_899);
-    assert!(session_caller(&service, &s.access_key_id, &s.security_token).is_ok());
+    assert!(
+        session_caller(&service, &s.access_key_id, &s.security_token)
+            .await
+            .is_ok()
+    );
     clock.set(1_700_000_900);
     assert!(matches!(
-        session_caller(&service, &s.access_key_id, &s.security_token),
+        session_caller(&service, &s.access_key_id, &s.security_token).await,
         Err(Error::SecurityTokenExpired)
     ));
 }
@@ -82,15 +90,17 @@ async fn a_token_works_only_with_its_own_access_key_id() {
         .await
         .unwrap();
     assert!(matches!(
-        session_caller(&service, &a.access_key_id, &b.security_token),
+        session_caller(&service, &a.access_key_id, &b.security_token).await,
         Err(Error::SecurityTokenMismatch)
     ));
     assert!(matches!(
-        service.sts_access_key(&a.access_key_id, Some("CAISnot-base64!")),
+        service
+            .sts_access_key(&a.access_key_id, Some("CAISnot-base64!"))
+            .await,
         Err(Error::SecurityTokenMalformed)
     ));
     assert!(matches!(
-        service.sts_access_key(&a.access_key_id, None),
+        service.sts_access_key(&a.access_key_id, None).await,
         Err(Error::SecurityTokenMalformed)
     ));
 }
@@ -114,8 +124,12 @@ async fn a_session_policy_only_narrows_the_role() {
         name,
         key_use: KeyUse::Decrypt,
     };
-    let wide = session_caller(&service, &wide.access_key_id, &wide.security_token).unwrap();
-    let narrow = session_caller(&service, &narrow.access_key_id, &narrow.security_token).unwrap();
+    let wide = session_caller(&service, &wide.access_key_id, &wide.security_token)
+        .await
+        .unwrap();
+    let narrow = session_caller(&service, &narrow.access_key_id, &narrow.security_token)
+        .await
+        .unwrap();
     service
         .authorize(&wide, "GetSecretValue", read("app/db"))
         .await

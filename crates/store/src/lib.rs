@@ -63,6 +63,26 @@ pub trait Store: IamStore + Send + Sync + 'static {
 
     /// An access key by id.
     async fn access_key(&self, id: &str) -> Result<Option<AccessKeyRecord>, StoreError>;
+    /// The roots of trust, the active one first.
+    async fn roots(&self) -> Result<Vec<RootRecord>, StoreError>;
+    /// Makes `root` the active root (inserting it, or reactivating a known one) and turns the
+    /// previous active root into a retiring one, in one transaction.
+    async fn activate_root(&self, root: RootRecord) -> Result<(), StoreError>;
+    /// Records where another process finds a root.
+    async fn set_root_locator(&self, root_id: &str, locator: &str) -> Result<(), StoreError>;
+    /// Every key version and access key not wrapped by the active root.
+    async fn rows_to_rewrap(&self) -> Result<Vec<WrappedRow>, StoreError>;
+    /// Replaces one row's wrap if it still holds `row.wrapped`; `false` if it changed or is
+    /// gone. One transaction per row.
+    async fn rewrap(
+        &self,
+        row: WrappedRow,
+        wrapped: Vec<u8>,
+        root_id: String,
+    ) -> Result<bool, StoreError>;
+    /// Retires every retiring root if no row still uses one; `true` when none is left
+    /// retiring. One transaction.
+    async fn retire_roots(&self) -> Result<bool, StoreError>;
     /// Adds an access key.
     async fn insert_access_key(&self, rec: AccessKeyRecord) -> Result<(), StoreError>;
 
@@ -193,4 +213,34 @@ pub trait Store: IamStore + Send + Sync + 'static {
     async fn update_secret(&self, name: &str, plan: PlanFn) -> Result<UpdateOutcome, StoreError>;
     /// Removes secrets whose recovery window ended at or before `now`; returns their names.
     async fn purge_expired(&self, now: i64) -> Result<Vec<String>, StoreError>;
+
+    /// A registered database instance.
+    async fn db_instance(&self, instance_id: &str) -> Result<Option<DbInstanceRecord>, StoreError>;
+    /// Every registered database instance, by id.
+    async fn db_instances(&self) -> Result<Vec<DbInstanceRecord>, StoreError>;
+    /// Registers an instance; `false` when the id is already registered (nothing changed).
+    async fn add_db_instance(&self, rec: DbInstanceRecord) -> Result<bool, StoreError>;
+    /// Forgets an instance; `false` when it was not registered.
+    async fn remove_db_instance(&self, instance_id: &str) -> Result<bool, StoreError>;
+    /// Leases up to `limit` secrets whose rotation is due at `now` to `owner` until
+    /// `lease_until`, skipping secrets another owner holds; returns their names. Several
+    /// nodes may call this at once: each due secret goes to one of them.
+    async fn claim_due_rotations(
+        &self,
+        now: i64,
+        owner: &str,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Leases one secret for a rotation asked for by a caller; `false` when another owner
+    /// holds an unexpired lease on it.
+    async fn claim_rotation(
+        &self,
+        name: &str,
+        now: i64,
+        owner: &str,
+        lease_until: i64,
+    ) -> Result<bool, StoreError>;
+    /// Gives a lease back (no-op unless `owner` holds it).
+    async fn release_rotation(&self, name: &str, owner: &str) -> Result<(), StoreError>;
 }

@@ -19,6 +19,36 @@ pub struct Bootstrap {
     pub service_key: KeyRecord,
     pub service_key_version: KeyVersionRecord,
     pub access_keys: Vec<AccessKeyRecord>,
+    /// The root of trust everything above is wrapped by; recorded as the active root.
+    pub root: RootRecord,
+}
+
+/// A root of trust the store knows; the key itself is never here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootRecord {
+    pub root_id: String,
+    /// `file` or `pkcs11`.
+    pub kind: String,
+    /// Where another process finds it: a file path or a PKCS#11 key label.
+    pub locator: Option<String>,
+    /// `active`, `retiring` or `retired`.
+    pub state: String,
+    pub created_at: i64,
+}
+
+/// A row holding something wrapped by a root of trust, as `rekey` sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrappedRow {
+    pub target: WrappedTarget,
+    pub root_id: String,
+    pub wrapped: Vec<u8>,
+}
+
+/// Which row a [`WrappedRow`] is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WrappedTarget {
+    KeyVersion { key_id: String, version_id: String },
+    AccessKey { access_key_id: String },
 }
 
 /// An access key; the secret is sealed under the root key.
@@ -26,6 +56,8 @@ pub struct Bootstrap {
 pub struct AccessKeyRecord {
     pub access_key_id: String,
     pub sealed_secret: Vec<u8>,
+    /// The root of trust that sealed `sealed_secret`.
+    pub root_id: String,
     pub principal: String,
     pub status: String,
     pub created_at: i64,
@@ -123,6 +155,8 @@ pub struct KeyVersionRecord {
     pub key_id: String,
     pub version_id: String,
     pub wrapped_material: Vec<u8>,
+    /// The root of trust that wrapped `wrapped_material`.
+    pub root_id: String,
     pub created_at: i64,
 }
 
@@ -133,6 +167,59 @@ pub struct RotationRecord {
     pub interval_secs: Option<i64>,
     pub next_at: Option<i64>,
     pub last_at: Option<i64>,
+    pub progress: RotationProgress,
+}
+
+impl RotationRecord {
+    /// When the scheduler should next take the secret: at once for an unfinished rotation
+    /// (after its backoff), at NextRotationDate when automatic rotation is on, else never.
+    pub fn due_at(&self) -> Option<i64> {
+        let retry = self.progress.retry_at;
+        if self.progress.pending_version.is_some() {
+            return Some(retry.unwrap_or(0));
+        }
+        if !self.enabled {
+            return None;
+        }
+        match (self.next_at, retry) {
+            (Some(next), Some(r)) => Some(next.max(r)),
+            (next, r) => next.or(r),
+        }
+    }
+}
+
+/// Where a managed rotation stands. Kept as JSON in the secret's row.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RotationProgress {
+    /// The ACSPending version of a rotation begun and not yet promoted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_version: Option<String>,
+    /// Failed attempts since the last success.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failures: u32,
+    /// No attempt before this time (backoff after a failure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<i64>,
+    /// Why the last attempt failed (no secret material: target and step only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// A database instance registered for managed rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbInstanceRecord {
+    pub instance_id: String,
+    /// `mysql`, `postgresql` or `redis`.
+    pub engine: String,
+    /// `host:port`.
+    pub address: String,
+    /// Name of the Generic secret holding `{"AccountName":..,"AccountPassword":..}`.
+    pub admin_secret: String,
+    pub created_at: i64,
 }
 
 /// A secret's metadata.

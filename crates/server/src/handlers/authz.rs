@@ -22,7 +22,7 @@ pub fn target(action: Action, p: &Params) -> Target<'_> {
             encryption_key: p.get("EncryptionKeyId").filter(|k| !k.is_empty()),
         },
         Action::GetSecretValue => secret(KeyUse::Decrypt),
-        Action::PutSecretValue => secret(KeyUse::GenerateDataKey),
+        Action::PutSecretValue | Action::RotateSecret => secret(KeyUse::GenerateDataKey),
         Action::DescribeSecret
         | Action::ListSecretVersionIds
         | Action::DeleteSecret

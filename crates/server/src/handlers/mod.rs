@@ -5,6 +5,7 @@
 mod authz;
 mod keys;
 mod ram;
+mod rotation;
 mod secrets;
 mod service;
 mod sts;
@@ -12,6 +13,7 @@ mod tags;
 
 use openkms_service::{Caller, Service};
 use openkms_wire::actions::ram::{RamAction, RAM_API_VERSION};
+use openkms_wire::actions::rotation::OwnAction;
 use openkms_wire::actions::sts::{StsAction, STS_API_VERSION};
 use openkms_wire::render::Format;
 use openkms_wire::{Action, ProtocolError, RpcRequest, API_VERSION};
@@ -26,16 +28,29 @@ pub async fn dispatch(
     format: Format,
     request_id: &str,
 ) -> (&'static str, Result<Vec<u8>, ApiError>) {
-    let routed = match route(rpc) {
-        Ok(a) => a,
-        Err(e) => return ("-", Err(e.into())),
-    };
     let cx = Cx {
         service,
         caller,
         params: &rpc.params,
         format,
         request_id,
+    };
+    if rpc.version.as_deref() == Some(API_VERSION) {
+        if let Some(own) = rpc.action.as_deref().and_then(OwnAction::parse) {
+            // openkms's own administrative actions: the root key only.
+            if !caller.is_root() {
+                let denied = openkms_service::Error::NoPermission {
+                    action: format!("kms:{}", own.name()),
+                    resource: "*".to_owned(),
+                };
+                return (own.name(), Err(denied.into()));
+            }
+            return (own.name(), rotation::own(&cx, own).await);
+        }
+    }
+    let routed = match route(rpc) {
+        Ok(a) => a,
+        Err(e) => return ("-", Err(e.into())),
     };
     let action = match routed {
         Routed::Kms(action) => {
@@ -66,6 +81,7 @@ pub async fn dispatch(
         Action::GetKmsInstance => service::get_kms_instance(&cx).await,
         Action::DescribeAccountKmsStatus => service::describe_account_kms_status(&cx).await,
         Action::RestoreSecret => secrets::restore(&cx).await,
+        Action::RotateSecret => rotation::rotate_secret(&cx).await,
         Action::UpdateSecret => secrets::update(&cx).await,
         Action::UpdateSecretVersionStage => secrets::update_version_stage(&cx).await,
         Action::GetSecretPolicy => secrets::get_policy(&cx).await,

@@ -1,7 +1,6 @@
 //! CreateKey: validate, generate material, wrap it under the root key exactly like the service
 //! key, and insert key, first version and tags in one transaction.
 
-use openkms_crypto::KeyMaterial;
 use openkms_domain::key::{
     check_key_description, check_key_options, check_key_spec, KeyState, DEFAULT_KEY_ROTATION_SECS,
     ENCRYPT_DECRYPT,
@@ -10,7 +9,7 @@ use openkms_domain::{parse_tags_json, RotationInterval};
 use openkms_store::{KeyRecord, KeyVersionRecord, TagRecord};
 
 use super::KeyView;
-use crate::{ids, key_material_aad, Caller, Error, Service};
+use crate::{ids, Caller, Error, Service};
 
 /// CreateKey parameters as received. Policy and KeyStorageMechanism are accepted and ignored
 /// (openkms has no key policies; every key is software-protected).
@@ -61,13 +60,7 @@ impl Service {
         };
         let key_id = ids::key_id(self.region()).map_err(|_| Error::internal("make key id"))?;
         let version_id = ids::uuid();
-        let material =
-            KeyMaterial::generate().map_err(|_| Error::internal("generate key material"))?;
-        let wrapped = self
-            .root
-            .wrap(&material, &key_material_aad(&key_id, &version_id))
-            .map_err(|_| Error::internal("wrap key material"))?;
-        drop(material);
+        let (wrapped, root_id) = self.wrap_new_material(&key_id, &version_id).await?;
         let key = KeyRecord {
             key_id: key_id.clone(),
             instance_id,
@@ -86,6 +79,7 @@ impl Service {
             key_id,
             version_id,
             wrapped_material: wrapped,
+            root_id,
             created_at: now,
         };
         let tags = tags

@@ -3,12 +3,11 @@
 //! every older version stays, so whatever they sealed still opens (blobs name their version,
 //! secret versions record theirs).
 
-use openkms_crypto::KeyMaterial;
 use openkms_domain::key::{self, KeyRejection, KeyState};
 use openkms_store::{KeyPlanState, KeyRecord, KeyUpdate, KeyUpdateOutcome, KeyVersionRecord};
 
 use super::{state_of, Paging};
-use crate::{ids, key_material_aad, Caller, Error, Service};
+use crate::{ids, Caller, Error, Service};
 
 /// One key version as reported.
 #[derive(Debug, Clone)]
@@ -38,7 +37,7 @@ impl Service {
         let key = self.resolve_user_key(key_id).await?;
         key::check_usable(state_of(&key)?)?;
         let now = self.now();
-        let version = self.new_version(&key.key_id, now)?;
+        let version = self.new_version(&key.key_id, now).await?;
         let applied = self
             .add_version(
                 version,
@@ -100,7 +99,7 @@ impl Service {
     pub async fn rotate_due_keys(&self, now: i64) -> Result<usize, Error> {
         let mut rotated = 0;
         for key_id in self.store.keys_due_for_rotation(now).await? {
-            let version = match self.new_version(&key_id, now) {
+            let version = match self.new_version(&key_id, now).await {
                 Ok(v) => v,
                 Err(e) => {
                     tracing::error!(key = key_id.as_str(), error = %e, "key rotation failed");
@@ -136,19 +135,15 @@ impl Service {
         Ok(rotated)
     }
 
-    /// Fresh material for a new version of `key_id`, wrapped by the root key.
-    fn new_version(&self, key_id: &str, now: i64) -> Result<KeyVersionRecord, Error> {
+    /// Fresh material for a new version of `key_id`, wrapped by the active root.
+    async fn new_version(&self, key_id: &str, now: i64) -> Result<KeyVersionRecord, Error> {
         let version_id = ids::uuid();
-        let material =
-            KeyMaterial::generate().map_err(|_| Error::internal("generate key material"))?;
-        let wrapped = self
-            .root
-            .wrap(&material, &key_material_aad(key_id, &version_id))
-            .map_err(|_| Error::internal("wrap key material"))?;
+        let (wrapped, root_id) = self.wrap_new_material(key_id, &version_id).await?;
         Ok(KeyVersionRecord {
             key_id: key_id.to_owned(),
             version_id,
             wrapped_material: wrapped,
+            root_id,
             created_at: now,
         })
     }

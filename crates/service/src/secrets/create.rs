@@ -234,5 +234,6 @@ pub(crate) fn rotation_settings(
         interval_secs: Some(secs),
         next_at: Some(now.saturating_add(secs)),
         last_at: None,
+        progress: Default::default(),
     })
 }

@@ -39,7 +39,10 @@ use crate::{Error, Service};
 
 /// Automatic rotation as Alibaba reports it.
 pub fn automatic_rotation(r: &RotationRecord) -> &'static str {
-    if r.enabled {
+    // "Invalid" is Alibaba's word for a secret whose rotation cannot currently succeed.
+    if r.progress.failures > 0 {
+        "Invalid"
+    } else if r.enabled {
         "Enabled"
     } else {
         "Disabled"
@@ -60,7 +63,7 @@ impl Service {
     }
 
     /// The secret's record; pending deletion counts as found.
-    async fn find_secret(&self, name: &SecretName) -> Result<Arc<SecretRecord>, Error> {
+    pub(crate) async fn find_secret(&self, name: &SecretName) -> Result<Arc<SecretRecord>, Error> {
         self.store
             .secret(name.as_str())
             .await?
@@ -96,7 +99,10 @@ impl Service {
 
     /// The key that seals a secret's versions: its EncryptionKeyId (an id, alias or ARN) or the
     /// service key, which must be an enabled symmetric key.
-    async fn sealing_key(&self, key_id: Option<&str>) -> Result<(KeyRecord, Arc<Kek>), Error> {
+    pub(crate) async fn sealing_key(
+        &self,
+        key_id: Option<&str>,
+    ) -> Result<(KeyRecord, Arc<Kek>), Error> {
         let key = match key_id {
             None => self
                 .store

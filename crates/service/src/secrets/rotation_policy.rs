@@ -49,6 +49,7 @@ impl Service {
             Ok(SecretUpdate {
                 rotation: Some(RotationRecord {
                     last_at: state.secret.rotation.last_at,
+                    progress: state.secret.rotation.progress.clone(),
                     ..settings
                 }),
                 updated_at: now,

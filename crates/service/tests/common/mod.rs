@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use openkms_crypto::{RootKey, SecretBytes};
-use openkms_service::{Caller, Clock, Service, StartOptions};
+use openkms_crypto::{RootFinder, RootKey, RootOfTrust, SecretBytes};
+use openkms_service::{Caller, Clock, Service, StartOptions, StartRoot, DEFAULT_KEYRING_CAPACITY};
 use openkms_store::sqlite::SqliteStore;
 
 pub const DAY: i64 = 86_400;
@@ -31,28 +31,53 @@ impl Clock for FakeClock {
     }
 }
 
-/// Starts (or restarts) a service on `dir`.
+/// Starts (or restarts) a service on `dir` with the root key file `dir/root.key`.
 pub async fn start(dir: &Path, clock: Arc<FakeClock>) -> Service {
-    let key_path = dir.join("root.key");
-    let root = if key_path.exists() {
-        RootKey::load(&key_path).unwrap()
-    } else {
-        RootKey::create(&key_path).unwrap()
-    };
+    start_with_root(dir, &dir.join("root.key"), clock, DEFAULT_KEYRING_CAPACITY)
+        .await
+        .unwrap()
+}
+
+/// Starts a service on `dir` with the root key file `key_path` (created if missing) and a
+/// keyring of `capacity` key versions.
+pub async fn start_with_root(
+    dir: &Path,
+    key_path: &Path,
+    clock: Arc<FakeClock>,
+    capacity: usize,
+) -> Result<Service, openkms_service::BootstrapError> {
     let store = Arc::new(SqliteStore::open(&dir.join("openkms.db")).unwrap());
     Service::start(
         store,
-        root,
+        file_root(key_path),
         StartOptions {
             region: "cn-hangzhou".into(),
             account_id: Some("1234567890123456".into()),
             root_access_key: Some(("ak".into(), SecretBytes::from_slice(b"sk"))),
             clock,
+            keyring_capacity: capacity,
         },
     )
     .await
-    .unwrap()
-    .service
+    .map(|s| s.service)
+}
+
+/// The root key file at `path` (created if missing), as a start-up root.
+pub fn file_root(path: &Path) -> StartRoot {
+    StartRoot {
+        root: load_or_create(path),
+        locator: path.display().to_string(),
+        finder: RootFinder::new(None),
+    }
+}
+
+/// The root key file at `path`, created if missing.
+pub fn load_or_create(path: &Path) -> Arc<dyn RootOfTrust> {
+    Arc::new(if path.exists() {
+        RootKey::load(path).unwrap()
+    } else {
+        RootKey::create(path).unwrap()
+    })
 }
 
 /// The root caller.

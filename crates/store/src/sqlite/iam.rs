@@ -750,9 +750,19 @@ mod tests {
     use super::*;
     use crate::Store;
 
-    fn store() -> (tempfile::TempDir, SqliteStore) {
+    async fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteStore::open(&dir.path().join("t.db")).unwrap();
+        // Access keys must name a live root of trust (migration 0006's triggers).
+        s.activate_root(crate::RootRecord {
+            root_id: "fp".into(),
+            kind: "file".into(),
+            locator: None,
+            state: "active".into(),
+            created_at: 0,
+        })
+        .await
+        .unwrap();
         (dir, s)
     }
 
@@ -773,6 +783,7 @@ mod tests {
         AccessKeyRecord {
             access_key_id: id.into(),
             sealed_secret: vec![1, 2, 3],
+            root_id: "fp".into(),
             principal: principal(user),
             status: "Active".into(),
             created_at: 2,
@@ -781,7 +792,7 @@ mod tests {
 
     #[tokio::test]
     async fn rename_carries_access_keys_and_attachments() {
-        let (_d, s) = store();
+        let (_d, s) = store().await;
         assert_eq!(s.create_user(alice()).await.unwrap(), IamOutcome::Done(()));
         assert_eq!(
             s.create_user(alice()).await.unwrap(),
@@ -818,7 +829,7 @@ mod tests {
 
     #[tokio::test]
     async fn access_keys_are_limited_per_user() {
-        let (_d, s) = store();
+        let (_d, s) = store().await;
         s.create_user(alice()).await.unwrap();
         for id in ["A1", "A2"] {
             assert_eq!(
@@ -842,7 +853,7 @@ mod tests {
 
     #[tokio::test]
     async fn policy_versions_number_up_and_attached_policies_stay() {
-        let (_d, s) = store();
+        let (_d, s) = store().await;
         let p = PolicyRecord {
             policy_name: "app".into(),
             description: String::new(),

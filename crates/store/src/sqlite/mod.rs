@@ -26,8 +26,10 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_secret_count.sql"),
     include_str!("../../migrations/sqlite/0004_keys.sql"),
     include_str!("../../migrations/sqlite/0005_key_lifecycle.sql"),
-    include_str!("../../migrations/sqlite/0006_ram.sql"),
-    include_str!("../../migrations/sqlite/0007_ram_roles.sql"),
+    include_str!("../../migrations/sqlite/0006_roots.sql"),
+    include_str!("../../migrations/sqlite/0007_rotation.sql"),
+    include_str!("../../migrations/sqlite/0008_ram.sql"),
+    include_str!("../../migrations/sqlite/0009_ram_roles.sql"),
 ];
 
 /// Reader connections kept for reuse; more are opened under bursts and closed after.
@@ -168,6 +170,7 @@ impl Store for SqliteStore {
                     params![m.default_instance, m.created_at],
                 )
                 .map_err(db("write instance"))?;
+                rows::insert_root(c, &boot.root)?;
                 rows::insert_key(c, &boot.service_key)?;
                 rows::insert_key_version(c, &boot.service_key_version)?;
                 for ak in &boot.access_keys {
@@ -178,9 +181,131 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn roots(&self) -> Result<Vec<RootRecord>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached("SELECT root_id, kind, locator, state, created_at FROM roots ORDER BY state = 'active' DESC, created_at DESC, root_id")
+                .and_then(|mut s| s.query_map([], rows::root)?.collect())
+                .map_err(db("read roots"))
+        })
+    }
+
+    async fn activate_root(&self, root: RootRecord) -> Result<(), StoreError> {
+        self.writer
+            .write(move |c| {
+                c.execute(
+                    "UPDATE roots SET state = 'retiring' WHERE state = 'active' AND root_id <> ?1",
+                    [&root.root_id],
+                )
+                .map_err(db("demote active root"))?;
+                c.execute(
+                    "INSERT INTO roots (root_id, kind, locator, state, created_at) VALUES (?1, ?2, ?3, 'active', ?4) ON CONFLICT (root_id) DO UPDATE SET state = 'active', locator = COALESCE(excluded.locator, roots.locator)",
+                    params![root.root_id, root.kind, root.locator, root.created_at],
+                )
+                .map_err(db("activate root"))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn set_root_locator(&self, root_id: &str, locator: &str) -> Result<(), StoreError> {
+        let (id, loc) = (root_id.to_owned(), locator.to_owned());
+        self.writer
+            .write(move |c| {
+                c.execute(
+                    "UPDATE roots SET locator = ?2 WHERE root_id = ?1",
+                    [id, loc],
+                )
+                .map_err(db("write root locator"))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn rows_to_rewrap(&self) -> Result<Vec<WrappedRow>, StoreError> {
+        self.read(|c| {
+            let active = "(SELECT root_id FROM roots WHERE state = 'active')";
+            let mut out: Vec<WrappedRow> = c
+                .prepare_cached(&format!("SELECT key_id, version_id, root_id, wrapped_material FROM key_versions WHERE root_id IS NOT {active} ORDER BY key_id, version_id"))
+                .and_then(|mut s| {
+                    s.query_map([], |r| {
+                        Ok(WrappedRow {
+                            target: WrappedTarget::KeyVersion {
+                                key_id: r.get(0)?,
+                                version_id: r.get(1)?,
+                            },
+                            root_id: r.get(2)?,
+                            wrapped: r.get(3)?,
+                        })
+                    })?
+                    .collect()
+                })
+                .map_err(db("list key versions to rewrap"))?;
+            let access: Vec<WrappedRow> = c
+                .prepare_cached(&format!("SELECT access_key_id, root_id, sealed_secret FROM access_keys WHERE root_id IS NOT {active} ORDER BY access_key_id"))
+                .and_then(|mut s| {
+                    s.query_map([], |r| {
+                        Ok(WrappedRow {
+                            target: WrappedTarget::AccessKey {
+                                access_key_id: r.get(0)?,
+                            },
+                            root_id: r.get(1)?,
+                            wrapped: r.get(2)?,
+                        })
+                    })?
+                    .collect()
+                })
+                .map_err(db("list access keys to rewrap"))?;
+            out.extend(access);
+            Ok(out)
+        })
+    }
+
+    async fn rewrap(
+        &self,
+        row: WrappedRow,
+        wrapped: Vec<u8>,
+        root_id: String,
+    ) -> Result<bool, StoreError> {
+        self.writer
+            .write(move |c| {
+                // Compare-and-set on the old bytes: a row changed or deleted meanwhile (key
+                // destroyed) is left alone and reported, never overwritten.
+                let n = match &row.target {
+                    WrappedTarget::KeyVersion { key_id, version_id } => c
+                        .prepare_cached("UPDATE key_versions SET wrapped_material = ?1, root_id = ?2 WHERE key_id = ?3 AND version_id = ?4 AND wrapped_material = ?5")
+                        .and_then(|mut s| s.execute(params![wrapped, root_id, key_id, version_id, row.wrapped]))
+                        .map_err(db("rewrap key version"))?,
+                    WrappedTarget::AccessKey { access_key_id } => c
+                        .prepare_cached("UPDATE access_keys SET sealed_secret = ?1, root_id = ?2 WHERE access_key_id = ?3 AND sealed_secret = ?4")
+                        .and_then(|mut s| s.execute(params![wrapped, root_id, access_key_id, row.wrapped]))
+                        .map_err(db("rewrap access key"))?,
+                };
+                Ok(n == 1)
+            })
+            .await
+    }
+
+    async fn retire_roots(&self) -> Result<bool, StoreError> {
+        self.writer
+            .write(move |c| {
+                // One transaction: the check and the retirement see the same rows, and the
+                // triggers refuse any later write under a retired root.
+                c.execute(
+                        "UPDATE roots SET state = 'retired' WHERE state = 'retiring' AND NOT EXISTS (SELECT 1 FROM key_versions WHERE root_id IS NOT (SELECT root_id FROM roots WHERE state = 'active')) AND NOT EXISTS (SELECT 1 FROM access_keys WHERE root_id IS NOT (SELECT root_id FROM roots WHERE state = 'active'))",
+                        [],
+                    )
+                    .map_err(db("retire roots"))?;
+                let left: i64 = c
+                    .query_row("SELECT COUNT(*) FROM roots WHERE state = 'retiring'", [], |r| r.get(0))
+                    .map_err(db("count retiring roots"))?;
+                Ok(left == 0)
+            })
+            .await
+    }
+
     async fn access_key(&self, id: &str) -> Result<Option<AccessKeyRecord>, StoreError> {
         self.read(|c| {
-            c.prepare_cached("SELECT access_key_id, sealed_secret, principal, status, created_at FROM access_keys WHERE access_key_id = ?1")
+            c.prepare_cached("SELECT access_key_id, sealed_secret, principal, status, created_at, root_id FROM access_keys WHERE access_key_id = ?1")
                 .and_then(|mut s| s.query_row([id], rows::access_key).optional())
                 .map_err(db("read access key"))
         })
@@ -315,7 +440,7 @@ impl Store for SqliteStore {
                 .and_then(|mut s| s.query_row([key_id], |r| r.get(0)))
                 .map_err(db("count key versions"))?;
             let rows = c
-                .prepare_cached("SELECT key_id, version_id, wrapped_material, created_at FROM key_versions WHERE key_id = ?1 ORDER BY created_at, rowid LIMIT ?2 OFFSET ?3")
+                .prepare_cached("SELECT key_id, version_id, wrapped_material, created_at, root_id FROM key_versions WHERE key_id = ?1 ORDER BY created_at, rowid LIMIT ?2 OFFSET ?3")
                 .and_then(|mut s| {
                     s.query_map(params![key_id, clamp(limit), clamp(offset)], rows::key_version)?
                         .collect::<Result<Vec<_>, _>>()
@@ -461,7 +586,7 @@ impl Store for SqliteStore {
         version_id: &str,
     ) -> Result<Option<KeyVersionRecord>, StoreError> {
         self.read(|c| {
-            c.prepare_cached("SELECT key_id, version_id, wrapped_material, created_at FROM key_versions WHERE key_id = ?1 AND version_id = ?2")
+            c.prepare_cached("SELECT key_id, version_id, wrapped_material, created_at, root_id FROM key_versions WHERE key_id = ?1 AND version_id = ?2")
                 .and_then(|mut s| s.query_row([key_id, version_id], rows::key_version).optional())
                 .map_err(db("read key version"))
         })
@@ -741,6 +866,101 @@ impl Store for SqliteStore {
             self.cache.clear();
         }
         out
+    }
+
+    async fn db_instance(&self, instance_id: &str) -> Result<Option<DbInstanceRecord>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached("SELECT instance_id, engine, address, admin_secret, created_at FROM db_instances WHERE instance_id = ?1")
+                .and_then(|mut s| s.query_row([instance_id], rows::db_instance).optional())
+                .map_err(db("read db instance"))
+        })
+    }
+
+    async fn db_instances(&self) -> Result<Vec<DbInstanceRecord>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached("SELECT instance_id, engine, address, admin_secret, created_at FROM db_instances ORDER BY instance_id")
+                .and_then(|mut s| s.query_map([], rows::db_instance)?.collect())
+                .map_err(db("list db instances"))
+        })
+    }
+
+    async fn add_db_instance(&self, rec: DbInstanceRecord) -> Result<bool, StoreError> {
+        self.writer
+            .write(move |c| {
+                c.prepare_cached("INSERT INTO db_instances (instance_id, engine, address, admin_secret, created_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (instance_id) DO NOTHING")
+                    .and_then(|mut s| s.execute(params![rec.instance_id, rec.engine, rec.address, rec.admin_secret, rec.created_at]))
+                    .map(|n| n == 1)
+                    .map_err(db("register db instance"))
+            })
+            .await
+    }
+
+    async fn remove_db_instance(&self, instance_id: &str) -> Result<bool, StoreError> {
+        let id = instance_id.to_owned();
+        self.writer
+            .write(move |c| {
+                c.prepare_cached("DELETE FROM db_instances WHERE instance_id = ?1")
+                    .and_then(|mut s| s.execute([id]))
+                    .map(|n| n == 1)
+                    .map_err(db("remove db instance"))
+            })
+            .await
+    }
+
+    async fn claim_due_rotations(
+        &self,
+        now: i64,
+        owner: &str,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        let owner = owner.to_owned();
+        self.writer
+            .write(move |c| {
+                c.prepare_cached(
+                    "UPDATE secrets SET rotation_lease_owner = ?1, rotation_lease_until = ?2 WHERE id IN (SELECT id FROM secrets WHERE rotation_due_at IS NOT NULL AND rotation_due_at <= ?3 AND (rotation_lease_until IS NULL OR rotation_lease_until <= ?3) ORDER BY rotation_due_at LIMIT ?4) RETURNING name",
+                )
+                .and_then(|mut s| {
+                    s.query_map(params![owner, lease_until, now, limit], |r| r.get(0))?
+                        .collect()
+                })
+                .map_err(db("claim due rotations"))
+            })
+            .await
+    }
+
+    async fn claim_rotation(
+        &self,
+        name: &str,
+        now: i64,
+        owner: &str,
+        lease_until: i64,
+    ) -> Result<bool, StoreError> {
+        let (name, owner) = (name.to_owned(), owner.to_owned());
+        self.writer
+            .write(move |c| {
+                c.prepare_cached(
+                    "UPDATE secrets SET rotation_lease_owner = ?1, rotation_lease_until = ?2 WHERE name = ?3 AND (rotation_lease_until IS NULL OR rotation_lease_until <= ?4 OR rotation_lease_owner = ?1)",
+                )
+                .and_then(|mut s| s.execute(params![owner, lease_until, name, now]))
+                .map(|n| n == 1)
+                .map_err(db("claim rotation"))
+            })
+            .await
+    }
+
+    async fn release_rotation(&self, name: &str, owner: &str) -> Result<(), StoreError> {
+        let (name, owner) = (name.to_owned(), owner.to_owned());
+        self.writer
+            .write(move |c| {
+                c.prepare_cached(
+                    "UPDATE secrets SET rotation_lease_owner = NULL, rotation_lease_until = NULL WHERE name = ?1 AND rotation_lease_owner = ?2",
+                )
+                .and_then(|mut s| s.execute(params![name, owner]))
+                .map(|_| ())
+                .map_err(db("release rotation"))
+            })
+            .await
     }
 }
 

@@ -21,7 +21,7 @@ pub(crate) use key_columns;
 /// on the hot read path).
 macro_rules! secret_columns {
     () => {
-        "id, name, secret_type, description, encryption_key_id, dkms_instance_id, extended_config, rotation_enabled, rotation_interval, next_rotation_at, last_rotation_at, policy, stages, created_at, updated_at, planned_delete_at"
+        "id, name, secret_type, description, encryption_key_id, dkms_instance_id, extended_config, rotation_enabled, rotation_interval, next_rotation_at, last_rotation_at, policy, stages, created_at, updated_at, planned_delete_at, rotation_state"
     };
 }
 
@@ -42,6 +42,7 @@ pub fn access_key(r: &Row<'_>) -> rusqlite::Result<AccessKeyRecord> {
         principal: r.get(2)?,
         status: r.get(3)?,
         created_at: r.get(4)?,
+        root_id: r.get(5)?,
     })
 }
 
@@ -89,6 +90,16 @@ pub fn sealing_key_check(
     Ok(check_usable(state).map_err(SealingKeyRefusal::State))
 }
 
+pub fn db_instance(r: &Row<'_>) -> rusqlite::Result<DbInstanceRecord> {
+    Ok(DbInstanceRecord {
+        instance_id: r.get(0)?,
+        engine: r.get(1)?,
+        address: r.get(2)?,
+        admin_secret: r.get(3)?,
+        created_at: r.get(4)?,
+    })
+}
+
 pub fn alias(r: &Row<'_>) -> rusqlite::Result<AliasRecord> {
     Ok(AliasRecord {
         alias_name: r.get(0)?,
@@ -103,6 +114,7 @@ pub fn key_version(r: &Row<'_>) -> rusqlite::Result<KeyVersionRecord> {
         version_id: r.get(1)?,
         wrapped_material: r.get(2)?,
         created_at: r.get(3)?,
+        root_id: r.get(4)?,
     })
 }
 
@@ -134,6 +146,7 @@ fn secret_row(r: &Row<'_>) -> rusqlite::Result<(SecretRecord, String)> {
                 interval_secs: r.get(8)?,
                 next_at: r.get(9)?,
                 last_at: r.get(10)?,
+                progress: progress_from(&r.get::<_, String>(16)?),
             },
             policy: r.get(11)?,
             stages: StageMap::default(),
@@ -282,10 +295,30 @@ fn stages_json(s: &StageMap) -> Result<String, StoreError> {
     })
 }
 
+/// A row's rotation progress; an unreadable value counts as none (it only steers retries).
+fn progress_from(text: &str) -> RotationProgress {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+fn progress_json(p: &RotationProgress) -> Result<String, StoreError> {
+    serde_json::to_string(p).map_err(|_| StoreError::Corrupt {
+        what: "secret rotation state",
+    })
+}
+
+/// When the scheduler should look at a secret; never while it waits for deletion.
+fn rotation_due(s: &SecretRecord) -> Option<i64> {
+    if s.planned_delete_at.is_some() {
+        return None;
+    }
+    s.rotation.due_at()
+}
+
 pub fn insert_secret(c: &Connection, s: &SecretRecord) -> Result<i64, StoreError> {
     let stages = stages_json(&s.stages)?;
+    let progress = progress_json(&s.rotation.progress)?;
     c.prepare_cached(
-        "INSERT INTO secrets (name, secret_type, description, encryption_key_id, dkms_instance_id, extended_config, rotation_enabled, rotation_interval, next_rotation_at, last_rotation_at, policy, stages, created_at, updated_at, planned_delete_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        "INSERT INTO secrets (name, secret_type, description, encryption_key_id, dkms_instance_id, extended_config, rotation_enabled, rotation_interval, next_rotation_at, last_rotation_at, policy, stages, created_at, updated_at, planned_delete_at, rotation_state, rotation_due_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )
     .and_then(|mut st| {
         st.execute(params![
@@ -304,6 +337,8 @@ pub fn insert_secret(c: &Connection, s: &SecretRecord) -> Result<i64, StoreError
             s.created_at,
             s.updated_at,
             s.planned_delete_at,
+            progress,
+            rotation_due(s),
         ])
     })
     .map_err(db("write secret"))?;
@@ -312,8 +347,9 @@ pub fn insert_secret(c: &Connection, s: &SecretRecord) -> Result<i64, StoreError
 
 pub fn update_secret_row(c: &Connection, s: &SecretRecord) -> Result<(), StoreError> {
     let stages = stages_json(&s.stages)?;
+    let progress = progress_json(&s.rotation.progress)?;
     c.prepare_cached(
-        "UPDATE secrets SET description = ?2, extended_config = ?3, rotation_enabled = ?4, rotation_interval = ?5, next_rotation_at = ?6, last_rotation_at = ?7, policy = ?8, stages = ?9, updated_at = ?10, planned_delete_at = ?11 WHERE id = ?1",
+        "UPDATE secrets SET description = ?2, extended_config = ?3, rotation_enabled = ?4, rotation_interval = ?5, next_rotation_at = ?6, last_rotation_at = ?7, policy = ?8, stages = ?9, updated_at = ?10, planned_delete_at = ?11, rotation_state = ?12, rotation_due_at = ?13 WHERE id = ?1",
     )
     .and_then(|mut st| {
         st.execute(params![
@@ -328,6 +364,8 @@ pub fn update_secret_row(c: &Connection, s: &SecretRecord) -> Result<(), StoreEr
             stages,
             s.updated_at,
             s.planned_delete_at,
+            progress,
+            rotation_due(s),
         ])
     })
     .map_err(db("update secret"))?;
@@ -365,8 +403,8 @@ pub fn insert_key(c: &Connection, k: &KeyRecord) -> Result<(), StoreError> {
 
 pub fn insert_key_version(c: &Connection, v: &KeyVersionRecord) -> Result<(), StoreError> {
     c.execute(
-        "INSERT INTO key_versions (key_id, version_id, wrapped_material, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![v.key_id, v.version_id, v.wrapped_material, v.created_at],
+        "INSERT INTO key_versions (key_id, version_id, wrapped_material, created_at, root_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![v.key_id, v.version_id, v.wrapped_material, v.created_at, v.root_id],
     )
     .map_err(db("write key version"))?;
     Ok(())
@@ -374,8 +412,8 @@ pub fn insert_key_version(c: &Connection, v: &KeyVersionRecord) -> Result<(), St
 
 pub fn insert_access_key(c: &Connection, a: &AccessKeyRecord) -> Result<(), StoreError> {
     c.execute(
-        "INSERT INTO access_keys (access_key_id, sealed_secret, principal, status, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![a.access_key_id, a.sealed_secret, a.principal, a.status, a.created_at],
+        "INSERT INTO access_keys (access_key_id, sealed_secret, principal, status, created_at, root_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![a.access_key_id, a.sealed_secret, a.principal, a.status, a.created_at, a.root_id],
     )
     .map_err(db("write access key"))?;
     Ok(())
@@ -416,5 +454,30 @@ pub fn write_key(c: &Connection, k: &KeyRecord) -> Result<(), StoreError> {
         ])
     })
     .map_err(db("update key"))?;
+    Ok(())
+}
+
+pub fn root(r: &Row<'_>) -> rusqlite::Result<RootRecord> {
+    Ok(RootRecord {
+        root_id: r.get(0)?,
+        kind: r.get(1)?,
+        locator: r.get(2)?,
+        state: r.get(3)?,
+        created_at: r.get(4)?,
+    })
+}
+
+pub fn insert_root(c: &Connection, root: &RootRecord) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO roots (root_id, kind, locator, state, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            root.root_id,
+            root.kind,
+            root.locator,
+            root.state,
+            root.created_at
+        ],
+    )
+    .map_err(db("write root"))?;
     Ok(())
 }

@@ -224,6 +224,7 @@ async fn update_persists_extended_config_rotation_policy_and_restore() {
         interval_secs: Some(21_600),
         next_at: Some(21_630),
         last_at: Some(5),
+        progress: Default::default(),
     };
     let planned = rotation.clone();
     s.update_secret(
@@ -405,6 +406,7 @@ fn key_version_record(id: &str) -> KeyVersionRecord {
         key_id: id.into(),
         version_id: format!("{id}-v1"),
         wrapped_material: vec![9; 60],
+        root_id: "fp".into(),
         created_at: 10,
     }
 }
@@ -422,7 +424,21 @@ async fn store_with_service_key() -> (tempfile::TempDir, SqliteStore) {
         },
         service_key: key_record("svc", "Service"),
         service_key_version: key_version_record("svc"),
-        access_keys: vec![],
+        access_keys: vec![AccessKeyRecord {
+            access_key_id: "ak".into(),
+            sealed_secret: vec![7; 40],
+            root_id: "fp".into(),
+            principal: "root".into(),
+            status: "Active".into(),
+            created_at: 1,
+        }],
+        root: RootRecord {
+            root_id: "fp".into(),
+            kind: "file".into(),
+            locator: None,
+            state: "active".into(),
+            created_at: 1,
+        },
     })
     .await
     .unwrap();
@@ -663,6 +679,7 @@ fn second_version(key_id: &str, at: i64) -> KeyVersionRecord {
         key_id: key_id.into(),
         version_id: format!("{key_id}-v2"),
         wrapped_material: vec![8; 60],
+        root_id: "fp".into(),
         created_at: at,
     }
 }
@@ -789,4 +806,136 @@ async fn destroying_expired_keys_removes_versions_aliases_and_tags_but_keeps_key
     assert!(s.key("used").await.unwrap().is_some());
     assert!(s.key("later").await.unwrap().is_some());
     assert!(s.key("svc").await.unwrap().is_some());
+}
+
+fn root_record(id: &str) -> RootRecord {
+    RootRecord {
+        root_id: id.into(),
+        kind: "file".into(),
+        locator: Some(format!("/keys/{id}")),
+        state: "active".into(),
+        created_at: 5,
+    }
+}
+
+#[tokio::test]
+async fn rekey_moves_rows_one_by_one_and_retires_the_old_root_only_when_none_is_left() {
+    let (_d, s) = store_with_service_key().await;
+    assert_eq!(s.roots().await.unwrap()[0].state, "active");
+    assert!(s.rows_to_rewrap().await.unwrap().is_empty());
+    assert!(s.retire_roots().await.unwrap());
+
+    s.activate_root(root_record("new")).await.unwrap();
+    let roots = s.roots().await.unwrap();
+    assert_eq!(
+        roots
+            .iter()
+            .map(|r| (r.root_id.as_str(), r.state.as_str()))
+            .collect::<Vec<_>>(),
+        [("new", "active"), ("fp", "retiring")]
+    );
+    let rows = s.rows_to_rewrap().await.unwrap();
+    assert_eq!(rows.len(), 2, "the service key version and the access key");
+    // Nothing is retired while a row still uses the old root.
+    assert!(!s.retire_roots().await.unwrap());
+
+    // A row that changed since it was read is not overwritten.
+    let mut stale = rows[0].clone();
+    stale.wrapped = vec![1, 2, 3];
+    assert!(!s.rewrap(stale, vec![5; 50], "new".into()).await.unwrap());
+    for row in rows {
+        assert!(s.rewrap(row, vec![5; 50], "new".into()).await.unwrap());
+    }
+    assert!(s.rows_to_rewrap().await.unwrap().is_empty());
+    let v = s.key_version("svc", "svc-v1").await.unwrap().unwrap();
+    assert_eq!((v.root_id.as_str(), v.wrapped_material.len()), ("new", 50));
+    assert_eq!(s.access_key("ak").await.unwrap().unwrap().root_id, "new");
+    assert!(s.retire_roots().await.unwrap());
+    assert_eq!(s.roots().await.unwrap()[1].state, "retired");
+}
+
+#[tokio::test]
+async fn no_row_can_be_written_under_a_retired_or_unknown_root() {
+    let (_d, s) = store_with_service_key().await;
+    let mut v = second_version("svc", 20);
+    v.root_id = "nobody".into();
+    assert!(s
+        .add_key_version(v, Box::new(|_| Ok(KeyUpdate::default())))
+        .await
+        .is_err());
+    s.activate_root(root_record("new")).await.unwrap();
+    for row in s.rows_to_rewrap().await.unwrap() {
+        s.rewrap(row, vec![5; 50], "new".into()).await.unwrap();
+    }
+    assert!(s.retire_roots().await.unwrap());
+    // A server that still wraps with the old root (it read the active root before rekey
+    // retired it) fails instead of leaving a row the old root's owner may have discarded.
+    assert!(s
+        .add_key_version(
+            second_version("svc", 20),
+            Box::new(|_| Ok(KeyUpdate::default()))
+        )
+        .await
+        .is_err());
+    let mut v = second_version("svc", 20);
+    v.root_id = "new".into();
+    assert!(s
+        .add_key_version(v, Box::new(|_| Ok(KeyUpdate::default())))
+        .await
+        .is_ok());
+}
+
+#[tokio::test]
+async fn reactivating_a_known_root_keeps_its_locator_and_demotes_the_other() {
+    let (_d, s) = store_with_service_key().await;
+    s.set_root_locator("fp", "/keys/fp").await.unwrap();
+    s.activate_root(root_record("new")).await.unwrap();
+    let mut back = root_record("fp");
+    back.locator = None;
+    s.activate_root(back).await.unwrap();
+    let roots = s.roots().await.unwrap();
+    assert_eq!(roots[0].root_id, "fp");
+    assert_eq!(roots[0].locator.as_deref(), Some("/keys/fp"));
+    assert_eq!(roots[1].state, "retiring");
+}
+
+#[tokio::test]
+async fn an_installation_from_before_roots_gets_its_one_root_recorded_on_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("openkms.db");
+    {
+        // The schema as it was before migration 0006, with a key version and an access key.
+        let c = Connection::open(&path).unwrap();
+        for (i, sql) in MIGRATIONS.iter().take(5).enumerate() {
+            c.execute_batch(&format!("{sql}\nPRAGMA user_version = {};", i + 1))
+                .unwrap();
+        }
+        c.execute_batch(
+            "INSERT INTO meta VALUES (1, '1234567890123456', 'oldfp', 'kst-1', 'svc', 1);
+             INSERT INTO instances VALUES ('kst-1', 1);
+             INSERT INTO keys (key_id, instance_id, key_spec, key_usage, key_state, creator, primary_version_id, created_at)
+                 VALUES ('svc', 'kst-1', 'Aliyun_AES_256', 'ENCRYPT/DECRYPT', 'Enabled', 'Service', 'v1', 1);
+             INSERT INTO key_versions VALUES ('svc', 'v1', x'0102', 1);
+             INSERT INTO access_keys VALUES ('ak', x'0304', 'root', 'Active', 1);",
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    let roots = s.roots().await.unwrap();
+    assert_eq!(roots.len(), 1);
+    assert_eq!(
+        (
+            roots[0].root_id.as_str(),
+            roots[0].kind.as_str(),
+            roots[0].state.as_str()
+        ),
+        ("oldfp", "file", "active")
+    );
+    assert_eq!(roots[0].locator, None);
+    assert_eq!(
+        s.key_version("svc", "v1").await.unwrap().unwrap().root_id,
+        "oldfp"
+    );
+    assert_eq!(s.access_key("ak").await.unwrap().unwrap().root_id, "oldfp");
+    assert!(s.rows_to_rewrap().await.unwrap().is_empty());
 }

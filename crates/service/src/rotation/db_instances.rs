@@ -1,0 +1,97 @@
+//! The registry of database instances that managed rotation can reach. Alibaba's API has no
+//! such action (RDS has its own control plane); openkms serves it as its own actions, for the
+//! account's root key only, so `openkms db-instance` can manage it on a running server.
+
+use openkms_domain::{SecretName, ValidationError};
+use openkms_rotation::{Engine, Target};
+use openkms_store::DbInstanceRecord;
+
+use crate::{Caller, Error, Service};
+
+/// Instance ids: what RDS, PolarDB and Redis ids look like (letters, digits, `-`, `_`).
+fn check_instance_id(id: &str) -> Result<(), Error> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(
+            ValidationError::invalid("DBInstanceId", "must be 1-64 letters, digits, '-' or '_'")
+                .into(),
+        )
+    }
+}
+
+fn root_only(caller: &Caller, what: &'static str) -> Result<(), Error> {
+    if caller.principal == "root" {
+        Ok(())
+    } else {
+        Err(Error::RootOnly { what })
+    }
+}
+
+impl Service {
+    /// Registers a database instance for rotation. The admin secret must exist (its value is
+    /// read at each rotation, so it can itself be rotated with PutSecretValue).
+    pub async fn add_db_instance(
+        &self,
+        caller: &Caller,
+        instance_id: &str,
+        engine: &str,
+        address: &str,
+        admin_secret: &str,
+    ) -> Result<DbInstanceRecord, Error> {
+        root_only(caller, "register database instances")?;
+        check_instance_id(instance_id)?;
+        let engine = Engine::parse(engine).ok_or_else(|| {
+            ValidationError::invalid("Engine", "must be mysql, postgresql or redis")
+        })?;
+        Target::new(engine, address)
+            .map_err(|e| ValidationError::invalid("Address", e.to_string()))?;
+        let admin = SecretName::parse(admin_secret)?;
+        self.store
+            .secret(admin.as_str())
+            .await?
+            .ok_or(Error::SecretNotFound)?;
+        let rec = DbInstanceRecord {
+            instance_id: instance_id.to_owned(),
+            engine: engine.name().to_owned(),
+            address: address.to_owned(),
+            admin_secret: admin.as_str().to_owned(),
+            created_at: self.now(),
+        };
+        if !self.store.add_db_instance(rec.clone()).await? {
+            return Err(Error::DbInstanceExists {
+                instance_id: instance_id.to_owned(),
+            });
+        }
+        Ok(rec)
+    }
+
+    /// Every registered database instance.
+    pub async fn list_db_instances(&self, caller: &Caller) -> Result<Vec<DbInstanceRecord>, Error> {
+        root_only(caller, "list database instances")?;
+        Ok(self.store.db_instances().await?)
+    }
+
+    /// Forgets a database instance; its secrets keep their values, and their rotations answer
+    /// that the instance is not registered.
+    pub async fn remove_db_instance(
+        &self,
+        caller: &Caller,
+        instance_id: &str,
+    ) -> Result<(), Error> {
+        root_only(caller, "remove database instances")?;
+        check_instance_id(instance_id)?;
+        if self.store.remove_db_instance(instance_id).await? {
+            Ok(())
+        } else {
+            Err(Error::DbInstanceNotRegistered {
+                instance_id: instance_id.to_owned(),
+            })
+        }
+    }
+}
