@@ -340,7 +340,7 @@ impl IamStore for SqliteStore {
             if !user_exists(c, user_name)? {
                 return Ok(IamOutcome::UserNotFound);
             }
-            c.prepare_cached("SELECT access_key_id, sealed_secret, principal, status, created_at FROM access_keys WHERE principal = ?1 ORDER BY created_at, access_key_id")
+            c.prepare_cached("SELECT access_key_id, sealed_secret, principal, status, created_at, root_id FROM access_keys WHERE principal = ?1 ORDER BY created_at, access_key_id")
                 .and_then(|mut s| {
                     s.query_map([principal(user_name)], rows::access_key)?
                         .collect::<rusqlite::Result<Vec<_>>>()
