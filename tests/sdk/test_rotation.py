@@ -221,3 +221,23 @@ def test_a_client_reconnecting_through_20_double_users_rotations_never_fails_to_
     print("reconnecting client through 20 DoubleUsers rotations: %(ok)d logins, %(failed)d failed" % logins)
     assert logins["failed"] == 0, logins
     assert logins["ok"] > 20, logins
+
+
+def test_polardb_secret_rotates_on_its_registered_cluster(server, kms_client):
+    target = ENGINES["mysql"]()
+    cluster = register(server, kms_client, target)
+    account, pw = account_name(), "Init" + uuid.uuid4().hex
+    target.create_account(account, pw)
+    name = ks.unique("rot")
+    ks.create_secret(kms_client, name, data="$Auto", secret_type="PolarDB",
+                     extended_config={"SecretSubType": "DoubleUsers", "DBClusterId": cluster,
+                                      "DBType": "MySQL", "AccountName": account})
+    rotate(kms_client, name, "r1")
+    first, _ = value(kms_client, name)
+    assert first["AccountName"] == account and target.can_login(account, first["AccountPassword"])
+    rotate(kms_client, name, "r2")
+    cur, _ = value(kms_client, name)
+    prev, _ = value(kms_client, name, version_stage="ACSPrevious")
+    assert cur["AccountName"] == account + "_clone"
+    assert target.can_login(cur["AccountName"], cur["AccountPassword"])
+    assert target.can_login(prev["AccountName"], prev["AccountPassword"])
