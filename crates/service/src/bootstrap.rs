@@ -154,7 +154,7 @@ impl Service {
                 region: opts.region,
                 clock: opts.clock,
                 keyring: Keyring::with_capacity(opts.keyring_capacity),
-                access_keys: RwLock::new(HashMap::new()),
+                access_keys: RwLock::new(crate::AccessKeyCache::default()),
                 replay: ReplayGuard::new(REPLAY_CAPACITY),
                 node_id: crate::ids::uuid(),
                 identity_policies: RwLock::new(HashMap::new()),

@@ -40,6 +40,13 @@ use roots::Roots;
 /// Nonces held at most (about 100 bytes each): bounds memory under sustained load.
 const REPLAY_CAPACITY: usize = 20_000_000;
 
+/// Access keys by id, with a generation bumped by every invalidation.
+#[derive(Default)]
+pub(crate) struct AccessKeyCache {
+    pub(crate) entries: HashMap<String, Arc<AccessKeyEntry>>,
+    pub(crate) generation: u64,
+}
+
 /// An access key as the authenticator needs it.
 pub struct AccessKeyEntry {
     pub secret: SecretBytes,
@@ -57,7 +64,7 @@ pub struct Service {
     region: String,
     clock: Arc<dyn Clock>,
     keyring: Keyring,
-    access_keys: RwLock<HashMap<String, Arc<AccessKeyEntry>>>,
+    access_keys: RwLock<AccessKeyCache>,
     replay: ReplayGuard,
     /// This process's name in scheduler leases, so a lease is only ever released by its holder.
     node_id: String,
@@ -87,14 +94,13 @@ impl Service {
 
     /// Looks up an access key for signature checking; cached after the first read.
     pub async fn access_key(&self, id: &str) -> Result<Option<Arc<AccessKeyEntry>>, Error> {
-        if let Some(e) = self
-            .access_keys
-            .read()
-            .ok()
-            .and_then(|m| m.get(id).cloned())
-        {
-            return Ok(Some(e));
-        }
+        let generation = match self.access_keys.read() {
+            Ok(cache) => match cache.entries.get(id) {
+                Some(e) => return Ok(Some(e.clone())),
+                None => cache.generation,
+            },
+            Err(_) => u64::MAX,
+        };
         let Some(rec) = self.store.access_key(id).await? else {
             return Ok(None);
         };
@@ -113,8 +119,12 @@ impl Service {
             active: rec.status == "Active",
             session: None,
         });
-        if let Ok(mut m) = self.access_keys.write() {
-            m.insert(id.to_owned(), entry.clone());
+        if let Ok(mut cache) = self.access_keys.write() {
+            // A key deactivated or deleted while this lookup ran bumped the generation: the
+            // row read before that change must not go back into the cache.
+            if cache.generation == generation {
+                cache.entries.insert(id.to_owned(), entry.clone());
+            }
         }
         Ok(Some(entry))
     }
