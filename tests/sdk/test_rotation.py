@@ -241,3 +241,44 @@ def test_polardb_secret_rotates_on_its_registered_cluster(server, kms_client):
     assert cur["AccountName"] == account + "_clone"
     assert target.can_login(cur["AccountName"], cur["AccountPassword"])
     assert target.can_login(prev["AccountName"], prev["AccountPassword"])
+
+
+def test_ram_credentials_rotation_hands_out_a_working_key_and_retires_the_one_before(server, kms_client):
+    from test_ram import m as ram_models, new_user, ram_client
+
+    ram = ram_client(server)
+    user = new_user(ram, "rot")
+    first = ram.create_access_key(ram_models().CreateAccessKeyRequest(user_name=user)).body.access_key
+    data = json.dumps({"AccessKeys": [{"AccessKeyId": first.access_key_id,
+                                       "AccessKeySecret": first.access_key_secret}]})
+    created = ks.body_map(ks.create_secret(kms_client, "$Auto", data=data, secret_type="RAMCredentials",
+                                           extended_config={"SecretSubType": "RamUserAccessKey",
+                                                            "UserName": user}))
+    name = created["SecretName"]
+    assert name == "acs/ram/user/" + user
+
+    def key(stage):
+        body = ks.body_map(ks.get_secret_value(kms_client, name, version_stage=stage))
+        return json.loads(body["SecretData"])
+
+    def authenticates(k):
+        client = ks.generated_client(server.endpoint, k["AccessKeyId"], k["AccessKeySecret"])
+        try:
+            client.list_secrets(ks.models().ListSecretsRequest())
+        except Exception as exc:  # noqa: BLE001 - the error code tells which kind of refusal
+            code, _, _ = ks.error_code_and_status(exc)
+            # A valid key without policies is authenticated, then refused by authorization.
+            return code == "Forbidden.NoPermission"
+        return True
+
+    rotate(kms_client, name, "r1")
+    rotate(kms_client, name, "r2")
+    cur, prev = key("ACSCurrent"), key("ACSPrevious")
+    assert cur["AccessKeyId"] not in (first.access_key_id, prev["AccessKeyId"])
+    assert cur["GenerateTimestamp"].endswith("Z")
+    assert authenticates(cur) and authenticates(prev)
+    listed = ram.list_access_keys(ram_models().ListAccessKeysRequest(user_name=user)).body.access_keys.access_key
+    assert sorted(k.access_key_id for k in listed) == sorted([cur["AccessKeyId"], prev["AccessKeyId"]])
+    with ks.expect_error("InvalidAccessKeyId.NotFound", 404):
+        ks.generated_client(server.endpoint, first.access_key_id, first.access_key_secret).list_secrets(
+            ks.models().ListSecretsRequest())

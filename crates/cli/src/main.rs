@@ -1,6 +1,7 @@
 //! `openkms`: the one binary. `serve` runs the server on the embedded SQLite store by default,
 //! or on PostgreSQL (`--store`) shared by several nodes.
 
+mod client;
 mod config;
 mod db_instance;
 mod rekey;
@@ -33,6 +34,8 @@ enum Command {
     /// Register, list or remove the database instances that managed rotation reaches (on a
     /// running server).
     DbInstance(db_instance::DbInstanceArgs),
+    #[command(flatten)]
+    Client(client::ClientCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -49,6 +52,7 @@ fn main() -> std::process::ExitCode {
         Command::Migrate(args) => store::migrate(args).map_err(|e| e.to_string()),
         Command::Rekey(args) => rekey::run(args).map_err(|e| e.to_string()),
         Command::DbInstance(args) => db_instance::run(args).map_err(|e| e.to_string()),
+        Command::Client(command) => client::run(command).map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

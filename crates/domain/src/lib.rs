@@ -33,7 +33,7 @@ pub use names::{
 };
 pub use password::{PasswordRequest, PasswordRules};
 pub use policy::{
-    default_secret_policy, validate_secret_policy, Effect, PolicyDocument, Statement,
+    default_secret_policy, validate_secret_policy, Effect, Policy, PolicyDocument, Statement,
 };
 pub use secret_data::validate_secret_data;
 pub use secret_type::{SecretDataType, SecretType};

@@ -9,15 +9,27 @@ use crate::error_response::ApiError;
 /// Authenticates a parsed request.
 pub async fn authenticate(
     service: &Service,
+    peer: Option<std::net::IpAddr>,
     view: &RequestView<'_>,
     rpc: &RpcRequest,
 ) -> Result<Caller, ApiError> {
     let claim = &rpc.claim;
-    let entry = service
-        .access_key(&claim.access_key_id)
-        .await
-        .map_err(ApiError::from)?
-        .ok_or(ProtocolError::AccessKeyNotFound)?;
+    // Temporary credentials carry their own sealed session (SecurityToken); others are stored.
+    let entry = if claim
+        .access_key_id
+        .starts_with(openkms_service::sts::ACCESS_KEY_PREFIX)
+    {
+        service
+            .sts_access_key(&claim.access_key_id, claim.security_token.as_deref())
+            .await
+            .map_err(ApiError::from)?
+    } else {
+        service
+            .access_key(&claim.access_key_id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ProtocolError::AccessKeyNotFound)?
+    };
     if !entry.active {
         return Err(ApiError {
             code: ErrorCode::ForbiddenAccessKey,
@@ -29,5 +41,7 @@ pub async fn authenticate(
     Ok(Caller {
         access_key_id: claim.access_key_id.clone(),
         principal: entry.principal.clone(),
+        source_ip: peer,
+        session: entry.session.clone(),
     })
 }

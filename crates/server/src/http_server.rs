@@ -44,7 +44,7 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Fut
             a = listener.accept() => a,
             () = &mut shutdown => break,
         };
-        let (stream, _) = match accepted {
+        let (stream, peer) = match accepted {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -54,7 +54,8 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Fut
         let _ = stream.set_nodelay(true);
         let state = state.clone();
         tokio::spawn(async move {
-            http1::serve(stream, limits, |req| handle(&state, req), unreadable).await;
+            let peer = Some(peer.ip());
+            http1::serve(stream, limits, |req| handle(&state, req, peer), unreadable).await;
         });
     }
 }
@@ -79,7 +80,11 @@ fn unreadable(status: u16, reason: &'static str) -> http1::Response {
     reply(status, Format::Json, request_id, body)
 }
 
-async fn handle(state: &AppState, req: http1::Request) -> http1::Response {
+async fn handle(
+    state: &AppState,
+    req: http1::Request,
+    peer: Option<std::net::IpAddr>,
+) -> http1::Response {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let host_id = req
@@ -99,7 +104,7 @@ async fn handle(state: &AppState, req: http1::Request) -> http1::Response {
         Err(e) => return error_reply(Format::Json, &request_id, &host_id, "-", e.into(), started),
     };
     let format = rpc.format;
-    let caller = match auth::authenticate(&state.service, &view, &rpc).await {
+    let caller = match auth::authenticate(&state.service, peer, &view, &rpc).await {
         Ok(c) => c,
         Err(e) => return error_reply(format, &request_id, &host_id, "-", e, started),
     };

@@ -55,6 +55,50 @@ pub enum Error {
     VersionConflict { version_id: String },
     #[error("{0}")]
     Rejected(Rejection),
+    #[error("You are not authorized to do action {action} on resource {resource}.")]
+    NoPermission { action: String, resource: String },
+    #[error("The user does not exist: {name}.")]
+    UserNotFound { name: String },
+    #[error("The user does already exist: {name}.")]
+    UserExists { name: String },
+    #[error("The policy does not exist: {name}.")]
+    PolicyNotFound { name: String },
+    #[error("The policy does already exist: {name}.")]
+    PolicyExists { name: String },
+    #[error("The policy version does not exist: {version_id}.")]
+    PolicyVersionNotFound { version_id: String },
+    #[error("The access key does not exist: {id}.")]
+    AccessKeyNotFound { id: String },
+    #[error("The policy is already attached to the user.")]
+    PolicyAlreadyAttached,
+    #[error("The policy is not attached to the user.")]
+    PolicyNotAttached,
+    #[error("The user still has access keys; delete them first.")]
+    UserHasAccessKeys,
+    #[error("The user still has policies attached; detach them first.")]
+    UserHasPolicies,
+    #[error("The policy is still attached to users; detach it first.")]
+    PolicyInUse,
+    #[error("The user already has the maximum of {limit} access keys.")]
+    AccessKeyLimit { limit: u32 },
+    #[error("The policy already has the maximum of {limit} versions.")]
+    PolicyVersionLimit { limit: u32 },
+    #[error("The policy document is malformed: {0}")]
+    MalformedPolicyDocument(ValidationError),
+    #[error("The role does not exist: {name}.")]
+    RoleNotFound { name: String },
+    #[error("The role does already exist: {name}.")]
+    RoleExists { name: String },
+    #[error("The role still has policies attached; detach them first.")]
+    RoleHasPolicies,
+    #[error("You are not authorized to do this action. You should be authorized by RAM.")]
+    AssumeRoleDenied,
+    #[error("The specified SecurityToken is expired.")]
+    SecurityTokenExpired,
+    #[error("The SecurityToken is missing or malformed.")]
+    SecurityTokenMalformed,
+    #[error("The SecurityToken does not belong to the AccessKeyId.")]
+    SecurityTokenMismatch,
     #[error("The request would have succeeded, but DryRun is set.")]
     DryRun,
     #[error("The database instance {instance_id} is not registered with openkms; register it with `openkms db-instance add {instance_id} ...` before rotating secrets on it.")]

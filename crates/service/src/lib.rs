@@ -2,10 +2,12 @@
 //! opens through `crypto`, and owns every transaction boundary through `store`. It knows
 //! nothing of HTTP.
 
+pub mod authz;
 mod bootstrap;
 pub mod caller;
 pub mod clock;
 pub mod error;
+pub mod iam;
 mod ids;
 pub mod instances;
 mod keyring;
@@ -16,9 +18,11 @@ pub mod replay;
 pub mod roots;
 pub mod rotation;
 pub mod secrets;
+pub mod sts;
 pub mod tags;
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 
 use openkms_crypto::{Kek, KeyMaterial, SecretBytes};
@@ -36,11 +40,20 @@ use roots::Roots;
 /// Nonces held at most (about 100 bytes each): bounds memory under sustained load.
 const REPLAY_CAPACITY: usize = 20_000_000;
 
+/// Access keys by id, with a generation bumped by every invalidation.
+#[derive(Default)]
+pub(crate) struct AccessKeyCache {
+    pub(crate) entries: HashMap<String, Arc<AccessKeyEntry>>,
+    pub(crate) generation: u64,
+}
+
 /// An access key as the authenticator needs it.
 pub struct AccessKeyEntry {
     pub secret: SecretBytes,
     pub principal: String,
     pub active: bool,
+    /// The role session of temporary credentials.
+    pub session: Option<Arc<caller::RoleSession>>,
 }
 
 /// The service: shared by every request, the scheduler and the CLI.
@@ -51,10 +64,16 @@ pub struct Service {
     region: String,
     clock: Arc<dyn Clock>,
     keyring: Keyring,
-    access_keys: RwLock<HashMap<String, Arc<AccessKeyEntry>>>,
+    access_keys: RwLock<AccessKeyCache>,
     replay: ReplayGuard,
     /// This process's name in scheduler leases, so a lease is only ever released by its holder.
     node_id: String,
+    /// Compiled identity policies per RAM user (`authz`).
+    identity_policies: RwLock<HashMap<String, authz::IdentityPolicies>>,
+    /// Bumped by every identity-policy change, so a racing load does not cache stale policies.
+    policy_generation: AtomicU64,
+    /// Compiled secret policies by their text.
+    secret_policies: RwLock<HashMap<String, Arc<openkms_domain::Policy>>>,
 }
 
 impl Service {
@@ -75,14 +94,13 @@ impl Service {
 
     /// Looks up an access key for signature checking; cached after the first read.
     pub async fn access_key(&self, id: &str) -> Result<Option<Arc<AccessKeyEntry>>, Error> {
-        if let Some(e) = self
-            .access_keys
-            .read()
-            .ok()
-            .and_then(|m| m.get(id).cloned())
-        {
-            return Ok(Some(e));
-        }
+        let generation = match self.access_keys.read() {
+            Ok(cache) => match cache.entries.get(id) {
+                Some(e) => return Ok(Some(e.clone())),
+                None => cache.generation,
+            },
+            Err(_) => u64::MAX,
+        };
         let Some(rec) = self.store.access_key(id).await? else {
             return Ok(None);
         };
@@ -99,9 +117,14 @@ impl Service {
             secret,
             principal: rec.principal,
             active: rec.status == "Active",
+            session: None,
         });
-        if let Ok(mut m) = self.access_keys.write() {
-            m.insert(id.to_owned(), entry.clone());
+        if let Ok(mut cache) = self.access_keys.write() {
+            // A key deactivated or deleted while this lookup ran bumped the generation: the
+            // row read before that change must not go back into the cache.
+            if cache.generation == generation {
+                cache.entries.insert(id.to_owned(), entry.clone());
+            }
         }
         Ok(Some(entry))
     }

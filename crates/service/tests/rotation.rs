@@ -353,3 +353,97 @@ async fn two_nodes_on_one_store_run_a_due_rotation_once() {
         assert!(current_logs_in(&a, name).await);
     }
 }
+
+#[tokio::test]
+async fn ram_credentials_rotation_keeps_the_previous_key_and_deletes_the_one_before() {
+    use openkms_service::iam::NewUser;
+
+    let dir = tempfile::tempdir().unwrap();
+    let svc = start(dir.path(), FakeClock::at(T0)).await;
+    svc.create_user(
+        &caller(),
+        NewUser {
+            user_name: "app",
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let first = svc.create_access_key(&caller(), "app").await.unwrap();
+    let data = format!(
+        r#"{{"AccessKeys":[{{"AccessKeyId":"{}","AccessKeySecret":"{}"}}]}}"#,
+        first.record.access_key_id, first.secret
+    );
+    svc.create_secret(
+        &caller(),
+        CreateSecretInput {
+            secret_name: "$Auto",
+            version_id: "v1",
+            secret_data: &data,
+            secret_type: Some("RAMCredentials"),
+            extended_config: Some(r#"{"SecretSubType":"RamUserAccessKey","UserName":"app"}"#),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let name = "acs/ram/user/app";
+    let key_at = |stage: &'static str| {
+        let svc = &svc;
+        async move {
+            let v = svc
+                .get_secret_value(
+                    &caller(),
+                    GetSecretValueInput {
+                        secret_name: name,
+                        version_stage: Some(stage),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            let json: serde_json::Value = serde_json::from_slice(v.data.expose_secret()).unwrap();
+            assert!(json["GenerateTimestamp"]
+                .as_str()
+                .is_some_and(|t| t.ends_with('Z')));
+            json["AccessKeyId"].as_str().unwrap().to_owned()
+        }
+    };
+    let active = |id: String| {
+        let svc = &svc;
+        async move { svc.access_key(&id).await.unwrap().is_some_and(|e| e.active) }
+    };
+
+    svc.rotate_secret(&caller(), name, "r1").await.unwrap();
+    let k1 = key_at("ACSCurrent").await;
+    assert_ne!(k1, first.record.access_key_id);
+    assert!(active(k1.clone()).await);
+    assert!(
+        active(first.record.access_key_id.clone()).await,
+        "the previous key still works"
+    );
+
+    // A crash after the new key was stored: the scheduler finishes the rotation.
+    svc.rotate_secret_until(name, "r2", RotationStep::Pending)
+        .await
+        .unwrap();
+    assert_eq!(svc.run_due_rotations().await.unwrap().rotated, 1);
+    let k2 = key_at("ACSCurrent").await;
+    assert_eq!(key_at("ACSPrevious").await, k1);
+    assert!(active(k2.clone()).await && active(k1.clone()).await);
+    assert!(
+        svc.access_key(&first.record.access_key_id)
+            .await
+            .unwrap()
+            .is_none(),
+        "the key before the previous is deleted"
+    );
+    let keys: Vec<String> = svc
+        .list_access_keys(&caller(), "app")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.access_key_id)
+        .collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+}

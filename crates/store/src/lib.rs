@@ -4,6 +4,7 @@
 //! Writes that depend on current state (`update_secret`) take a plan function that sees the
 //! state inside the transaction, so each write is one transaction on every backend.
 
+pub mod iam;
 pub mod postgres;
 pub mod records;
 pub mod sqlite;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use openkms_domain::filters::SecretFilter;
 
+pub use iam::*;
 pub use records::*;
 
 /// A storage failure. Never carries secret values.
@@ -73,7 +75,7 @@ pub type KeyPlanFn = Box<
 
 /// The persistence interface the service uses.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: IamStore + Send + Sync + 'static {
     /// The installation's metadata, `None` before initialisation.
     async fn meta(&self) -> Result<Option<Meta>, StoreError>;
     /// Writes the first rows of a fresh installation in one transaction;

@@ -125,6 +125,21 @@ impl Fixture {
         .await;
     }
 
+    /// The store with the root `fp` active, as identity rows need (access keys name a root).
+    async fn with_root(&self) -> Arc<dyn Store> {
+        self.store
+            .activate_root(RootRecord {
+                root_id: "fp".into(),
+                kind: "file".into(),
+                locator: None,
+                state: "active".into(),
+                created_at: 0,
+            })
+            .await
+            .unwrap();
+        self.store.clone()
+    }
+
     /// Initialises the store with the service key `svc`.
     async fn initialize(&self) {
         self.store.initialize(bootstrap()).await.unwrap();
@@ -236,6 +251,11 @@ conformance!(
     a_second_initialisation_is_refused_and_writes_nothing,
     rotation_leases_go_to_one_owner_until_they_expire,
     db_instances_register_once_and_are_forgotten,
+    rename_carries_access_keys_and_attachments,
+    access_keys_are_limited_per_user,
+    policy_versions_number_up_and_attached_policies_stay,
+    racing_access_key_creations_respect_the_limit,
+    roles_hold_policies_and_are_deleted_only_without_them,
 );
 
 fn version(id: &str) -> VersionRecord {
@@ -1233,4 +1253,203 @@ async fn db_instances_register_once_and_are_forgotten(f: Fixture) {
     assert!(s.remove_db_instance("a").await.unwrap());
     assert!(!s.remove_db_instance("a").await.unwrap());
     assert_eq!(s.db_instance("a").await.unwrap(), None);
+}
+
+// ---- RAM identities
+
+fn alice() -> UserRecord {
+    UserRecord {
+        user_name: "alice".into(),
+        user_id: "200000000000000001".into(),
+        display_name: "Alice".into(),
+        email: String::new(),
+        mobile_phone: String::new(),
+        comments: String::new(),
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+fn user_key(id: &str, user: &str) -> AccessKeyRecord {
+    AccessKeyRecord {
+        access_key_id: id.into(),
+        sealed_secret: vec![1, 2, 3],
+        root_id: "fp".into(),
+        principal: format!("user/{user}"),
+        status: "Active".into(),
+        created_at: 2,
+    }
+}
+
+async fn rename_carries_access_keys_and_attachments(f: Fixture) {
+    let s = f.with_root().await;
+    assert_eq!(s.create_user(alice()).await.unwrap(), IamOutcome::Done(()));
+    assert_eq!(
+        s.create_user(alice()).await.unwrap(),
+        IamOutcome::UserExists
+    );
+    s.create_user_access_key("alice", user_key("LTAI1", "alice"), 2)
+        .await
+        .unwrap();
+    s.attach_policy_to_user("alice", "System", "AliyunKMSFullAccess", 3)
+        .await
+        .unwrap();
+    let update = UserUpdate {
+        new_user_name: Some("alicia".into()),
+        updated_at: 4,
+        ..UserUpdate::default()
+    };
+    let IamOutcome::Done(u) = s.update_user("alice", update).await.unwrap() else {
+        panic!("rename failed");
+    };
+    assert_eq!(u.user_name, "alicia");
+    assert_eq!(
+        s.access_key("LTAI1").await.unwrap().unwrap().principal,
+        "user/alicia"
+    );
+    let IamOutcome::Done(att) = s.user_attachments("alicia").await.unwrap() else {
+        panic!("no attachments");
+    };
+    assert_eq!(att.len(), 1);
+    assert_eq!(
+        s.delete_user("alicia").await.unwrap(),
+        IamOutcome::UserHasAccessKeys
+    );
+}
+
+async fn access_keys_are_limited_per_user(f: Fixture) {
+    let s = f.with_root().await;
+    s.create_user(alice()).await.unwrap();
+    for id in ["A1", "A2"] {
+        assert_eq!(
+            s.create_user_access_key("alice", user_key(id, "alice"), 2)
+                .await
+                .unwrap(),
+            IamOutcome::Done(())
+        );
+    }
+    assert_eq!(
+        s.create_user_access_key("alice", user_key("A3", "alice"), 2)
+            .await
+            .unwrap(),
+        IamOutcome::LimitExceeded { limit: 2 }
+    );
+    assert_eq!(
+        s.delete_user_access_key("alice", "A3").await.unwrap(),
+        IamOutcome::AccessKeyNotFound
+    );
+}
+
+async fn policy_versions_number_up_and_attached_policies_stay(f: Fixture) {
+    let s = f.with_root().await;
+    let p = PolicyRecord {
+        policy_name: "app".into(),
+        description: String::new(),
+        default_version: "v1".into(),
+        created_at: 1,
+        updated_at: 1,
+        attachment_count: 0,
+    };
+    s.create_policy(p.clone(), "{}".into()).await.unwrap();
+    assert_eq!(
+        s.create_policy(p, "{}".into()).await.unwrap(),
+        IamOutcome::PolicyExists
+    );
+    let IamOutcome::Done(v) = s
+        .create_policy_version("app", "{\"v\":2}".into(), true, 2, 5)
+        .await
+        .unwrap()
+    else {
+        panic!("no version");
+    };
+    assert_eq!(v.version_id, "v2");
+    let (rec, default) = s.policy("app").await.unwrap().unwrap();
+    assert_eq!(
+        (rec.default_version.as_str(), default.document.as_str()),
+        ("v2", "{\"v\":2}")
+    );
+    s.create_user(alice()).await.unwrap();
+    s.attach_policy_to_user("alice", "Custom", "app", 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.delete_policy("app").await.unwrap(),
+        IamOutcome::PolicyAttached
+    );
+    assert_eq!(
+        s.attach_policy_to_user("alice", "Custom", "app", 3)
+            .await
+            .unwrap(),
+        IamOutcome::AlreadyAttached
+    );
+    s.detach_policy_from_user("alice", "Custom", "app")
+        .await
+        .unwrap();
+    assert_eq!(s.delete_policy("app").await.unwrap(), IamOutcome::Done(()));
+    assert_eq!(s.policy("app").await.unwrap(), None);
+}
+
+/// Two nodes create an access key for the same user at once, one slot left: one gets it.
+async fn racing_access_key_creations_respect_the_limit(f: Fixture) {
+    let s = f.with_root().await;
+    s.create_user(alice()).await.unwrap();
+    s.create_user_access_key("alice", user_key("A1", "alice"), 2)
+        .await
+        .unwrap();
+    let (a, b) = tokio::join!(
+        s.create_user_access_key("alice", user_key("A2", "alice"), 2),
+        s.create_user_access_key("alice", user_key("A3", "alice"), 2)
+    );
+    let mut outcomes = [a.unwrap(), b.unwrap()];
+    outcomes.sort_by_key(|o| matches!(o, IamOutcome::Done(())));
+    assert_eq!(
+        outcomes,
+        [IamOutcome::LimitExceeded { limit: 2 }, IamOutcome::Done(())]
+    );
+    let IamOutcome::Done(keys) = s.user_access_keys("alice").await.unwrap() else {
+        panic!("no user");
+    };
+    assert_eq!(keys.len(), 2);
+}
+
+async fn roles_hold_policies_and_are_deleted_only_without_them(f: Fixture) {
+    let s = f.with_root().await;
+    let role = RoleRecord {
+        role_name: "app".into(),
+        role_id: "300000000000000001".into(),
+        description: String::new(),
+        trust_policy: "{}".into(),
+        max_session_duration: 3600,
+        created_at: 1,
+        updated_at: 1,
+    };
+    assert_eq!(
+        s.create_role(role.clone()).await.unwrap(),
+        IamOutcome::Done(())
+    );
+    assert_eq!(
+        s.create_role(role.clone()).await.unwrap(),
+        IamOutcome::RoleExists
+    );
+    assert_eq!(
+        s.attach_policy_to_role("app", "Custom", "missing", 2)
+            .await
+            .unwrap(),
+        IamOutcome::PolicyNotFound
+    );
+    s.attach_policy_to_role("app", "System", "AliyunKMSFullAccess", 2)
+        .await
+        .unwrap();
+    assert_eq!(s.attachments_of("role/app").await.unwrap().len(), 1);
+    assert_eq!(
+        s.delete_role("app").await.unwrap(),
+        IamOutcome::RoleHasPolicies
+    );
+    s.detach_policy_from_role("app", "System", "AliyunKMSFullAccess")
+        .await
+        .unwrap();
+    assert_eq!(s.delete_role("app").await.unwrap(), IamOutcome::Done(()));
+    assert_eq!(s.role("app").await.unwrap(), None);
+    let (roles, more) = s.list_roles(None, 10).await.unwrap();
+    assert!(roles.is_empty() && !more);
 }

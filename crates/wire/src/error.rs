@@ -38,6 +38,30 @@ pub enum ErrorCode {
     EntityTooLarge,
     InternalFailure,
     ServiceUnavailableTemporary,
+    // RAM 2015-05-01 (docs/ram-api.md): EntityNotExist.User 404 and EntityAlreadyExists.User 409
+    // are documented; the other RAM codes follow their pattern (unconfirmed statuses).
+    EntityNotExistUser,
+    EntityAlreadyExistsUser,
+    EntityNotExistPolicy,
+    EntityAlreadyExistsPolicy,
+    EntityNotExistPolicyVersion,
+    EntityNotExistUserAccessKey,
+    EntityAlreadyExistsUserPolicy,
+    EntityNotExistUserPolicy,
+    DeleteConflictUserAccessKey,
+    DeleteConflictUserPolicy,
+    DeleteConflictPolicyUser,
+    LimitExceededUserAccessKey,
+    LimitExceededPolicyVersion,
+    MalformedPolicyDocument,
+    // RAM roles and STS 2015-04-01 (docs/ram-api.md); statuses unconfirmed.
+    EntityNotExistRole,
+    EntityAlreadyExistsRole,
+    DeleteConflictRolePolicy,
+    StsNoPermission,
+    InvalidSecurityTokenExpired,
+    InvalidSecurityTokenMalformed,
+    InvalidSecurityTokenMismatch,
 }
 
 impl ErrorCode {
@@ -76,6 +100,27 @@ impl ErrorCode {
             Self::EntityTooLarge => "EntityTooLarge",
             Self::InternalFailure => "InternalFailure",
             Self::ServiceUnavailableTemporary => "ServiceUnavailableTemporary",
+            Self::EntityNotExistUser => "EntityNotExist.User",
+            Self::EntityAlreadyExistsUser => "EntityAlreadyExists.User",
+            Self::EntityNotExistPolicy => "EntityNotExist.Policy",
+            Self::EntityAlreadyExistsPolicy => "EntityAlreadyExists.Policy",
+            Self::EntityNotExistPolicyVersion => "EntityNotExist.Policy.Version",
+            Self::EntityNotExistUserAccessKey => "EntityNotExist.User.AccessKey",
+            Self::EntityAlreadyExistsUserPolicy => "EntityAlreadyExists.User.Policy",
+            Self::EntityNotExistUserPolicy => "EntityNotExist.User.Policy",
+            Self::DeleteConflictUserAccessKey => "DeleteConflict.User.AccessKey",
+            Self::DeleteConflictUserPolicy => "DeleteConflict.User.Policy",
+            Self::DeleteConflictPolicyUser => "DeleteConflict.Policy.User",
+            Self::LimitExceededUserAccessKey => "LimitExceeded.User.AccessKey",
+            Self::LimitExceededPolicyVersion => "LimitExceeded.Policy.Version",
+            Self::MalformedPolicyDocument => "MalformedPolicyDocument",
+            Self::EntityNotExistRole => "EntityNotExist.Role",
+            Self::EntityAlreadyExistsRole => "EntityAlreadyExists.Role",
+            Self::DeleteConflictRolePolicy => "DeleteConflict.Role.Policy",
+            Self::StsNoPermission => "NoPermission",
+            Self::InvalidSecurityTokenExpired => "InvalidSecurityToken.Expired",
+            Self::InvalidSecurityTokenMalformed => "InvalidSecurityToken.Malformed",
+            Self::InvalidSecurityTokenMismatch => "InvalidSecurityToken.MismatchWithAccessKey",
         }
     }
 
@@ -113,6 +158,26 @@ impl ErrorCode {
             Self::RejectedThrottling => 429,
             Self::InternalFailure => 500,
             Self::ServiceUnavailableTemporary => 503,
+            Self::MalformedPolicyDocument
+            | Self::InvalidSecurityTokenExpired
+            | Self::InvalidSecurityTokenMalformed
+            | Self::InvalidSecurityTokenMismatch => 400,
+            Self::StsNoPermission => 403,
+            Self::EntityNotExistRole => 404,
+            Self::EntityAlreadyExistsRole | Self::DeleteConflictRolePolicy => 409,
+            Self::EntityNotExistUser
+            | Self::EntityNotExistPolicy
+            | Self::EntityNotExistPolicyVersion
+            | Self::EntityNotExistUserAccessKey
+            | Self::EntityNotExistUserPolicy => 404,
+            Self::EntityAlreadyExistsUser
+            | Self::EntityAlreadyExistsPolicy
+            | Self::EntityAlreadyExistsUserPolicy
+            | Self::DeleteConflictUserAccessKey
+            | Self::DeleteConflictUserPolicy
+            | Self::DeleteConflictPolicyUser
+            | Self::LimitExceededUserAccessKey
+            | Self::LimitExceededPolicyVersion => 409,
         }
     }
 }

@@ -2,14 +2,19 @@
 //! A KMS action we do not implement answers `UnsupportedOperation`; an unknown name answers
 //! `InvalidAction.NotFound`. Both only after authentication.
 
+mod authz;
 mod keys;
+mod ram;
 mod rotation;
 mod secrets;
 mod service;
+mod sts;
 mod tags;
 
 use openkms_service::{Caller, Service};
+use openkms_wire::actions::ram::{RamAction, RAM_API_VERSION};
 use openkms_wire::actions::rotation::OwnAction;
+use openkms_wire::actions::sts::{StsAction, STS_API_VERSION};
 use openkms_wire::render::Format;
 use openkms_wire::{Action, ProtocolError, RpcRequest, API_VERSION};
 
@@ -32,12 +37,31 @@ pub async fn dispatch(
     };
     if rpc.version.as_deref() == Some(API_VERSION) {
         if let Some(own) = rpc.action.as_deref().and_then(OwnAction::parse) {
+            // openkms's own administrative actions: the root key only.
+            if !caller.is_root() {
+                let denied = openkms_service::Error::NoPermission {
+                    action: format!("kms:{}", own.name()),
+                    resource: "*".to_owned(),
+                };
+                return (own.name(), Err(denied.into()));
+            }
             return (own.name(), rotation::own(&cx, own).await);
         }
     }
-    let action = match route(rpc) {
+    let routed = match route(rpc) {
         Ok(a) => a,
         Err(e) => return ("-", Err(e.into())),
+    };
+    let action = match routed {
+        Routed::Kms(action) => {
+            let target = authz::target(action, &rpc.params);
+            match service.authorize(caller, action.name(), target).await {
+                Ok(()) => action,
+                Err(e) => return (action.name(), Err(e.into())),
+            }
+        }
+        Routed::Ram(action) => return (action.name(), ram::dispatch(&cx, action).await),
+        Routed::Sts(action) => return (action.name(), sts::dispatch(&cx, action).await),
     };
     let result = match action {
         Action::CreateSecret => secrets::create(&cx).await,
@@ -94,17 +118,39 @@ pub async fn dispatch(
     (action.name(), result)
 }
 
-fn route(rpc: &RpcRequest) -> Result<Action, ProtocolError> {
-    match rpc.version.as_deref() {
-        None => return Err(ProtocolError::MissingParameter { name: "Version" }),
-        Some(API_VERSION) => {}
-        Some(_) => return Err(ProtocolError::InvalidVersion),
+/// Which API a request speaks: told apart by `Version` (KMS 2016-01-20, RAM 2015-05-01,
+/// STS 2015-04-01).
+enum Routed {
+    Kms(Action),
+    Ram(RamAction),
+    Sts(StsAction),
+}
+
+fn route(rpc: &RpcRequest) -> Result<Routed, ProtocolError> {
+    let version = rpc
+        .version
+        .as_deref()
+        .ok_or(ProtocolError::MissingParameter { name: "Version" })?;
+    if version != API_VERSION && version != RAM_API_VERSION && version != STS_API_VERSION {
+        return Err(ProtocolError::InvalidVersion);
     }
     let name = rpc
         .action
         .as_deref()
         .ok_or(ProtocolError::MissingParameter { name: "Action" })?;
-    Action::parse(name).ok_or(ProtocolError::InvalidAction)
+    if version == STS_API_VERSION {
+        return StsAction::parse(name)
+            .map(Routed::Sts)
+            .ok_or(ProtocolError::InvalidAction);
+    }
+    if version == RAM_API_VERSION {
+        return RamAction::parse(name)
+            .map(Routed::Ram)
+            .ok_or(ProtocolError::InvalidAction);
+    }
+    Action::parse(name)
+        .map(Routed::Kms)
+        .ok_or(ProtocolError::InvalidAction)
 }
 
 /// What a handler works with.

@@ -15,6 +15,7 @@
 
 mod credential;
 mod db_instances;
+mod ram_keys;
 
 use std::sync::Arc;
 
@@ -71,7 +72,18 @@ pub struct RotationPass {
     pub failed: usize,
 }
 
-/// What a secret's type and ExtendedConfig say about rotating it.
+/// What a rotation acts on.
+enum Kind {
+    /// A database account on a registered instance.
+    Db {
+        plan: Plan,
+        instance: DbInstanceRecord,
+    },
+    /// The access keys of one of openkms's RAM users.
+    Ram { user: String },
+}
+
+/// What a database secret's type and ExtendedConfig say about rotating it.
 struct Plan {
     instance_id: String,
     /// The account from ExtendedConfig (Redis, PolarDB); Rds names it in the value.
@@ -154,7 +166,6 @@ impl Service {
         if secret.planned_delete_at.is_some() {
             return Err(Error::PendingDeletion);
         }
-        let plan = Plan::for_secret(&secret)?;
         let rotated = Rotated {
             arn: secret_arn(self.region(), self.account_id(), &name),
             secret_name: name.as_str().to_owned(),
@@ -169,7 +180,7 @@ impl Service {
             return Ok(rotated);
         }
         // Checked before anything is written: an unregistered instance changes nothing.
-        self.db_instance_of(&plan).await?;
+        self.rotation_kind(&secret).await?;
         self.claim(&name).await?;
         let result = self
             .rotate_leased(&name, Some(version_id.as_str()), RotationStep::Promoted)
@@ -278,10 +289,9 @@ impl Service {
         stop: RotationStep,
     ) -> Result<(), Error> {
         let secret = self.find_secret(name).await?;
-        let plan = Plan::for_secret(&secret)?;
-        let instance = self.db_instance_of(&plan).await?;
+        let kind = self.rotation_kind(&secret).await?;
         if secret.rotation.progress.pending_version.is_some() {
-            self.finish(name, &plan, &instance, stop).await?;
+            self.finish_any(name, &kind, stop).await?;
             if version_id.is_none() || stop < RotationStep::Promoted {
                 return Ok(());
             }
@@ -293,11 +303,50 @@ impl Service {
             Some(v) => v.to_owned(),
             None => crate::ids::uuid(),
         };
-        self.begin(name, &plan, &version_id).await?;
+        match &kind {
+            Kind::Db { plan, .. } => self.begin(name, plan, &version_id).await?,
+            Kind::Ram { user } => self.begin_ram(name, user, &version_id).await?,
+        }
         if stop == RotationStep::Pending {
             return Ok(());
         }
-        self.finish(name, &plan, &instance, stop).await
+        self.finish_any(name, &kind, stop).await
+    }
+
+    async fn finish_any(
+        &self,
+        name: &SecretName,
+        kind: &Kind,
+        stop: RotationStep,
+    ) -> Result<(), Error> {
+        match kind {
+            Kind::Db { plan, instance } => self.finish(name, plan, instance, stop).await,
+            Kind::Ram { .. } => self.finish_ram(name, stop).await,
+        }
+    }
+
+    /// What rotating this secret acts on; for a database secret, its registered instance
+    /// (an unregistered one is refused before anything is written).
+    async fn rotation_kind(&self, secret: &SecretRecord) -> Result<Kind, Error> {
+        if secret.secret_type == SecretType::RamCredentials.wire_name() {
+            let config = secret
+                .extended_config
+                .as_deref()
+                .map(|text| ExtendedConfig::parse_for(SecretType::RamCredentials, text))
+                .transpose()?
+                .flatten();
+            let user = config
+                .as_ref()
+                .and_then(|c| c.get_str("UserName"))
+                .map(str::to_owned)
+                .ok_or(Error::RotationTargetRefused {
+                    reason: "the secret's ExtendedConfig has no UserName".into(),
+                })?;
+            return Ok(Kind::Ram { user });
+        }
+        let plan = Plan::for_secret(secret)?;
+        let instance = self.db_instance_of(&plan).await?;
+        Ok(Kind::Db { plan, instance })
     }
 
     async fn db_instance_of(&self, plan: &Plan) -> Result<DbInstanceRecord, Error> {
@@ -323,12 +372,25 @@ impl Service {
             account,
             password: generate_password()?,
         };
+        self.store_pending(name, &secret, version_id, &fresh.to_value())
+            .await
+    }
+
+    /// Stores `value` as the ACSPending version `version_id` and records the secret's pending
+    /// rotation, in one transaction.
+    async fn store_pending(
+        &self,
+        name: &SecretName,
+        secret: &SecretRecord,
+        version_id: &str,
+        value: &str,
+    ) -> Result<(), Error> {
         let (key, kek) = self
             .sealing_key(secret.encryption_key_id.as_deref())
             .await?;
         let sealed = kek
             .seal(
-                fresh.to_value().as_bytes(),
+                value.as_bytes(),
                 &secret_aad(self.account_id(), name.as_str(), version_id),
             )
             .map_err(|_| Error::internal("seal rotated credential"))?;

@@ -85,5 +85,7 @@ pub fn caller() -> Caller {
     Caller {
         access_key_id: "ak".into(),
         principal: "root".into(),
+        source_ip: None,
+        session: None,
     }
 }

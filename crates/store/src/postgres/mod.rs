@@ -28,7 +28,10 @@ use crate::{KeyPlanFn, PlanFn, Store, StoreError};
 use rows::Lock;
 
 /// The migrations, applied in order; `openkms_schema` records how many ran.
-pub const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+pub const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_init.sql"),
+    include_str!("../../migrations/postgres/0002_ram.sql"),
+];
 
 /// Connections per node; PostgreSQL's default limit is 100, shared by every node.
 const POOL_SIZE: u32 = 16;
@@ -247,6 +250,9 @@ macro_rules! read_tx {
         .await
     }};
 }
+
+// After the macros, which it uses.
+mod iam;
 
 /// A short, growing, jittered pause before a retried transaction, so two conflicting writers
 /// do not collide again in lockstep.

@@ -4,6 +4,7 @@
 //! thread that commits in groups.
 
 mod cache;
+mod iam;
 mod rows;
 mod tags;
 mod writer;
@@ -27,6 +28,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0005_key_lifecycle.sql"),
     include_str!("../../migrations/sqlite/0006_roots.sql"),
     include_str!("../../migrations/sqlite/0007_rotation.sql"),
+    include_str!("../../migrations/sqlite/0008_ram.sql"),
+    include_str!("../../migrations/sqlite/0009_ram_roles.sql"),
 ];
 
 /// Reader connections kept for reuse; more are opened under bursts and closed after.

@@ -3,7 +3,9 @@
 
 pub mod common;
 pub mod keys;
+pub mod ram;
 pub mod rotation;
 pub mod secrets;
 pub mod service;
+pub mod sts;
 pub mod tags;

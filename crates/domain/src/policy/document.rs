@@ -1,8 +1,12 @@
-//! Secret policy documents (spec §4.5): validation of the JSON text into a typed
-//! [`PolicyDocument`], its re-rendering, and the default policy of a new secret.
+//! Policy documents as JSON text: parsing and checking into a typed [`PolicyDocument`], its
+//! re-rendering, and the default policy of a new secret. Two kinds share one grammar (RAM's
+//! policy structure and syntax, spec §4.5 for secrets): identity policies (RAM `CreatePolicy`,
+//! no `Principal`) and secret policies (CreateSecret/SetSecretPolicy `Policy`, with
+//! `Principal.RAM` and `Resource` only `*`).
 //!
-//! This module only checks shape and limits; deciding whether a caller is allowed belongs to the
-//! policy evaluation. Validation never panics, whatever the input (a fuzz/property target).
+//! This module only checks shape, limits and that condition values parse; deciding whether a
+//! caller is allowed belongs to [`super::compiled`] and [`super::decide`]. Parsing never panics,
+//! whatever the input (a fuzz/property target).
 //!
 //! Decisions taken where the documentation is silent:
 //!
@@ -11,18 +15,21 @@
 //!   grants. `Version` must be the string `"1"`; `Statement` a non-empty array.
 //! - `Sid` is optional, 1 to 128 characters of letters, digits, `_ / + = . @ -` **and space**:
 //!   the documented default policy's own Sid (`kms default secret policy`) contains spaces.
-//! - `Principal` must be an object whose only member is `RAM`: a string or a non-empty array of
-//!   `acs:ram::<uid>:*`, `acs:ram::<uid>:root`, `acs:ram::<uid>:user/<name>` or
+//! - Secret policies: `Principal` must be an object whose only member is `RAM`: a string or a
+//!   non-empty array of `acs:ram::<uid>:*`, `acs:ram::<uid>:root`, `acs:ram::<uid>:user/<name>` or
 //!   `acs:ram::<uid>:role/<name>`, where `<uid>` is 16 digits or `*` and `<name>` is 1 to 128
-//!   letters, digits, `. _ - @` or `*` (a wildcard).
-//! - `Action`: a string or non-empty array of `kms:<name>`, `<name>` being 1 to 128 letters,
-//!   digits or `*` (`kms:*`, `kms:Get*`). Unknown action names are accepted and simply never match.
-//! - `Resource`: only `*` (this secret). A secret ARN is refused: the document is checked without
-//!   knowing which secret it will be attached to, and `*` already means "this secret".
+//!   letters, digits, `. _ - @` or the wildcards `*` `?`. Identity policies have no `Principal`.
+//! - `Action`: a string or non-empty array. In a secret policy each is `kms:<name>`; in an
+//!   identity policy `*` or `<service>:<name>` (service code of lower-case letters, digits and
+//!   `-`). `<name>` is 1 to 128 letters, digits or wildcards. Unknown action names are accepted
+//!   and simply never match.
+//! - `Resource`: in a secret policy only `*` (this secret): the document is checked without
+//!   knowing which secret it will be attached to. In an identity policy `*` or any non-empty
+//!   text without whitespace, normally an ARN (`acs:kms:*:*:secret/app/*`).
 //! - `Condition`: optional object operator → key → value or non-empty array of values. Operators
-//!   are limited to RAM's known set so evaluation never meets one it cannot decide. Values may be
-//!   strings, numbers or booleans and are kept as their text (`true`, `10`); re-rendering always
-//!   writes them as arrays of strings.
+//!   are RAM's known set and values must parse for their operator ([`super::condition`]), so
+//!   evaluation never meets one it cannot decide. Values may be strings, numbers or booleans and
+//!   are kept as their text (`true`, `10`); re-rendering always writes them as arrays of strings.
 
 use std::collections::BTreeMap;
 
@@ -30,46 +37,35 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use super::condition::{Condition, OPERATORS};
+use super::Effect;
 use crate::error::ValidationError;
 
-/// Largest policy document, in bytes.
+/// Largest secret policy document, in bytes.
 pub const POLICY_MAX_BYTES: usize = 32_768;
 /// Longest statement id, in characters.
 pub const SID_MAX_LEN: usize = 128;
 
-const PARAM: &str = "Policy";
+const SECRET_POLICY_PARAM: &str = "Policy";
 const VERSION: &str = "1";
 const NAME_MAX_LEN: usize = 128;
 
-/// Condition operators a statement may use (RAM's condition operators).
-pub const CONDITION_OPERATORS: &[&str] = &[
-    "StringEquals",
-    "StringNotEquals",
-    "StringEqualsIgnoreCase",
-    "StringNotEqualsIgnoreCase",
-    "StringLike",
-    "StringNotLike",
-    "NumericEquals",
-    "NumericNotEquals",
-    "NumericLessThan",
-    "NumericLessThanEquals",
-    "NumericGreaterThan",
-    "NumericGreaterThanEquals",
-    "DateEquals",
-    "DateNotEquals",
-    "DateLessThan",
-    "DateLessThanEquals",
-    "DateGreaterThan",
-    "DateGreaterThanEquals",
-    "Bool",
-    "IpAddress",
-    "NotIpAddress",
-];
+/// Which of the two policy kinds a document is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentKind {
+    /// Attached to a RAM user or role: no `Principal`; resources are ARN patterns.
+    Identity,
+    /// Attached to a secret: `Principal.RAM` required; `Resource` only `*`.
+    Secret,
+    /// A RAM role's trust policy (AssumeRolePolicyDocument): `Principal` with `RAM` and/or
+    /// `Service`, `sts:` actions, no `Resource` (the role itself).
+    Trust,
+}
 
 /// Conditions of a statement: operator → condition key → accepted values.
 pub type Conditions = BTreeMap<String, BTreeMap<String, Vec<String>>>;
 
-/// A validated secret policy.
+/// A validated policy document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct PolicyDocument {
@@ -91,27 +87,22 @@ pub struct Statement {
     /// Whether the statement allows or denies.
     #[serde(rename = "Effect")]
     pub effect: Effect,
-    /// RAM principal ARN patterns the statement applies to.
-    #[serde(rename = "Principal", serialize_with = "serialize_principals")]
-    pub principals: Vec<String>,
+    /// RAM principal ARN patterns the statement applies to (secret policies only).
+    #[serde(
+        rename = "Principal",
+        serialize_with = "serialize_principals",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub principals: Option<Vec<String>>,
     /// Action patterns (`kms:*`, `kms:GetSecretValue`).
     #[serde(rename = "Action")]
     pub actions: Vec<String>,
-    /// Resource patterns (only `*`).
-    #[serde(rename = "Resource")]
+    /// Resource patterns (only `*` in a secret policy).
+    #[serde(rename = "Resource", skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<String>,
     /// Optional conditions; empty when absent.
     #[serde(rename = "Condition", skip_serializing_if = "BTreeMap::is_empty")]
     pub conditions: Conditions,
-}
-
-/// The effect of a statement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub enum Effect {
-    /// Grants the actions.
-    Allow,
-    /// Refuses the actions.
-    Deny,
 }
 
 impl PolicyDocument {
@@ -124,17 +115,33 @@ impl PolicyDocument {
 
 /// Validates secret policy text (CreateSecret/SetSecretPolicy `Policy`) into a typed document.
 pub fn validate_secret_policy(text: &str) -> Result<PolicyDocument, ValidationError> {
-    if text.len() > POLICY_MAX_BYTES {
+    parse_document(
+        text,
+        DocumentKind::Secret,
+        SECRET_POLICY_PARAM,
+        POLICY_MAX_BYTES,
+    )
+}
+
+/// Parses policy text of `kind` given in parameter `param`, at most `max_bytes` long.
+pub fn parse_document(
+    text: &str,
+    kind: DocumentKind,
+    param: &'static str,
+    max_bytes: usize,
+) -> Result<PolicyDocument, ValidationError> {
+    let invalid = |reason: &str| ValidationError::invalid(param, reason);
+    if text.len() > max_bytes {
         return Err(ValidationError::TooLarge {
-            param: PARAM,
-            max: POLICY_MAX_BYTES,
+            param,
+            max: max_bytes,
         });
     }
     if text.trim().is_empty() {
-        return Err(ValidationError::Empty { param: PARAM });
+        return Err(ValidationError::Empty { param });
     }
     let value: Value =
-        serde_json::from_str(text).map_err(|_| ValidationError::InvalidJson { param: PARAM })?;
+        serde_json::from_str(text).map_err(|_| ValidationError::InvalidJson { param })?;
     let top = value
         .as_object()
         .ok_or_else(|| invalid("must be a JSON object"))?;
@@ -146,7 +153,7 @@ pub fn validate_secret_policy(text: &str) -> Result<PolicyDocument, ValidationEr
         Some(_) => return Err(invalid("Version must be \"1\"")),
         None => {
             return Err(ValidationError::MissingField {
-                param: PARAM,
+                param,
                 field: "Version",
             })
         }
@@ -156,7 +163,7 @@ pub fn validate_secret_policy(text: &str) -> Result<PolicyDocument, ValidationEr
         Some(_) => return Err(invalid("Statement must be a non-empty array")),
         None => {
             return Err(ValidationError::MissingField {
-                param: PARAM,
+                param,
                 field: "Statement",
             })
         }
@@ -164,7 +171,10 @@ pub fn validate_secret_policy(text: &str) -> Result<PolicyDocument, ValidationEr
     let statements = statements
         .iter()
         .enumerate()
-        .map(|(i, item)| parse_statement(i.saturating_add(1), item))
+        .map(|(i, item)| {
+            parse_statement(item, kind)
+                .map_err(|what| invalid(&format!("statement {}: {what}", i.saturating_add(1))))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(PolicyDocument {
         version: VERSION.to_owned(),
@@ -179,7 +189,7 @@ pub fn default_secret_policy(account_id: &str) -> String {
         statements: vec![Statement {
             sid: Some("kms default secret policy".to_owned()),
             effect: Effect::Allow,
-            principals: vec![format!("acs:ram::{account_id}:*")],
+            principals: Some(vec![format!("acs:ram::{account_id}:*")]),
             actions: vec!["kms:*".to_owned()],
             resources: vec!["*".to_owned()],
             conditions: Conditions::new(),
@@ -188,17 +198,16 @@ pub fn default_secret_policy(account_id: &str) -> String {
     .to_json_string()
 }
 
-fn serialize_principals<S: Serializer>(principals: &[String], s: S) -> Result<S::Ok, S::Error> {
+fn serialize_principals<S: Serializer>(
+    principals: &Option<Vec<String>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     let mut map = s.serialize_map(Some(1))?;
-    map.serialize_entry("RAM", principals)?;
+    map.serialize_entry("RAM", principals.as_deref().unwrap_or_default())?;
     map.end()
 }
 
-fn invalid(reason: impl Into<String>) -> ValidationError {
-    ValidationError::invalid(PARAM, reason)
-}
-
-const STATEMENT_FIELDS: &[&str] = &[
+const SECRET_STATEMENT_FIELDS: &[&str] = &[
     "Sid",
     "Effect",
     "Principal",
@@ -206,62 +215,82 @@ const STATEMENT_FIELDS: &[&str] = &[
     "Resource",
     "Condition",
 ];
+const IDENTITY_STATEMENT_FIELDS: &[&str] = &["Sid", "Effect", "Action", "Resource", "Condition"];
+const TRUST_STATEMENT_FIELDS: &[&str] = &["Sid", "Effect", "Principal", "Action", "Condition"];
 
-fn parse_statement(n: usize, item: &Value) -> Result<Statement, ValidationError> {
-    let at = |what: &str| invalid(format!("statement {n}: {what}"));
-    let fields = item
-        .as_object()
-        .ok_or_else(|| at("must be a JSON object"))?;
-    if fields
-        .keys()
-        .any(|k| !STATEMENT_FIELDS.contains(&k.as_str()))
-    {
-        return Err(at(
-            "may contain only Sid, Effect, Principal, Action, Resource and Condition",
-        ));
+fn parse_statement(item: &Value, kind: DocumentKind) -> Result<Statement, String> {
+    let fields = item.as_object().ok_or("must be a JSON object")?;
+    let allowed = match kind {
+        DocumentKind::Secret => SECRET_STATEMENT_FIELDS,
+        DocumentKind::Identity => IDENTITY_STATEMENT_FIELDS,
+        DocumentKind::Trust => TRUST_STATEMENT_FIELDS,
+    };
+    if fields.keys().any(|k| !allowed.contains(&k.as_str())) {
+        return Err(match kind {
+            DocumentKind::Secret => {
+                "may contain only Sid, Effect, Principal, Action, Resource and Condition"
+            }
+            DocumentKind::Identity => {
+                "may contain only Sid, Effect, Action, Resource and Condition"
+            }
+            DocumentKind::Trust => "may contain only Sid, Effect, Principal, Action and Condition",
+        }
+        .to_owned());
     }
     let sid = match fields.get("Sid") {
         None => None,
         Some(Value::String(sid)) if is_valid_sid(sid) => Some(sid.clone()),
         Some(_) => {
-            return Err(at(
-                "Sid must be 1 to 128 letters, digits, spaces and _ / + = . @ -",
-            ))
+            return Err("Sid must be 1 to 128 letters, digits, spaces and _ / + = . @ -".into())
         }
     };
     let effect = match fields.get("Effect").and_then(Value::as_str) {
         Some("Allow") => Effect::Allow,
         Some("Deny") => Effect::Deny,
-        _ => return Err(at("Effect must be Allow or Deny")),
+        _ => return Err("Effect must be Allow or Deny".into()),
     };
-    let principal = fields
-        .get("Principal")
-        .and_then(Value::as_object)
-        .ok_or_else(|| at("Principal must be an object with a RAM member"))?;
-    if principal.keys().any(|k| k != "RAM") {
-        return Err(at("Principal may contain only RAM"));
-    }
-    let principals = string_or_list(principal.get("RAM"))
-        .ok_or_else(|| at("Principal RAM must be a string or a non-empty array of strings"))?;
-    if !principals.iter().all(|p| is_ram_principal(p)) {
-        return Err(at(
-            "Principal RAM entries must look like acs:ram::<account id or *>:*, :root, :user/<name> or :role/<name>",
-        ));
-    }
+    let principals = match kind {
+        DocumentKind::Identity => None,
+        DocumentKind::Secret => Some(parse_principals(fields.get("Principal"))?),
+        DocumentKind::Trust => Some(parse_trust_principals(fields.get("Principal"))?),
+    };
     let actions = string_or_list(fields.get("Action"))
-        .ok_or_else(|| at("Action must be a string or a non-empty array of strings"))?;
-    if !actions.iter().all(|a| is_kms_action(a)) {
-        return Err(at("each Action must be kms:<action name> or kms:*"));
+        .ok_or("Action must be a string or a non-empty array of strings")?;
+    let action_ok = match kind {
+        DocumentKind::Secret => is_kms_action,
+        DocumentKind::Identity => is_any_action,
+        DocumentKind::Trust => is_sts_action,
+    };
+    if !actions.iter().all(|a| action_ok(a)) {
+        return Err(match kind {
+            DocumentKind::Secret => "each Action must be kms:<action name> or kms:*",
+            DocumentKind::Identity => "each Action must be * or <service>:<action name>",
+            DocumentKind::Trust => "each Action must be sts:<action name>",
+        }
+        .into());
     }
-    let resources = string_or_list(fields.get("Resource"))
-        .ok_or_else(|| at("Resource must be a string or a non-empty array of strings"))?;
-    if !resources.iter().all(|r| r == "*") {
-        return Err(at("Resource must be * in a secret policy"));
+    let resources = match kind {
+        DocumentKind::Trust => Vec::new(),
+        _ => string_or_list(fields.get("Resource"))
+            .ok_or("Resource must be a string or a non-empty array of strings")?,
+    };
+    match kind {
+        DocumentKind::Secret if !resources.iter().all(|r| r == "*") => {
+            return Err("Resource must be * in a secret policy".into())
+        }
+        DocumentKind::Identity
+            if !resources
+                .iter()
+                .all(|r| !r.is_empty() && !r.chars().any(char::is_whitespace)) =>
+        {
+            return Err("each Resource must be * or a resource ARN pattern".into())
+        }
+        _ => {}
     }
     let conditions = match fields.get("Condition") {
         None => Conditions::new(),
-        Some(Value::Object(ops)) => parse_conditions(ops).map_err(&at)?,
-        Some(_) => return Err(at("Condition must be a JSON object")),
+        Some(Value::Object(ops)) => parse_conditions(ops)?,
+        Some(_) => return Err("Condition must be a JSON object".into()),
     };
     Ok(Statement {
         sid,
@@ -273,11 +302,55 @@ fn parse_statement(n: usize, item: &Value) -> Result<Statement, ValidationError>
     })
 }
 
-fn parse_conditions(ops: &Map<String, Value>) -> Result<Conditions, &'static str> {
+fn parse_principals(principal: Option<&Value>) -> Result<Vec<String>, String> {
+    let principal = principal
+        .and_then(Value::as_object)
+        .ok_or("Principal must be an object with a RAM member")?;
+    if principal.keys().any(|k| k != "RAM") {
+        return Err("Principal may contain only RAM".into());
+    }
+    let principals = string_or_list(principal.get("RAM"))
+        .ok_or("Principal RAM must be a string or a non-empty array of strings")?;
+    if !principals.iter().all(|p| is_ram_principal(p)) {
+        return Err(
+            "Principal RAM entries must look like acs:ram::<account id or *>:*, :root, :user/<name> or :role/<name>"
+                .into(),
+        );
+    }
+    Ok(principals)
+}
+
+/// A trust policy's principals: `RAM` entries as in secret policies; `Service` entries (cloud
+/// services assuming the role) are accepted and kept out of the list, as no service acts inside
+/// openkms.
+fn parse_trust_principals(principal: Option<&Value>) -> Result<Vec<String>, String> {
+    let principal = principal
+        .and_then(Value::as_object)
+        .ok_or("Principal must be an object with a RAM or Service member")?;
+    if principal.is_empty() || principal.keys().any(|k| k != "RAM" && k != "Service") {
+        return Err("Principal may contain only RAM and Service".into());
+    }
+    if principal.contains_key("Service") {
+        string_or_list(principal.get("Service"))
+            .ok_or("Principal Service must be a string or a non-empty array of strings")?;
+    }
+    match principal.get("RAM") {
+        None => Ok(Vec::new()),
+        Some(_) => {
+            let mut only_ram = Map::new();
+            if let Some(ram) = principal.get("RAM") {
+                only_ram.insert("RAM".to_owned(), ram.clone());
+            }
+            parse_principals(Some(&Value::Object(only_ram)))
+        }
+    }
+}
+
+fn parse_conditions(ops: &Map<String, Value>) -> Result<Conditions, String> {
     let mut conditions = Conditions::new();
     for (operator, keys) in ops {
-        if !CONDITION_OPERATORS.contains(&operator.as_str()) {
-            return Err("Condition uses an unknown operator");
+        if !OPERATORS.iter().any(|op| op.name() == operator) {
+            return Err("Condition uses an unknown operator".into());
         }
         let keys = keys
             .as_object()
@@ -286,11 +359,14 @@ fn parse_conditions(ops: &Map<String, Value>) -> Result<Conditions, &'static str
         let mut by_key = BTreeMap::new();
         for (key, values) in keys {
             if key.is_empty() {
-                return Err("Condition keys must not be empty");
+                return Err("Condition keys must not be empty".into());
             }
             let values = condition_values(values).ok_or(
                 "Condition values must be strings, numbers, booleans or a non-empty array of them",
             )?;
+            // Compiling checks that each value parses for its operator (a CIDR, a date...).
+            Condition::compile(operator, key, &values)
+                .map_err(|e| format!("Condition {operator} on {key}: {e}"))?;
             by_key.insert(key.clone(), values);
         }
         conditions.insert(operator.clone(), by_key);
@@ -354,17 +430,38 @@ fn is_ram_principal(arn: &str) -> bool {
                 !name.is_empty()
                     && name.len() <= NAME_MAX_LEN
                     && name.chars().all(|c| {
-                        c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '*')
+                        c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '*' | '?')
                     })
             }),
     }
 }
 
+fn is_action_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= NAME_MAX_LEN
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '*' || c == '?')
+}
+
 fn is_kms_action(action: &str) -> bool {
-    action.strip_prefix("kms:").is_some_and(|name| {
-        !name.is_empty()
-            && name.len() <= NAME_MAX_LEN
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '*')
+    action.strip_prefix("kms:").is_some_and(is_action_name)
+}
+
+fn is_sts_action(action: &str) -> bool {
+    action.strip_prefix("sts:").is_some_and(is_action_name)
+}
+
+fn is_any_action(action: &str) -> bool {
+    if action == "*" {
+        return true;
+    }
+    action.split_once(':').is_some_and(|(service, name)| {
+        !service.is_empty()
+            && service
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'*')
+            && is_action_name(name)
     })
 }
 
@@ -413,7 +510,7 @@ mod tests {
         assert_eq!(statement.effect, Effect::Deny);
         assert_eq!(
             statement.principals,
-            vec!["acs:ram::1234567890123456:user/alice"]
+            Some(vec!["acs:ram::1234567890123456:user/alice".to_owned()])
         );
         assert_eq!(statement.actions, vec!["kms:GetSecretValue"]);
         assert_eq!(statement.resources, vec!["*"]);
@@ -563,6 +660,57 @@ mod tests {
             validate_secret_policy(&text).unwrap_err().to_string(),
             "Policy is invalid: statement 2: Effect must be Allow or Deny"
         );
+    }
+
+    fn identity(text: &str) -> Result<PolicyDocument, ValidationError> {
+        parse_document(text, DocumentKind::Identity, "PolicyDocument", 6144)
+    }
+
+    #[test]
+    fn identity_policies_take_arn_resources_and_any_service_action() {
+        let doc = identity(
+            r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":["kms:Get*","ram:CreateServiceLinkedRole","*"],"Resource":"acs:kms:*:*:secret/app/*"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(doc.statements[0].principals, None);
+        assert_eq!(
+            doc.statements[0].resources,
+            vec!["acs:kms:*:*:secret/app/*"]
+        );
+        assert!(!doc.to_json_string().contains("Principal"));
+        assert_eq!(identity(&doc.to_json_string()).unwrap(), doc);
+    }
+
+    #[test]
+    fn identity_policies_refuse_principal_and_bad_actions() {
+        for statement in [
+            r#"{"Effect":"Allow","Principal":{"RAM":"acs:ram::*:*"},"Action":"kms:*","Resource":"*"}"#,
+            r#"{"Effect":"Allow","Action":"GetSecretValue","Resource":"*"}"#,
+            r#"{"Effect":"Allow","Action":"kms:","Resource":"*"}"#,
+            r#"{"Effect":"Allow","Action":"kms:*","Resource":""}"#,
+            r#"{"Effect":"Allow","Action":"kms:*","Resource":"a b"}"#,
+            r#"{"Effect":"Allow","NotAction":"kms:*","Resource":"*"}"#,
+        ] {
+            let text = format!(r#"{{"Version":"1","Statement":[{statement}]}}"#);
+            assert!(identity(&text).is_err(), "{statement}");
+        }
+        assert_eq!(
+            identity(&"x".repeat(6145)).unwrap_err().to_string(),
+            "PolicyDocument is larger than 6144 bytes"
+        );
+    }
+
+    #[test]
+    fn condition_values_must_parse_for_their_operator() {
+        for condition in [
+            r#"{"IpAddress":{"acs:SourceIp":"10.0.0.0/40"}}"#,
+            r#"{"NumericLessThan":{"k":"many"}}"#,
+            r#"{"DateLessThan":{"acs:CurrentTime":"soon"}}"#,
+            r#"{"Bool":{"acs:SecureTransport":"maybe"}}"#,
+        ] {
+            let err = validate_secret_policy(&statement_with("Condition", condition)).unwrap_err();
+            assert!(err.to_string().contains("Condition"), "{condition}: {err}");
+        }
     }
 
     fn arb_json() -> impl Strategy<Value = Value> {

@@ -1,0 +1,342 @@
+//! `openkms` client subcommands: call KMS, RAM and STS on a running server through the
+//! project's own signer (V3), so an operator needs no SDK. The server and the caller's key are
+//! found the way Alibaba's tools find them: `--endpoint` or `OPENKMS_ENDPOINT`, and
+//! `ALIBABA_CLOUD_ACCESS_KEY_ID` / `ALIBABA_CLOUD_ACCESS_KEY_SECRET` (plus
+//! `ALIBABA_CLOUD_SECURITY_TOKEN` for STS credentials), read from the environment only so a
+//! secret never appears in a process listing.
+//!
+//! Replies are printed as the server's JSON; an error reply is printed too and makes the
+//! command fail. Plain HTTP only: put a TLS client (or tunnel) in front for remote servers.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::{Args, Subcommand};
+use openkms_wire::signature::signer::{Call, Signer};
+use openkms_wire::timefmt::format_unix;
+
+const KMS_VERSION: &str = "2016-01-20";
+const RAM_VERSION: &str = "2015-05-01";
+const STS_VERSION: &str = "2015-04-01";
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where the server is.
+#[derive(Args, Debug)]
+pub struct Endpoint {
+    /// The server for client commands, `host:port` (plain HTTP).
+    #[arg(
+        long,
+        global = true,
+        env = "OPENKMS_ENDPOINT",
+        default_value = "127.0.0.1:8080"
+    )]
+    endpoint: String,
+}
+
+/// Client commands.
+#[derive(Subcommand, Debug)]
+pub enum ClientCommand {
+    /// Create a RAM user, and an access key for it with --with-access-key.
+    CreateUser {
+        #[command(flatten)]
+        at: Endpoint,
+        user_name: String,
+        #[arg(long)]
+        with_access_key: bool,
+    },
+    /// Attach a policy to a RAM user.
+    AttachPolicy {
+        #[command(flatten)]
+        at: Endpoint,
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        policy: String,
+        /// `System` or `Custom`.
+        #[arg(long, default_value = "Custom")]
+        policy_type: String,
+    },
+    /// Assume a RAM role; prints the temporary credentials.
+    AssumeRole {
+        #[command(flatten)]
+        at: Endpoint,
+        #[arg(long)]
+        role_arn: String,
+        #[arg(long, default_value = "openkms-cli")]
+        session_name: String,
+        #[arg(long)]
+        duration_seconds: Option<u64>,
+        /// A session policy document (JSON text) that narrows the role.
+        #[arg(long)]
+        policy: Option<String>,
+    },
+    /// Print a secret's current value (SecretData).
+    GetSecret {
+        #[command(flatten)]
+        at: Endpoint,
+        secret_name: String,
+        #[arg(long)]
+        version_stage: Option<String>,
+    },
+    /// Call any action: `openkms call kms ListSecrets PageSize=10`.
+    Call {
+        #[command(flatten)]
+        at: Endpoint,
+        /// `kms`, `ram` or `sts`.
+        api: String,
+        action: String,
+        /// Parameters as Name=Value.
+        params: Vec<String>,
+    },
+}
+
+/// A client failure: what to tell the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0} is not set in the environment")]
+    MissingCredential(&'static str),
+    #[error("unknown API {0} (use kms, ram or sts)")]
+    UnknownApi(String),
+    #[error("parameter {0} is not Name=Value")]
+    BadParam(String),
+    #[error("cannot reach {endpoint}: {source}")]
+    Connect {
+        endpoint: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the server's reply could not be read")]
+    BadReply,
+    #[error("the server refused the request (HTTP {status})")]
+    Refused { status: u16 },
+}
+
+/// Runs a client command, printing replies to stdout.
+pub fn run(command: ClientCommand) -> Result<(), ClientError> {
+    let at = match &command {
+        ClientCommand::CreateUser { at, .. }
+        | ClientCommand::AttachPolicy { at, .. }
+        | ClientCommand::AssumeRole { at, .. }
+        | ClientCommand::GetSecret { at, .. }
+        | ClientCommand::Call { at, .. } => at.endpoint.clone(),
+    };
+    let client = Client::from_env(at)?;
+    match command {
+        ClientCommand::CreateUser {
+            at: _,
+            user_name,
+            with_access_key,
+        } => {
+            client.print(RAM_VERSION, "CreateUser", &[("UserName", &user_name)])?;
+            if with_access_key {
+                client.print(RAM_VERSION, "CreateAccessKey", &[("UserName", &user_name)])?;
+            }
+            Ok(())
+        }
+        ClientCommand::AttachPolicy {
+            at: _,
+            user,
+            policy,
+            policy_type,
+        } => client.print(
+            RAM_VERSION,
+            "AttachPolicyToUser",
+            &[
+                ("UserName", &user),
+                ("PolicyName", &policy),
+                ("PolicyType", &policy_type),
+            ],
+        ),
+        ClientCommand::AssumeRole {
+            at: _,
+            role_arn,
+            session_name,
+            duration_seconds,
+            policy,
+        } => {
+            let duration = duration_seconds.map(|d| d.to_string());
+            let mut params = vec![
+                ("RoleArn", role_arn.as_str()),
+                ("RoleSessionName", &session_name),
+            ];
+            if let Some(d) = &duration {
+                params.push(("DurationSeconds", d));
+            }
+            if let Some(p) = &policy {
+                params.push(("Policy", p));
+            }
+            client.print(STS_VERSION, "AssumeRole", &params)
+        }
+        ClientCommand::GetSecret {
+            at: _,
+            secret_name,
+            version_stage,
+        } => {
+            let mut params = vec![("SecretName", secret_name.as_str())];
+            if let Some(s) = &version_stage {
+                params.push(("VersionStage", s));
+            }
+            let body = client.call(KMS_VERSION, "GetSecretValue", &params)?;
+            let value: serde_json::Value =
+                serde_json::from_slice(&body).map_err(|_| ClientError::BadReply)?;
+            let data = value
+                .get("SecretData")
+                .and_then(serde_json::Value::as_str)
+                .ok_or(ClientError::BadReply)?;
+            println!("{data}");
+            Ok(())
+        }
+        ClientCommand::Call {
+            at: _,
+            api,
+            action,
+            params,
+        } => {
+            let version = match api.as_str() {
+                "kms" => KMS_VERSION,
+                "ram" => RAM_VERSION,
+                "sts" => STS_VERSION,
+                _ => return Err(ClientError::UnknownApi(api)),
+            };
+            let pairs = params
+                .iter()
+                .map(|p| {
+                    p.split_once('=')
+                        .ok_or_else(|| ClientError::BadParam(p.clone()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            client.print(version, &action, &pairs)
+        }
+    }
+}
+
+struct Client {
+    endpoint: String,
+    access_key_id: String,
+    secret: zeroize::Zeroizing<String>,
+    token: Option<String>,
+}
+
+impl Client {
+    fn from_env(endpoint: String) -> Result<Self, ClientError> {
+        let var = |name: &'static str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Ok(Self {
+            endpoint,
+            access_key_id: var("ALIBABA_CLOUD_ACCESS_KEY_ID").ok_or(
+                ClientError::MissingCredential("ALIBABA_CLOUD_ACCESS_KEY_ID"),
+            )?,
+            secret: zeroize::Zeroizing::new(var("ALIBABA_CLOUD_ACCESS_KEY_SECRET").ok_or(
+                ClientError::MissingCredential("ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
+            )?),
+            token: var("ALIBABA_CLOUD_SECURITY_TOKEN"),
+        })
+    }
+
+    /// Calls and prints the JSON reply.
+    fn print(
+        &self,
+        version: &str,
+        action: &str,
+        params: &[(&str, &str)],
+    ) -> Result<(), ClientError> {
+        let body = self.call(version, action, params)?;
+        println!("{}", String::from_utf8_lossy(&body));
+        Ok(())
+    }
+
+    /// Signs (V3) and sends one call; the reply body on success.
+    fn call(
+        &self,
+        version: &str,
+        action: &str,
+        params: &[(&str, &str)],
+    ) -> Result<Vec<u8>, ClientError> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let nonce = uuid::Uuid::new_v4().to_string();
+        let call = Call {
+            method: "POST",
+            host: &self.endpoint,
+            action,
+            version,
+            query: params
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            form: Vec::new(),
+        };
+        let signer = Signer {
+            access_key_id: &self.access_key_id,
+            secret: self.secret.as_bytes(),
+            security_token: self.token.as_deref(),
+        };
+        let signed = signer.sign_v3(&call, &nonce, &format_unix(i64::try_from(now).unwrap_or(0)));
+        let mut request = format!("POST /?{} HTTP/1.1\r\n", signed.query).into_bytes();
+        for (name, value) in &signed.headers {
+            request.extend_from_slice(name.as_str().as_bytes());
+            request.extend_from_slice(b": ");
+            request.extend_from_slice(value.as_bytes());
+            request.extend_from_slice(b"\r\n");
+        }
+        request.extend_from_slice(
+            format!(
+                "content-length: {}\r\nconnection: close\r\n\r\n",
+                signed.body.len()
+            )
+            .as_bytes(),
+        );
+        request.extend_from_slice(&signed.body);
+        let connect = |source| ClientError::Connect {
+            endpoint: self.endpoint.clone(),
+            source,
+        };
+        let mut stream = TcpStream::connect(&self.endpoint).map_err(connect)?;
+        stream.set_read_timeout(Some(TIMEOUT)).map_err(connect)?;
+        stream.write_all(&request).map_err(connect)?;
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).map_err(connect)?;
+        let (status, body) = parse_reply(&reply).ok_or(ClientError::BadReply)?;
+        if status == 200 {
+            Ok(body)
+        } else {
+            // The error body names Code and Message: show it before failing.
+            eprintln!("{}", String::from_utf8_lossy(&body));
+            Err(ClientError::Refused { status })
+        }
+    }
+}
+
+/// Status and body of an HTTP/1.1 reply read to the end (content-length or close-delimited).
+fn parse_reply(reply: &[u8]) -> Option<(u16, Vec<u8>)> {
+    let split = reply.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(reply.get(..split)?).ok()?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    let body = reply.get(split.saturating_add(4)..)?.to_vec();
+    let length = head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse::<usize>().ok())
+            .flatten()
+    });
+    let body = match length {
+        Some(n) => body.get(..n)?.to_vec(),
+        None => body,
+    };
+    Some((status, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_content_length_reply() {
+        let reply = b"HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\nContent-Length: 2\r\n\r\n{}extra";
+        assert_eq!(parse_reply(reply), Some((403, b"{}".to_vec())));
+        assert_eq!(parse_reply(b"garbage"), None);
+    }
+}
