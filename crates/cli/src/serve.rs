@@ -14,7 +14,7 @@ use openkms_service::BootstrapError;
 use openkms_service::{Service, StartOptions, SystemClock};
 use openkms_store::StoreError;
 
-use crate::config::{ConfigError, ServeArgs, ServeConfig};
+use crate::config::{ConfigError, ServeArgs, ServeConfig, StoreLocation};
 use crate::root;
 
 /// How often the background loop runs: expired secrets purged, due keys rotated, keys past
@@ -23,6 +23,11 @@ const PURGE_EVERY: Duration = Duration::from_secs(60);
 
 /// How often due secret rotations are claimed.
 const ROTATE_EVERY: Duration = Duration::from_secs(10);
+
+/// On a shared store, how often this node drops its access-key and identity-policy caches:
+/// the bound within which another node's change to them takes effect here. Short, as a reload
+/// costs one store read and one unwrap per access key in use.
+const SHARED_CACHE_REFRESH: Duration = Duration::from_secs(5);
 
 /// Why `serve` stopped.
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +117,9 @@ async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
             .with_http_listener(addr)
             .install()
             .map_err(|e| ServeError::Metrics(e.to_string()))?;
+    }
+    if let StoreLocation::Postgres(_) = cfg.store {
+        spawn_cache_refresh(service.clone());
     }
     spawn_purge(service.clone());
     spawn_rotations(service.clone());
@@ -220,6 +228,17 @@ fn spawn_purge(service: Arc<Service>) {
                 Ok(n) => tracing::info!(destroyed = n, "destroyed keys whose deletion date passed"),
                 Err(e) => tracing::error!(error = %e, "destroying keys failed"),
             }
+        }
+    });
+}
+
+/// Drops the caches other nodes cannot invalidate (see [`SHARED_CACHE_REFRESH`]).
+fn spawn_cache_refresh(service: Arc<Service>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SHARED_CACHE_REFRESH);
+        loop {
+            tick.tick().await;
+            service.forget_shared_caches();
         }
     });
 }

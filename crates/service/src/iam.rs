@@ -97,6 +97,15 @@ impl Service {
         }
     }
 
+    /// Forgets every cached access key and compiled identity policy, so the next request of
+    /// each reads the store. On a store shared by several nodes, `serve` calls this every few
+    /// seconds: another node's change (an access key deactivated or deleted, a policy attached,
+    /// detached or given a new default version) then takes effect here within that interval.
+    pub fn forget_shared_caches(&self) {
+        self.forget_access_keys(|_, _| true);
+        self.forget_identity_policies();
+    }
+
     /// CreateUser.
     pub async fn create_user(
         &self,

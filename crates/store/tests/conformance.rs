@@ -3,6 +3,14 @@
 //! `OPENKMS_TEST_POSTGRES_URL`; without it the PostgreSQL half fails and says so, it is never
 //! skipped.
 
+// Test code: a failed unwrap or index is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;

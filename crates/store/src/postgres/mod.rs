@@ -1150,6 +1150,16 @@ mod tests {
         assert!(!retryable(&other));
     }
 
+    #[tokio::test]
+    async fn an_unreachable_server_is_reported_as_unavailable_not_as_a_failure() {
+        // Nothing listens on port 1: the connection is refused at once.
+        let err = PgStore::connect("postgres://openkms@127.0.0.1:1/none")
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(err, StoreError::Disconnected { .. }), "{err:?}");
+    }
+
     #[test]
     fn page_bounds_saturate() {
         assert_eq!(clamp(u64::MAX), i64::MAX);
