@@ -19,8 +19,8 @@ m = ks.models()
 
 def cli(server, *args, check=True):
     env = dict(os.environ)
-    env["OPENKMS_ACCESS_KEY_ID"] = server.access_key_id
-    env["OPENKMS_ACCESS_KEY_SECRET"] = server.access_key_secret
+    env["ALIBABA_CLOUD_ACCESS_KEY_ID"] = server.access_key_id
+    env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = server.access_key_secret
     proc = subprocess.run([str(openkms_binary()), "db-instance", "--endpoint", server.endpoint, *args],
                           env=env, capture_output=True, text=True, timeout=60)
     if check:

@@ -211,7 +211,8 @@ pub fn run(command: ClientCommand) -> Result<(), ClientError> {
     }
 }
 
-struct Client {
+/// A signed-call client of one server with one key (also used by `openkms db-instance`).
+pub(crate) struct Client {
     endpoint: String,
     access_key_id: String,
     secret: zeroize::Zeroizing<String>,
@@ -219,7 +220,20 @@ struct Client {
 }
 
 impl Client {
-    fn from_env(endpoint: String) -> Result<Self, ClientError> {
+    pub(crate) fn new(
+        endpoint: String,
+        access_key_id: String,
+        secret: zeroize::Zeroizing<String>,
+    ) -> Self {
+        Self {
+            endpoint,
+            access_key_id,
+            secret,
+            token: None,
+        }
+    }
+
+    pub(crate) fn from_env(endpoint: String) -> Result<Self, ClientError> {
         let var = |name: &'static str| std::env::var(name).ok().filter(|v| !v.is_empty());
         Ok(Self {
             endpoint,
@@ -234,7 +248,7 @@ impl Client {
     }
 
     /// Calls and prints the JSON reply.
-    fn print(
+    pub(crate) fn print(
         &self,
         version: &str,
         action: &str,

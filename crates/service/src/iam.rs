@@ -32,6 +32,29 @@ pub const SYSTEM: &str = "System";
 /// Policy type of a customer policy.
 pub const CUSTOM: &str = "Custom";
 
+/// Who a policy is attached to.
+#[derive(Clone, Copy)]
+enum Holder<'a> {
+    User(&'a str),
+    Role(&'a str),
+}
+
+impl Holder<'_> {
+    fn name(&self) -> &str {
+        match self {
+            Self::User(n) | Self::Role(n) => n,
+        }
+    }
+
+    /// The RAM resource the root check names.
+    fn resource(&self) -> String {
+        match self {
+            Self::User(n) => format!("user/{n}"),
+            Self::Role(n) => format!("role/{n}"),
+        }
+    }
+}
+
 /// CreateUser input.
 #[derive(Debug, Default)]
 pub struct NewUser<'a> {
@@ -501,27 +524,8 @@ impl Service {
         policy_type: &str,
         policy_name: &str,
     ) -> Result<(), Error> {
-        self.require_root(caller, "AttachPolicyToUser", &format!("user/{user_name}"))?;
-        let policy_type = required_policy_type(policy_type)?;
-        if policy_type == SYSTEM && system_policy(policy_name).is_none() {
-            return Err(Error::PolicyNotFound {
-                name: policy_name.to_owned(),
-            });
-        }
-        match self
-            .store
-            .attach_policy_to_user(user_name, policy_type, policy_name, self.now())
-            .await?
-        {
-            IamOutcome::Done(()) => {
-                self.forget_identity_policies();
-                Ok(())
-            }
-            IamOutcome::PolicyNotFound => Err(Error::PolicyNotFound {
-                name: policy_name.to_owned(),
-            }),
-            other => Err(outcome_error(other, user_name, "")),
-        }
+        self.attach_policy(caller, Holder::User(user_name), policy_type, policy_name)
+            .await
     }
 
     /// DetachPolicyFromUser.
@@ -532,18 +536,80 @@ impl Service {
         policy_type: &str,
         policy_name: &str,
     ) -> Result<(), Error> {
-        self.require_root(caller, "DetachPolicyFromUser", &format!("user/{user_name}"))?;
+        self.detach_policy(caller, Holder::User(user_name), policy_type, policy_name)
+            .await
+    }
+
+    /// Attaches a policy to a user or role (the two RAM actions differ only in the holder).
+    async fn attach_policy(
+        &self,
+        caller: &Caller,
+        holder: Holder<'_>,
+        policy_type: &str,
+        policy_name: &str,
+    ) -> Result<(), Error> {
+        let action = match holder {
+            Holder::User(_) => "AttachPolicyToUser",
+            Holder::Role(_) => "AttachPolicyToRole",
+        };
+        self.require_root(caller, action, &holder.resource())?;
         let policy_type = required_policy_type(policy_type)?;
-        match self
-            .store
-            .detach_policy_from_user(user_name, policy_type, policy_name)
-            .await?
-        {
+        if policy_type == SYSTEM && system_policy(policy_name).is_none() {
+            return Err(Error::PolicyNotFound {
+                name: policy_name.to_owned(),
+            });
+        }
+        let now = self.now();
+        let outcome = match holder {
+            Holder::User(n) => self
+                .store
+                .attach_policy_to_user(n, policy_type, policy_name, now),
+            Holder::Role(n) => self
+                .store
+                .attach_policy_to_role(n, policy_type, policy_name, now),
+        }
+        .await?;
+        match outcome {
             IamOutcome::Done(()) => {
                 self.forget_identity_policies();
                 Ok(())
             }
-            other => Err(outcome_error(other, user_name, "")),
+            IamOutcome::PolicyNotFound => Err(Error::PolicyNotFound {
+                name: policy_name.to_owned(),
+            }),
+            other => Err(outcome_error(other, holder.name(), "")),
+        }
+    }
+
+    /// Detaches a policy from a user or role.
+    async fn detach_policy(
+        &self,
+        caller: &Caller,
+        holder: Holder<'_>,
+        policy_type: &str,
+        policy_name: &str,
+    ) -> Result<(), Error> {
+        let action = match holder {
+            Holder::User(_) => "DetachPolicyFromUser",
+            Holder::Role(_) => "DetachPolicyFromRole",
+        };
+        self.require_root(caller, action, &holder.resource())?;
+        let policy_type = required_policy_type(policy_type)?;
+        let outcome = match holder {
+            Holder::User(n) => self
+                .store
+                .detach_policy_from_user(n, policy_type, policy_name),
+            Holder::Role(n) => self
+                .store
+                .detach_policy_from_role(n, policy_type, policy_name),
+        }
+        .await?;
+        match outcome {
+            IamOutcome::Done(()) => {
+                self.forget_identity_policies();
+                Ok(())
+            }
+            other => Err(outcome_error(other, holder.name(), "")),
         }
     }
 
@@ -684,27 +750,8 @@ impl Service {
         policy_type: &str,
         policy_name: &str,
     ) -> Result<(), Error> {
-        self.require_root(caller, "AttachPolicyToRole", &format!("role/{role_name}"))?;
-        let policy_type = required_policy_type(policy_type)?;
-        if policy_type == SYSTEM && system_policy(policy_name).is_none() {
-            return Err(Error::PolicyNotFound {
-                name: policy_name.to_owned(),
-            });
-        }
-        match self
-            .store
-            .attach_policy_to_role(role_name, policy_type, policy_name, self.now())
-            .await?
-        {
-            IamOutcome::Done(()) => {
-                self.forget_identity_policies();
-                Ok(())
-            }
-            IamOutcome::PolicyNotFound => Err(Error::PolicyNotFound {
-                name: policy_name.to_owned(),
-            }),
-            other => Err(outcome_error(other, role_name, "")),
-        }
+        self.attach_policy(caller, Holder::Role(role_name), policy_type, policy_name)
+            .await
     }
 
     /// DetachPolicyFromRole.
@@ -715,19 +762,8 @@ impl Service {
         policy_type: &str,
         policy_name: &str,
     ) -> Result<(), Error> {
-        self.require_root(caller, "DetachPolicyFromRole", &format!("role/{role_name}"))?;
-        let policy_type = required_policy_type(policy_type)?;
-        match self
-            .store
-            .detach_policy_from_role(role_name, policy_type, policy_name)
-            .await?
-        {
-            IamOutcome::Done(()) => {
-                self.forget_identity_policies();
-                Ok(())
-            }
-            other => Err(outcome_error(other, role_name, "")),
-        }
+        self.detach_policy(caller, Holder::Role(role_name), policy_type, policy_name)
+            .await
     }
 }
 

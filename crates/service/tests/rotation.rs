@@ -447,3 +447,42 @@ async fn ram_credentials_rotation_keeps_the_previous_key_and_deletes_the_one_bef
         .collect();
     assert_eq!(keys.len(), 2, "{keys:?}");
 }
+
+#[tokio::test]
+async fn a_due_secret_that_cannot_rotate_backs_off_instead_of_retrying_every_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = FakeClock::at(T0);
+    let svc = start(dir.path(), clock.clone()).await;
+    svc.create_secret(
+        &caller(),
+        CreateSecretInput {
+            secret_name: "acs/ecs/host1",
+            version_id: "v1",
+            secret_data: r#"{"UserName":"root","Password":"pw"}"#,
+            secret_type: Some("ECS"),
+            extended_config: Some(
+                r#"{"SecretSubType":"Password","RegionId":"cn-hangzhou","InstanceId":"i-1"}"#,
+            ),
+            enable_automatic_rotation: Some(true),
+            rotation_interval: Some("6h"),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    clock.set(T0 + 6 * HOUR);
+    assert_eq!(svc.run_due_rotations().await.unwrap().failed, 1);
+    assert_eq!(
+        svc.run_due_rotations().await.unwrap(),
+        RotationPass::default()
+    );
+    let secret = svc
+        .describe_secret(&caller(), "acs/ecs/host1", false)
+        .await
+        .unwrap()
+        .secret;
+    assert_eq!(
+        openkms_service::secrets::automatic_rotation(&secret.rotation),
+        "Invalid"
+    );
+}

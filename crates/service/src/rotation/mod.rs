@@ -269,11 +269,16 @@ impl Service {
             }
             Err(e) => {
                 tracing::warn!(target: "openkms::audit", secret = %name.as_str(), error = %e, "secret rotation failed");
+                // Recorded so the scheduler backs off (a secret that can never rotate, such as
+                // an ECS secret with automatic rotation on, is retried hourly, not every pass).
+                // RotateSecret refuses unsupported types and unregistered instances before it
+                // gets here, so a caller's mistake changes nothing.
                 if matches!(
                     e,
                     Error::RotationTargetUnreachable { .. }
                         | Error::RotationTargetRefused { .. }
                         | Error::DbInstanceNotRegistered { .. }
+                        | Error::RotationUnsupported { .. }
                 ) {
                     self.record_failure(name, e.to_string()).await;
                 }
