@@ -4,7 +4,9 @@ the clients split across the two nodes."""
 import pytest
 
 import kms_support as ks
-from kms_support import create_secret, get_secret_value, put_secret_value
+import signer
+from kms_support import (assert_error_response, assert_success_response, create_secret,
+                         get_secret_value, put_secret_value)
 from conftest import store_base_url
 from test_concurrency import assert_stage_invariants, run_all, versions
 
@@ -80,3 +82,14 @@ def test_one_node_killed_the_other_keeps_serving_every_acknowledged_write(two_no
     put_secret_value(b.client(), name, "v6", "data-6")
     a.start()
     assert ks.body_map(get_secret_value(a.client(), name))["SecretData"] == "data-6"
+
+
+def test_a_nonce_used_on_one_node_is_refused_by_the_other(two_nodes, unique_name):
+    a, b = two_nodes
+    name = unique_name()
+    create_secret(a.client(), name)
+    nonce, ts = signer.new_nonce(), signer.utc_timestamp()
+    first = a.raw().v1("GetSecretValue", {"SecretName": name}, nonce=nonce, timestamp=ts)
+    assert_success_response(first)
+    again = b.raw().v1("GetSecretValue", {"SecretName": name}, nonce=nonce, timestamp=ts)
+    assert_error_response(again, "SignatureNonceUsed", 400)

@@ -217,6 +217,10 @@ fn spawn_purge(service: Arc<Service>) {
                 Ok(n) => tracing::info!(purged = n, "purged secrets whose recovery window ended"),
                 Err(e) => tracing::error!(error = %e, "purging expired secrets failed"),
             }
+            match service.purge_shared_nonces().await {
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "purging expired nonces failed"),
+            }
             let now = service.now();
             match service.rotate_due_keys(now).await {
                 Ok(0) => {}

@@ -38,6 +38,15 @@ pub async fn authenticate(
     }
     openkms_wire::signature::verify(view, rpc, entry.secret.expose_secret())?;
     service.check_fresh(&claim.access_key_id, &claim.nonce, claim.timestamp)?;
+    // Nodes sharing a store also share the window: a nonce this node has not seen may have
+    // reached another one.
+    if !service
+        .record_shared_nonce(&claim.access_key_id, &claim.nonce, claim.timestamp)
+        .await
+        .map_err(ApiError::from)?
+    {
+        return Err(openkms_service::replay::Staleness::Replayed.into());
+    }
     Ok(Caller {
         access_key_id: claim.access_key_id.clone(),
         principal: entry.principal.clone(),

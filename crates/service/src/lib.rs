@@ -140,6 +140,25 @@ impl Service {
             .check(access_key_id, nonce, timestamp, self.clock.now())
     }
 
+    /// Records a fresh request's nonce in the store, for the nodes that share it; `false` when
+    /// another node (or this one) recorded it already. Call after [`Service::check_fresh`].
+    pub async fn record_shared_nonce(
+        &self,
+        access_key_id: &str,
+        nonce: &str,
+        timestamp: i64,
+    ) -> Result<bool, Error> {
+        Ok(self
+            .store
+            .record_nonce(access_key_id, nonce, timestamp + replay::WINDOW_SECS)
+            .await?)
+    }
+
+    /// Forgets shared nonces whose request timestamp left the window; returns how many.
+    pub async fn purge_shared_nonces(&self) -> Result<u64, Error> {
+        Ok(self.store.purge_nonces(self.clock.now()).await?)
+    }
+
     /// Removes secrets whose recovery window has ended; returns how many.
     pub async fn purge_expired_secrets(&self) -> Result<usize, Error> {
         Ok(self.store.purge_expired(self.clock.now()).await?.len())

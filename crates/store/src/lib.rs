@@ -262,6 +262,21 @@ pub trait Store: IamStore + Send + Sync + 'static {
         owner: &str,
         lease_until: i64,
     ) -> Result<bool, StoreError>;
+    /// Records a signed request's nonce until `expires_at`; `false` when it is recorded
+    /// already (a replay seen by any node). A store that one process owns (SQLite) records
+    /// nothing and answers `true`: that process's in-memory window sees every request.
+    async fn record_nonce(
+        &self,
+        _access_key_id: &str,
+        _nonce: &str,
+        _expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+    /// Forgets nonces that expired at or before `now`; returns how many.
+    async fn purge_nonces(&self, _now: i64) -> Result<u64, StoreError> {
+        Ok(0)
+    }
     /// Gives a lease back (no-op unless `owner` holds it).
     async fn release_rotation(&self, name: &str, owner: &str) -> Result<(), StoreError>;
 }

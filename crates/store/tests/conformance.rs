@@ -1461,3 +1461,79 @@ async fn roles_hold_policies_and_are_deleted_only_without_them(f: Fixture) {
     let (roles, more) = s.list_roles(None, 10).await.unwrap();
     assert!(roles.is_empty() && !more);
 }
+
+// ---- PostgreSQL only: what several nodes on one database share
+
+impl Fixture {
+    /// A second store on the same database and schema: another node.
+    async fn second_node(&self) -> PgStore {
+        let Raw::Postgres { url, schema, .. } = &self.raw else {
+            panic!("a second node needs the PostgreSQL fixture");
+        };
+        let options = PgConnectOptions::from_str(url)
+            .unwrap()
+            .options([("search_path", schema.as_str())]);
+        PgStore::connect_with(options).await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn postgres_nonces_are_single_use_across_nodes_until_purged() {
+    let f = Fixture::postgres().await;
+    let other = f.second_node().await;
+    assert!(f.store.record_nonce("ak", "n1", 100).await.unwrap());
+    assert!(!other.record_nonce("ak", "n1", 100).await.unwrap());
+    assert!(other.record_nonce("ak2", "n1", 100).await.unwrap());
+    assert!(other.record_nonce("ak", "n2", 200).await.unwrap());
+    assert_eq!(f.store.purge_nonces(100).await.unwrap(), 2);
+    assert!(f.store.record_nonce("ak", "n1", 300).await.unwrap());
+    assert!(!f.store.record_nonce("ak", "n2", 300).await.unwrap());
+}
+
+#[tokio::test]
+async fn sqlite_keeps_no_nonces_its_one_process_holds_the_window() {
+    let f = Fixture::sqlite().await;
+    assert!(f.store.record_nonce("ak", "n1", 100).await.unwrap());
+    assert!(f.store.record_nonce("ak", "n1", 100).await.unwrap());
+    assert_eq!(f.store.purge_nonces(100).await.unwrap(), 0);
+}
+
+/// Two nodes write one secret at once: every version lands, one ACSCurrent.
+#[tokio::test]
+async fn postgres_two_nodes_writing_one_secret_lose_nothing() {
+    let f = Fixture::postgres().await;
+    let other: Arc<dyn Store> = Arc::new(f.second_node().await);
+    f.store.create_secret(new_secret("hot")).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let s = if i % 2 == 0 {
+            f.store.clone()
+        } else {
+            other.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            let id = format!("n{i}");
+            s.update_secret(
+                "hot",
+                Box::new(move |st: &SecretState| {
+                    Ok(SecretUpdate {
+                        insert_version: Some(version(&id)),
+                        stages: Some(st.secret.stages.put_version(&id, &["ACSCurrent".into()])?),
+                        updated_at: 20,
+                        ..Default::default()
+                    })
+                }),
+            )
+            .await
+        }));
+    }
+    for t in tasks {
+        assert!(matches!(
+            t.await.unwrap().unwrap(),
+            UpdateOutcome::Applied(Some(_))
+        ));
+    }
+    let rec = other.secret("hot").await.unwrap().unwrap();
+    assert_eq!(other.versions(rec.id).await.unwrap().len(), 9);
+    assert!(rec.stages.version_of("ACSCurrent").is_some());
+}

@@ -31,6 +31,7 @@ use rows::Lock;
 pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_ram.sql"),
+    include_str!("../../migrations/postgres/0003_nonces.sql"),
 ];
 
 /// Connections per node; PostgreSQL's default limit is 100, shared by every node.
@@ -822,6 +823,33 @@ impl Store for PgStore {
         .await
         .map(|r| r.rows_affected() == 1)
         .map_err(pg("claim rotation"))
+    }
+
+    async fn record_nonce(
+        &self,
+        access_key_id: &str,
+        nonce: &str,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        // One statement, no transaction around it: the primary key makes the first insert of
+        // a (key, nonce) pair win on every node at once.
+        sqlx::query("INSERT INTO nonces (access_key_id, nonce, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(access_key_id)
+            .bind(nonce)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected() == 1)
+            .map_err(pg("record nonce"))
+    }
+
+    async fn purge_nonces(&self, now: i64) -> Result<u64, StoreError> {
+        sqlx::query("DELETE FROM nonces WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(pg("purge nonces"))
     }
 
     async fn release_rotation(&self, name: &str, owner: &str) -> Result<(), StoreError> {
