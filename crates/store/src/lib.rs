@@ -1,5 +1,7 @@
-//! openkms-store: persistence behind one [`Store`] trait. SQL and backend differences stay
-//! here; the rows hold only sealed bytes and metadata, never plaintext.
+//! openkms-store: persistence behind one [`Store`] trait, on SQLite (one node, the default) or
+//! PostgreSQL (several nodes, [`postgres`]). SQL and backend differences stay here; the rows
+//! hold only sealed bytes and metadata, never plaintext. `tests/conformance.rs` runs one suite
+//! on both backends.
 //!
 //! Writes that depend on current state (`update_secret`) take a plan function that sees the
 //! state inside the transaction, so each write is one transaction on every backend.
