@@ -235,3 +235,22 @@ def test_dry_run_checks_then_answers_dry_run_error(kms_client, key):
     disable_key(kms_client, key["KeyId"])
     with expect_error("Rejected.Disabled", 409):
         kms_client.decrypt(m().DecryptRequest(ciphertext_blob=enc["CiphertextBlob"], dry_run="true"))
+
+
+def test_sm4_keys_encrypt_decrypt_generate_data_keys_and_protect_secrets(kms_client):
+    md = create_key(kms_client, key_spec="Aliyun_SM4")
+    assert md["KeySpec"] == "Aliyun_SM4"
+    assert ks.describe_key(kms_client, md["KeyId"])["KeySpec"] == "Aliyun_SM4"
+    ctx = {"app": "sm4"}
+    blob = encrypt(kms_client, md["KeyId"], b"guomi plaintext", ctx)["CiphertextBlob"]
+    out = decrypt(kms_client, blob, ctx)
+    assert base64.b64decode(out["Plaintext"]) == b"guomi plaintext" and out["KeyId"] == md["KeyId"]
+    with expect_error("InvalidCiphertext", 400):
+        decrypt(kms_client, blob, {"app": "other"})
+    dk = gdk(kms_client, md["KeyId"])
+    again = decrypt(kms_client, dk["CiphertextBlob"])
+    assert again["Plaintext"] == dk["Plaintext"]
+    name = ks.unique("sm4")
+    ks.create_secret(kms_client, name, data="under sm4", encryption_key_id=md["KeyId"])
+    got = ks.body_map(ks.get_secret_value(kms_client, name))
+    assert got["SecretData"] == "under sm4"

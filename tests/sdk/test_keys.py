@@ -81,7 +81,7 @@ def test_create_key_rejects_rotation_interval_out_of_range(kms_client, interval)
         create_key(kms_client, enable_automatic_rotation=True, rotation_interval=interval)
 
 
-@pytest.mark.parametrize("spec", ["RSA_2048", "Aliyun_SM4", "EC_P256", "aliyun_aes_256"])
+@pytest.mark.parametrize("spec", ["RSA_2048", "EC_P256", "aliyun_aes_256", "Aliyun_SM4_X"])
 def test_create_key_rejects_other_key_specs_naming_the_supported_one(kms_client, spec):
     with expect_error("InvalidParameter", 400) as e:
         create_key(kms_client, key_spec=spec)

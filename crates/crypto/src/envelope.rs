@@ -17,9 +17,15 @@ pub struct Sealed {
 }
 
 impl Kek {
-    /// Makes a key-encryption key from unwrapped KMS key material.
+    /// Makes a key-encryption key from unwrapped KMS key material (Aliyun_AES_256).
     pub fn new(material: &KeyMaterial) -> Result<Self, CryptoError> {
         AeadKey::new(material).map(Self)
+    }
+
+    /// An Aliyun_SM4 key-encryption key (SM4-GCM). Data keys under it stay AES-256-GCM: the
+    /// key spec governs what the KMS key itself encrypts.
+    pub fn new_sm4(material: &KeyMaterial) -> Result<Self, CryptoError> {
+        AeadKey::new_sm4(material).map(Self)
     }
 
     /// Seals `plaintext` under a fresh data key.

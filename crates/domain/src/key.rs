@@ -189,13 +189,17 @@ impl PendingWindow {
     }
 }
 
+/// The SM4 key spec (SM4-GCM, RustCrypto's `sm4`).
+pub const SM4_KEY_SPEC: &str = "Aliyun_SM4";
+
 /// Checks CreateKey's KeySpec (default `Aliyun_AES_256`).
 pub fn check_key_spec(spec: Option<&str>) -> Result<&'static str, ValidationError> {
     match spec {
         None | Some(SUPPORTED_KEY_SPEC) => Ok(SUPPORTED_KEY_SPEC),
+        Some(SM4_KEY_SPEC) => Ok(SM4_KEY_SPEC),
         Some(_) => Err(ValidationError::NotOneOf {
             param: "KeySpec",
-            allowed: "Aliyun_AES_256 (the only supported key spec)",
+            allowed: "Aliyun_AES_256 or Aliyun_SM4 (the supported symmetric key specs)",
         }),
     }
 }
@@ -489,8 +493,10 @@ mod tests {
     }
 
     #[test]
-    fn only_aes_256_is_supported_and_the_error_names_it() {
+    fn aes_256_and_sm4_are_supported_and_the_error_names_them() {
         assert_eq!(check_key_spec(None).unwrap(), "Aliyun_AES_256");
+        assert_eq!(check_key_spec(Some("Aliyun_SM4")).unwrap(), "Aliyun_SM4");
+        assert!(check_key_spec(Some("aliyun_sm4")).is_err());
         let e = check_key_spec(Some("RSA_2048")).unwrap_err();
         assert!(e.to_string().contains("Aliyun_AES_256"), "{e}");
         assert!(check_key_options(Some("SIGN/VERIFY"), None, None).is_err());

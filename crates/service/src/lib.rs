@@ -188,7 +188,17 @@ impl Service {
             )
             .await
             .map_err(|e| Error::root("unwrap key material", e))?;
-        let kek = Arc::new(Kek::new(&material).map_err(|_| Error::internal("expand key"))?);
+        // The key spec picks the cipher; read only on a keyring miss.
+        let sm4 = match self.store.key(key_id).await? {
+            Some(k) => k.key_spec == openkms_domain::key::SM4_KEY_SPEC,
+            None => false,
+        };
+        let kek = if sm4 {
+            Kek::new_sm4(&material)
+        } else {
+            Kek::new(&material)
+        };
+        let kek = Arc::new(kek.map_err(|_| Error::internal("expand key"))?);
         self.keyring.insert(key_id, version_id, kek.clone());
         Ok(kek)
     }
