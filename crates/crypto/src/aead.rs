@@ -14,8 +14,9 @@ const FORMAT_V1: u8 = 1;
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 
-/// An AES-256-GCM key ready for use. RustCrypto's `aes-gcm` with its `zeroize` feature wipes
-/// the expanded key schedule and GHASH key when this is dropped, so a key version evicted
+/// An AEAD key ready for use: AES-256-GCM, or SM4-GCM for Aliyun_SM4 keys. RustCrypto's
+/// `aes-gcm` and `sm4` with their `zeroize` features wipe the expanded key schedule and GHASH
+/// key when this is dropped, so a key version evicted
 /// from the keyring leaves no copy in memory (ring's keys are not wiped on drop).
 pub struct AeadKey(Cipher);
 
