@@ -18,7 +18,7 @@ class User:
         self.name = "authz-" + uuid.uuid4().hex[:12]
         ram.create_user(m().CreateUserRequest(user_name=self.name))
         key = ram.create_access_key(m().CreateAccessKeyRequest(user_name=self.name)).body.access_key
-        self.key_id = key.access_key_id
+        self.key_id, self.key_secret = key.access_key_id, key.access_key_secret
         self.kms = ks.generated_client(server.endpoint, key.access_key_id, key.access_key_secret)
         if statements is not None:
             self.attach_document({"Version": "1", "Statement": statements})

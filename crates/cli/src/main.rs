@@ -27,8 +27,9 @@ enum Command {
     /// Run the server (initialises the data directory on first start).
     Serve(config::ServeArgs),
     /// Bring the store's schema up to date (SQLite in --data-dir, or --store postgres://...)
-    /// and exit; `serve` also does this at start.
-    Migrate(config::ServeArgs),
+    /// and exit; `serve` also does this at start. With --from and --to, copy an embedded
+    /// store into an empty PostgreSQL database instead.
+    Migrate(store::MigrateArgs),
     /// Move every KMS key version and access key secret to a new root of trust, online.
     Rekey(rekey::RekeyArgs),
     /// Register, list or remove the database instances that managed rotation reaches (on a
@@ -36,6 +37,21 @@ enum Command {
     DbInstance(db_instance::DbInstanceArgs),
     #[command(flatten)]
     Client(client::ClientCommand),
+}
+
+/// The error and its causes, each said once (many errors already print their cause).
+fn describe(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
 }
 
 fn main() -> std::process::ExitCode {
@@ -48,11 +64,11 @@ fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args).map_err(|e| e.to_string()),
-        Command::Migrate(args) => store::migrate(args).map_err(|e| e.to_string()),
-        Command::Rekey(args) => rekey::run(args).map_err(|e| e.to_string()),
-        Command::DbInstance(args) => db_instance::run(args).map_err(|e| e.to_string()),
-        Command::Client(command) => client::run(command).map_err(|e| e.to_string()),
+        Command::Serve(args) => serve::run(args).map_err(|e| describe(&e)),
+        Command::Migrate(args) => store::migrate(args).map_err(|e| describe(&e)),
+        Command::Rekey(args) => rekey::run(args).map_err(|e| describe(&e)),
+        Command::DbInstance(args) => db_instance::run(args).map_err(|e| describe(&e)),
+        Command::Client(command) => client::run(command).map_err(|e| describe(&e)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

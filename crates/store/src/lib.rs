@@ -6,6 +6,7 @@
 //! Writes that depend on current state (`update_secret`) take a plan function that sees the
 //! state inside the transaction, so each write is one transaction on every backend.
 
+pub mod copy;
 pub mod iam;
 pub mod postgres;
 pub mod records;
