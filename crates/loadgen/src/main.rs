@@ -81,6 +81,10 @@ struct LoadArgs {
     /// The secret read or written.
     #[arg(long, default_value = "bench/secret")]
     secret_name: String,
+    /// Spread get/put over this many secrets, `<secret-name>-<n>` (connection i uses n = i mod
+    /// N); --create makes them all.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    secrets: u32,
     /// The key of encrypt/decrypt (id, alias/… or ARN).
     #[arg(long)]
     key_id: Option<String>,
@@ -164,7 +168,7 @@ async fn load(
             )
             .await
         }
-        _ if args.create => create_secret(&credentials, &target)
+        _ if args.create => create_secrets(&credentials, &target, args.secrets as usize)
             .await
             .map_err(|m| format!("CreateSecret: {m}")),
         _ => Ok(()),
@@ -177,6 +181,7 @@ async fn load(
         operation,
         credentials,
         target,
+        secrets: args.secrets as usize,
         connections: usize::try_from(args.connections).unwrap_or(1),
         warmup: args.warmup,
         duration: args.duration,
@@ -258,6 +263,22 @@ fn json_field(body: &[u8], path: &[&str]) -> Result<String, String> {
         .and_then(|v| v.as_str())
         .map(str::to_owned)
         .ok_or_else(|| format!("answer has no {}", path.join(".")))
+}
+
+/// Every secret the run spreads over.
+async fn create_secrets(
+    creds: &Credentials,
+    target: &Target,
+    secrets: usize,
+) -> Result<(), String> {
+    for n in 0..secrets {
+        let one = Target {
+            secret_name: run::spread_name(&target.secret_name, secrets, n),
+            ..target.clone()
+        };
+        create_secret(creds, &one).await?;
+    }
+    Ok(())
 }
 
 /// CreateSecret with the run's value; an already existing secret is fine.

@@ -28,6 +28,8 @@ pub struct Plan {
     pub operation: Operation,
     pub credentials: Credentials,
     pub target: Target,
+    /// Secrets the connections share out (connection i uses [`spread_name`] of i).
+    pub secrets: usize,
     pub connections: usize,
     pub warmup: Duration,
     pub duration: Duration,
@@ -115,8 +117,8 @@ pub async fn run(plan: Plan) -> Result<Outcome, RunError> {
         plan,
     });
     let mut workers = Vec::with_capacity(shared.plan.connections);
-    for _ in 0..shared.plan.connections {
-        workers.push(tokio::spawn(connection_loop(Arc::clone(&shared))));
+    for i in 0..shared.plan.connections {
+        workers.push(tokio::spawn(connection_loop(Arc::clone(&shared), i)));
     }
 
     tokio::time::sleep_until(measure_from).await;
@@ -197,8 +199,15 @@ impl Shared {
 }
 
 /// One connection's closed loop: sign, send, wait for the answer, check it, repeat.
-async fn connection_loop(shared: Arc<Shared>) -> Result<Tally, hdrhistogram::CreationError> {
+async fn connection_loop(
+    shared: Arc<Shared>,
+    index: usize,
+) -> Result<Tally, hdrhistogram::CreationError> {
     let plan = &shared.plan;
+    let own_target = workload::Target {
+        secret_name: spread_name(&plan.target.secret_name, plan.secrets, index),
+        ..plan.target.clone()
+    };
     let marker = plan.operation.success_marker();
     let mut tally = Tally::new()?;
     let mut body = Vec::with_capacity(4096);
@@ -240,7 +249,7 @@ async fn connection_loop(shared: Arc<Shared>) -> Result<Tally, hdrhistogram::Cre
                 };
                 &fresh_target
             }
-            _ => &plan.target,
+            _ => &own_target,
         };
         let req = workload::sign(
             plan.operation,
@@ -286,6 +295,16 @@ async fn connection_loop(shared: Arc<Shared>) -> Result<Tally, hdrhistogram::Cre
         }
     }
     Ok(tally)
+}
+
+/// The secret of connection `index` when the load is spread over `secrets` of them: the name
+/// itself for one, `<name>-<n>` otherwise.
+pub fn spread_name(name: &str, secrets: usize, index: usize) -> String {
+    if secrets <= 1 {
+        name.to_owned()
+    } else {
+        format!("{name}-{}", index % secrets)
+    }
 }
 
 fn fresh_version_id() -> String {

@@ -43,6 +43,12 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    /// A failure shared by every request of one batched statement (the shared nonce window).
+    #[error("a batched PostgreSQL statement failed")]
+    Batch {
+        #[source]
+        source: Arc<StoreError>,
+    },
     /// `initialize` found an installation already there (another node initialised it first).
     #[error("the store is already initialised")]
     AlreadyInitialized,

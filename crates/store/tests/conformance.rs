@@ -1537,3 +1537,32 @@ async fn postgres_two_nodes_writing_one_secret_lose_nothing() {
     assert_eq!(other.versions(rec.id).await.unwrap().len(), 9);
     assert!(rec.stages.version_of("ACSCurrent").is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_nonce_raced_from_two_nodes_is_new_exactly_once() {
+    let f = Fixture::postgres().await;
+    let other = Arc::new(f.second_node().await);
+    let mut racers = Vec::new();
+    // Several copies of each nonce, on both nodes at once: some land in one batch together.
+    for i in 0..64 {
+        let node: Arc<dyn Store> = if i % 2 == 0 {
+            f.store.clone()
+        } else {
+            other.clone()
+        };
+        racers.push(tokio::spawn(async move {
+            let nonce = format!("n{}", i % 8);
+            (
+                nonce.clone(),
+                node.record_nonce("ak", &nonce, 100).await.unwrap(),
+            )
+        }));
+    }
+    let mut firsts = std::collections::HashMap::new();
+    for r in racers {
+        let (nonce, fresh) = r.await.unwrap();
+        *firsts.entry(nonce).or_insert(0) += u32::from(fresh);
+    }
+    assert_eq!(firsts.len(), 8);
+    assert!(firsts.values().all(|n| *n == 1), "{firsts:?}");
+}

@@ -11,8 +11,10 @@
 //!
 //! Nothing is cached here: every read sees what every node committed.
 
+mod nonces;
 mod rows;
 mod tags;
+mod version_cache;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -25,7 +27,9 @@ use sqlx::Row;
 
 use crate::records::*;
 use crate::{KeyPlanFn, PlanFn, Store, StoreError};
+use nonces::NonceBatcher;
 use rows::Lock;
+use version_cache::VersionCache;
 
 /// The migrations, applied in order; `openkms_schema` records how many ran.
 pub const MIGRATIONS: &[&str] = &[
@@ -46,6 +50,8 @@ const MIGRATION_LOCK: i64 = 0x6f70_656e_6b6d_7301;
 /// PostgreSQL-backed [`Store`].
 pub struct PgStore {
     pool: PgPool,
+    nonces: NonceBatcher,
+    versions: VersionCache,
 }
 
 impl PgStore {
@@ -62,13 +68,19 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            // A connection that died while idle (server restart) is found out before use.
-            .test_before_acquire(true)
+            // No ping before each use: that would double the round trips of every query. A
+            // connection that died while idle (a server restart) fails its next query, which
+            // answers 503 (the caching clients retry), and sqlx drops it when it comes back.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(pg("connect"))?;
         migrate(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            nonces: NonceBatcher::start(pool.clone()),
+            pool,
+            versions: VersionCache::default(),
+        })
     }
 
     /// The pool, for tests that arrange rows behind the store's back.
@@ -153,7 +165,7 @@ pub(crate) fn pg(op: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
 }
 
 /// Sorts a driver error: the database unreachable (503, the client retries), or a failure.
-fn classify(op: &'static str, e: sqlx::Error) -> StoreError {
+pub(super) fn classify(op: &'static str, e: sqlx::Error) -> StoreError {
     let unreachable = match &e {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
@@ -649,14 +661,21 @@ impl Store for PgStore {
         secret_id: i64,
         version_id: &str,
     ) -> Result<Option<Arc<VersionRecord>>, StoreError> {
-        sqlx::query("SELECT version_id, data_type, key_id, key_version_id, wrapped_key, ciphertext, created_at FROM secret_versions WHERE secret_id = $1 AND version_id = $2")
+        if let Some(v) = self.versions.get(secret_id, version_id) {
+            return Ok(Some(v));
+        }
+        let v = sqlx::query("SELECT version_id, data_type, key_id, key_version_id, wrapped_key, ciphertext, created_at FROM secret_versions WHERE secret_id = $1 AND version_id = $2")
             .bind(secret_id)
             .bind(version_id)
             .try_map(|r: PgRow| rows::version(&r))
             .fetch_optional(&self.pool)
             .await
-            .map(|v| v.map(Arc::new))
-            .map_err(pg("read secret version"))
+            .map_err(pg("read secret version"))?
+            .map(Arc::new);
+        if let Some(v) = &v {
+            self.versions.put(secret_id, v.clone());
+        }
+        Ok(v)
     }
 
     async fn versions(&self, secret_id: i64) -> Result<Vec<VersionMeta>, StoreError> {
@@ -733,7 +752,12 @@ impl Store for PgStore {
     }
 
     async fn update_secret(&self, name: &str, plan: PlanFn) -> Result<UpdateOutcome, StoreError> {
-        in_tx!(self, "update secret", |c| update_secret(c, name, &plan))
+        let outcome = in_tx!(self, "update secret", |c| update_secret(c, name, &plan))?;
+        if let UpdateOutcome::Applied(Some(secret)) = &outcome {
+            // It may have dropped versions: this node stops serving them at once.
+            self.versions.forget_secret(secret.id);
+        }
+        Ok(outcome)
     }
 
     async fn purge_expired(&self, now: i64) -> Result<Vec<String>, StoreError> {
@@ -831,16 +855,8 @@ impl Store for PgStore {
         nonce: &str,
         expires_at: i64,
     ) -> Result<bool, StoreError> {
-        // One statement, no transaction around it: the primary key makes the first insert of
-        // a (key, nonce) pair win on every node at once.
-        sqlx::query("INSERT INTO nonces (access_key_id, nonce, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-            .bind(access_key_id)
-            .bind(nonce)
-            .bind(expires_at)
-            .execute(&self.pool)
-            .await
-            .map(|r| r.rows_affected() == 1)
-            .map_err(pg("record nonce"))
+        // The primary key makes the first insert of a (key, nonce) pair win on every node.
+        self.nonces.record(access_key_id, nonce, expires_at).await
     }
 
     async fn purge_nonces(&self, now: i64) -> Result<u64, StoreError> {

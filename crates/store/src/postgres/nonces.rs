@@ -1,0 +1,122 @@
+//! The shared nonce window, written in batches. Every signed request records its nonce before
+//! it is served, reads included; one INSERT per request would make the nonce table the busiest
+//! thing in the database. Requests that arrive while a batch is in flight queue up and go in
+//! the next one, so under load a node makes one round trip for many requests and an idle node
+//! still answers at once.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
+
+use super::classify;
+use crate::StoreError;
+
+/// Most nonces in one INSERT.
+const MAX_BATCH: usize = 512;
+
+struct Pending {
+    access_key_id: String,
+    nonce: String,
+    expires_at: i64,
+    reply: oneshot::Sender<Result<bool, StoreError>>,
+}
+
+/// The handle requests use; the task behind it ends when the store is dropped.
+pub(super) struct NonceBatcher {
+    queue: mpsc::UnboundedSender<Pending>,
+}
+
+impl NonceBatcher {
+    pub(super) fn start(pool: PgPool) -> Self {
+        let (queue, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(pool, rx));
+        Self { queue }
+    }
+
+    /// Whether this (access key, nonce) was seen for the first time by any node.
+    pub(super) async fn record(
+        &self,
+        access_key_id: &str,
+        nonce: &str,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Pending {
+                access_key_id: access_key_id.to_owned(),
+                nonce: nonce.to_owned(),
+                expires_at,
+                reply,
+            })
+            .map_err(|_| StoreError::Unavailable)?;
+        answer.await.map_err(|_| StoreError::Unavailable)?
+    }
+}
+
+async fn run(pool: PgPool, mut rx: mpsc::UnboundedReceiver<Pending>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        insert(&pool, &mut batch).await;
+    }
+}
+
+/// One INSERT for the whole batch; answers every waiter and empties `batch`.
+async fn insert(pool: &PgPool, batch: &mut Vec<Pending>) {
+    // A pair twice in one batch: the first is decided by the database, the rest are replays.
+    let mut seen = HashSet::with_capacity(batch.len());
+    let firsts: Vec<bool> = batch
+        .iter()
+        .map(|p| seen.insert((p.access_key_id.as_str(), p.nonce.as_str())))
+        .collect();
+    let (mut keys, mut nonces, mut expiries) = (Vec::new(), Vec::new(), Vec::new());
+    for (p, _) in batch.iter().zip(&firsts).filter(|(_, first)| **first) {
+        keys.push(p.access_key_id.as_str());
+        nonces.push(p.nonce.as_str());
+        expiries.push(p.expires_at);
+    }
+    let inserted: Result<Vec<(String, String)>, _> = sqlx::query_as(
+        "INSERT INTO nonces (access_key_id, nonce, expires_at) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[]) \
+         ON CONFLICT DO NOTHING RETURNING access_key_id, nonce",
+    )
+    .bind(&keys)
+    .bind(&nonces)
+    .bind(&expiries)
+    .fetch_all(pool)
+    .await;
+    match inserted {
+        Ok(rows) => {
+            let new: HashSet<(&str, &str)> =
+                rows.iter().map(|(k, n)| (k.as_str(), n.as_str())).collect();
+            let answers: Vec<bool> = batch
+                .iter()
+                .zip(&firsts)
+                .map(|(p, first)| {
+                    *first && new.contains(&(p.access_key_id.as_str(), p.nonce.as_str()))
+                })
+                .collect();
+            for (p, fresh) in batch.drain(..).zip(answers) {
+                let _ = p.reply.send(Ok(fresh));
+            }
+        }
+        Err(e) => {
+            let e = classify("record nonces", e);
+            let unreachable = matches!(e, StoreError::Disconnected { .. });
+            if !unreachable {
+                tracing::error!(error = %e, source = ?std::error::Error::source(&e), "recording nonces failed");
+            }
+            let shared = Arc::new(e);
+            for p in batch.drain(..) {
+                let _ = p.reply.send(Err(if unreachable {
+                    StoreError::Unavailable
+                } else {
+                    StoreError::Batch {
+                        source: shared.clone(),
+                    }
+                }));
+            }
+        }
+    }
+}
