@@ -69,7 +69,7 @@ class ServerError(AssertionError):
 class ServerHandle:
     """One openkms process (or an external endpoint). restart() keeps port and data dir."""
 
-    def __init__(self, data_dir=None, log_dir=None, env_overrides=None, endpoint=None):
+    def __init__(self, data_dir=None, log_dir=None, env_overrides=None, endpoint=None, store_url=None):
         self.external = endpoint is not None
         self.data_dir = Path(data_dir) if data_dir else None
         self.log_dir = Path(log_dir) if log_dir else None
@@ -84,7 +84,7 @@ class ServerHandle:
         self.port = free_port()
         self.endpoint = "127.0.0.1:%d" % self.port
         base_url = store_base_url()
-        self.store_url = fresh_pg_store(base_url) if base_url else None
+        self.store_url = store_url or (fresh_pg_store(base_url) if base_url else None)
         env = {k: v for k, v in os.environ.items() if not k.startswith("OPENKMS_")}
         env["OPENKMS_ROOT_ACCESS_KEY_ID"] = self.access_key_id
         env["OPENKMS_ROOT_ACCESS_KEY_SECRET"] = self.access_key_secret
@@ -210,16 +210,17 @@ def server(tmp_path_factory):
 def fresh_server(tmp_path_factory):
     """Factory for private servers (own port, own fresh data dir); all stopped after the test.
 
-    fresh_server() -> started ServerHandle; fresh_server(start=False) -> not started yet."""
+    fresh_server() -> started ServerHandle; fresh_server(start=False) -> not started yet;
+    fresh_server(store_url=...) -> on that store instead of a fresh one (a second node)."""
     if external_endpoint():
         pytest.skip("needs private servers started by the suite; skipped because OPENKMS_TEST_ENDPOINT is set")
     handles = []
 
-    def make(env_overrides=None, start=True):
+    def make(env_overrides=None, start=True, store_url=None):
         base = tmp_path_factory.mktemp("openkms-fresh")
         data_dir = base / "data"
         data_dir.mkdir()
-        h = ServerHandle(data_dir=data_dir, log_dir=base, env_overrides=env_overrides)
+        h = ServerHandle(data_dir=data_dir, log_dir=base, env_overrides=env_overrides, store_url=store_url)
         handles.append(h)
         if start:
             h.start()

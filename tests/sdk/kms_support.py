@@ -51,13 +51,14 @@ def credentials():
 # clients
 
 
-def generated_client(endpoint, ak, sk, signature="v3"):
-    """alibabacloud_kms20160120 Client pointed at a plain-HTTP endpoint (V3, or V1 with 'v1')."""
+def generated_client(endpoint, ak, sk, signature="v3", **config):
+    """alibabacloud_kms20160120 Client pointed at a plain-HTTP endpoint (V3, or V1 with 'v1');
+    `config` sets further Config fields (retry_options=...)."""
     from alibabacloud_kms20160120.client import Client
     from alibabacloud_tea_openapi import models as open_api_models
 
     cfg = open_api_models.Config(access_key_id=ak, access_key_secret=sk, endpoint=endpoint,
-                                 protocol="http", region_id=REGION)
+                                 protocol="http", region_id=REGION, **config)
     if signature == "v1":
         cfg.signature_algorithm = "v2"
     return Client(cfg)
