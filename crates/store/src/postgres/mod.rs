@@ -42,6 +42,9 @@ pub const MIGRATIONS: &[&str] = &[
 const POOL_SIZE: u32 = 16;
 /// How long a request waits for a pooled connection (or a new one) before answering 503.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A pooled connection idle this long is pinged before use. One busier than that is used at
+/// once; if the server restarted meanwhile, that request answers 503.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 /// Runs of one write after serialization failures or deadlocks before giving up with 503.
 const MAX_ATTEMPTS: u32 = 30;
 /// Any constant: the advisory lock key that serialises migrations across nodes.
@@ -68,10 +71,16 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            // No ping before each use: that would double the round trips of every query. A
-            // connection that died while idle (a server restart) fails its next query, which
-            // answers 503 (the caching clients retry), and sqlx drops it when it comes back.
+            // A ping before every use would double the round trips of every query; a ping
+            // before using a connection that sat idle finds those a PostgreSQL restart broke,
+            // and the pool replaces them instead of failing a request.
             .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    Ok(meta.idle_for < IDLE_BEFORE_PING
+                        || sqlx::Connection::ping(conn).await.is_ok())
+                })
+            })
             .connect_with(options)
             .await
             .map_err(pg("connect"))?;

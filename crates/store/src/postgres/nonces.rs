@@ -58,12 +58,20 @@ impl NonceBatcher {
 async fn run(pool: PgPool, mut rx: mpsc::UnboundedReceiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        insert(&pool, &mut batch).await;
+        if insert(&pool, &mut batch).await.is_err() {
+            // What queued meanwhile has waited on an unreachable database already (up to the
+            // pool's acquire timeout): answer it now rather than after another whole attempt,
+            // so no request waits longer than one timeout for its 503.
+            while let Ok(p) = rx.try_recv() {
+                let _ = p.reply.send(Err(StoreError::Unavailable));
+            }
+        }
     }
 }
 
-/// One INSERT for the whole batch; answers every waiter and empties `batch`.
-async fn insert(pool: &PgPool, batch: &mut Vec<Pending>) {
+/// One INSERT for the whole batch; answers every waiter and empties `batch`. `Err` when the
+/// database was unreachable.
+async fn insert(pool: &PgPool, batch: &mut Vec<Pending>) -> Result<(), ()> {
     // A pair twice in one batch: the first is decided by the database, the rest are replays.
     let mut seen = HashSet::with_capacity(batch.len());
     let firsts: Vec<bool> = batch
@@ -100,6 +108,7 @@ async fn insert(pool: &PgPool, batch: &mut Vec<Pending>) {
             for (p, fresh) in batch.drain(..).zip(answers) {
                 let _ = p.reply.send(Ok(fresh));
             }
+            Ok(())
         }
         Err(e) => {
             let e = classify("record nonces", e);
@@ -116,6 +125,11 @@ async fn insert(pool: &PgPool, batch: &mut Vec<Pending>) {
                         source: shared.clone(),
                     }
                 }));
+            }
+            if unreachable {
+                Err(())
+            } else {
+                Ok(())
             }
         }
     }
