@@ -17,7 +17,7 @@ mod tags;
 mod version_cache;
 
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -55,6 +55,10 @@ pub struct PgStore {
     pool: PgPool,
     nonces: NonceBatcher,
     versions: VersionCache,
+    /// The service-managed default key, once `meta` has been read: no action changes its state,
+    /// so sealing under it needs neither a state check nor a lock on its row (which every
+    /// write would otherwise share, at a real cost in PostgreSQL).
+    service_key: OnceLock<String>,
 }
 
 impl PgStore {
@@ -89,6 +93,7 @@ impl PgStore {
             nonces: NonceBatcher::start(pool.clone()),
             pool,
             versions: VersionCache::default(),
+            service_key: OnceLock::new(),
         })
     }
 
@@ -291,11 +296,15 @@ async fn backoff(attempt: u32) {
 #[async_trait]
 impl Store for PgStore {
     async fn meta(&self) -> Result<Option<Meta>, StoreError> {
-        sqlx::query("SELECT account_id, root_fingerprint, default_instance, service_key_id, created_at FROM meta WHERE id = 1")
+        let meta = sqlx::query("SELECT account_id, root_fingerprint, default_instance, service_key_id, created_at FROM meta WHERE id = 1")
             .try_map(|r: PgRow| rows::meta(&r))
             .fetch_optional(&self.pool)
             .await
-            .map_err(pg("read meta"))
+            .map_err(pg("read meta"))?;
+        if let Some(m) = &meta {
+            let _ = self.service_key.set(m.service_key_id.clone());
+        }
+        Ok(meta)
     }
 
     async fn initialize(&self, boot: Bootstrap) -> Result<(), StoreError> {
@@ -757,11 +766,22 @@ impl Store for PgStore {
     }
 
     async fn create_secret(&self, new: NewSecret) -> Result<CreateOutcome, StoreError> {
-        in_tx!(self, "create secret", |c| create_secret(c, &new))
+        let service_key = self.service_key.get().map(String::as_str);
+        in_tx!(self, "create secret", |c| create_secret(
+            c,
+            &new,
+            service_key
+        ))
     }
 
     async fn update_secret(&self, name: &str, plan: PlanFn) -> Result<UpdateOutcome, StoreError> {
-        let outcome = in_tx!(self, "update secret", |c| update_secret(c, name, &plan))?;
+        let service_key = self.service_key.get().map(String::as_str);
+        let outcome = in_tx!(self, "update secret", |c| update_secret(
+            c,
+            name,
+            &plan,
+            service_key
+        ))?;
         if let UpdateOutcome::Applied(Some(secret)) = &outcome {
             // It may have dropped versions: this node stops serving them at once.
             self.versions.forget_secret(secret.id);
@@ -1087,13 +1107,17 @@ async fn change_tags(
     Ok(TagOutcome::Applied)
 }
 
-async fn create_secret(c: &mut PgConnection, new: &NewSecret) -> Result<CreateOutcome, StoreError> {
+async fn create_secret(
+    c: &mut PgConnection,
+    new: &NewSecret,
+    service_key: Option<&str>,
+) -> Result<CreateOutcome, StoreError> {
     if let Some(existing) = rows::secret_by_name(c, &new.secret.name, Lock::None).await? {
         return Ok(CreateOutcome::NameTaken {
             pending_deletion: existing.planned_delete_at.is_some(),
         });
     }
-    if let Err(r) = rows::sealing_key_check(c, &new.first_version.key_id).await? {
+    if let Err(r) = rows::sealing_key_check(c, &new.first_version.key_id, service_key).await? {
         return Ok(CreateOutcome::SealingKeyRefused(r));
     }
     if let Some(k) = &new.secret.encryption_key_id {
@@ -1125,6 +1149,7 @@ async fn update_secret(
     c: &mut PgConnection,
     name: &str,
     plan: &PlanFn,
+    service_key: Option<&str>,
 ) -> Result<UpdateOutcome, StoreError> {
     // The row lock makes concurrent writers of one secret, on any node, take turns: each plan
     // sees the stage labels and versions the previous one committed.
@@ -1149,7 +1174,7 @@ async fn update_secret(
     if let Some(v) = &update.insert_version {
         // Checked here, not before the write: a key disabled or scheduled for deletion by a
         // write that committed first refuses the version.
-        if let Err(r) = rows::sealing_key_check(c, &v.key_id).await? {
+        if let Err(r) = rows::sealing_key_check(c, &v.key_id, service_key).await? {
             return Ok(UpdateOutcome::SealingKeyRefused(r));
         }
         rows::insert_version(c, id, v).await?;

@@ -185,11 +185,16 @@ pub enum Lock {
 /// Whether the key `key_id` may seal a new secret version now. Run inside the write that
 /// inserts the version; the key row is read FOR SHARE, so a DisableKey or ScheduleKeyDeletion
 /// (which lock it FOR UPDATE) either committed first and is seen here, or waits for this write
-/// and then sees the secret it created.
+/// and then sees the secret it created. The service-managed key (`service_key`) is always
+/// usable: no action changes its state.
 pub async fn sealing_key_check(
     c: &mut PgConnection,
     key_id: &str,
+    service_key: Option<&str>,
 ) -> Result<Result<(), SealingKeyRefusal>, StoreError> {
+    if service_key == Some(key_id) {
+        return Ok(Ok(()));
+    }
     let state: Option<String> =
         sqlx::query_scalar("SELECT key_state FROM keys WHERE key_id = $1 FOR SHARE")
             .bind(key_id)
