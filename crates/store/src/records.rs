@@ -325,6 +325,32 @@ pub struct SecretUpdate {
     pub updated_at: i64,
 }
 
+impl SecretUpdate {
+    /// Moves the secret's fields this update names into `secret` and stamps its update time;
+    /// versions (insert, delete) and purge are the backend's to write.
+    pub fn apply_to(&mut self, secret: &mut SecretRecord) {
+        if let Some(stages) = self.stages.take() {
+            secret.stages = stages;
+        }
+        if let Some(d) = self.description.take() {
+            secret.description = d;
+        }
+        if let Some(x) = self.extended_config.take() {
+            secret.extended_config = Some(x);
+        }
+        if let Some(r) = self.rotation.take() {
+            secret.rotation = r;
+        }
+        if let Some(p) = self.policy.take() {
+            secret.policy = p;
+        }
+        if let Some(p) = self.planned_delete_at.take() {
+            secret.planned_delete_at = p;
+        }
+        secret.updated_at = self.updated_at;
+    }
+}
+
 /// Result of an update.
 #[derive(Debug, Clone)]
 pub enum UpdateOutcome {

@@ -14,6 +14,7 @@
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use openkms_domain::secret::Rejection;
 use openkms_domain::stages::StageMap;
@@ -1118,6 +1119,137 @@ async fn concurrent_puts_on_one_secret_lose_no_version_and_keep_one_current(f: F
     let previous = rec.stages.version_of("ACSPrevious").unwrap().to_owned();
     assert_ne!(current, previous);
     assert!(s.version(rec.id, &current).await.unwrap().is_some());
+}
+
+/// A write of `name` in a task; its plan runs `plan` on the state it sees.
+fn spawn_write(
+    s: &Arc<dyn Store>,
+    name: &'static str,
+    plan: impl Fn(&SecretState) -> Plan + Send + Sync + 'static,
+) -> tokio::task::JoinHandle<UpdateOutcome> {
+    let s = s.clone();
+    tokio::spawn(async move { s.update_secret(name, Box::new(plan)).await.unwrap() })
+}
+
+fn has(st: &SecretState, id: &str) -> bool {
+    st.versions.iter().any(|v| v.version_id == id)
+}
+
+// Several runtime threads: the slow plan blocks one while the others queue their writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_writes_queued_behind_a_slow_one_each_see_what_the_previous_wrote() {
+    writes_queued_behind_a_slow_one_each_see_what_the_previous_wrote(Fixture::sqlite().await).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_writes_queued_behind_a_slow_one_each_see_what_the_previous_wrote() {
+    writes_queued_behind_a_slow_one_each_see_what_the_previous_wrote(Fixture::postgres().await)
+        .await
+}
+
+async fn writes_queued_behind_a_slow_one_each_see_what_the_previous_wrote(f: Fixture) {
+    let s = f.store.clone();
+    s.create_secret(new_secret("queue")).await.unwrap();
+    let pause = Duration::from_millis(30);
+    // The first plan holds the writer; the others queue behind it (on PostgreSQL they are then
+    // applied together, in one transaction) and must still see each other's effects. The test
+    // thread is not a runtime worker: it blocks between spawns so the writes queue in order.
+    let slow = spawn_write(&s, "queue", |_| {
+        std::thread::sleep(Duration::from_millis(300));
+        Ok(SecretUpdate {
+            insert_version: Some(version("v2")),
+            updated_at: 20,
+            ..Default::default()
+        })
+    });
+    std::thread::sleep(pause);
+    let drop_v1 = spawn_write(&s, "queue", |st| {
+        if !has(st, "v2") || !has(st, "v1") {
+            return Err(Rejection::VersionNotFound {
+                version_id: "v2".into(),
+            });
+        }
+        Ok(SecretUpdate {
+            delete_versions: vec!["v1".into()],
+            updated_at: 21,
+            ..Default::default()
+        })
+    });
+    std::thread::sleep(pause);
+    let reuse_v1 = spawn_write(&s, "queue", |st| {
+        if has(st, "v1") {
+            return Err(Rejection::VersionExists {
+                version_id: "v1".into(),
+            });
+        }
+        Ok(SecretUpdate {
+            insert_version: Some(VersionRecord {
+                ciphertext: vec![9, 9],
+                ..version("v1")
+            }),
+            description: Some("v1 again".into()),
+            updated_at: 22,
+            ..Default::default()
+        })
+    });
+    std::thread::sleep(pause);
+    let again = spawn_write(&s, "queue", |st| {
+        if has(st, "v1") {
+            return Err(Rejection::VersionExists {
+                version_id: "v1".into(),
+            });
+        }
+        Ok(SecretUpdate::default())
+    });
+    std::thread::sleep(pause);
+    let v3_then_gone = spawn_write(&s, "queue", |_| {
+        Ok(SecretUpdate {
+            insert_version: Some(version("v3")),
+            updated_at: 23,
+            ..Default::default()
+        })
+    });
+    std::thread::sleep(pause);
+    let drop_v3 = spawn_write(&s, "queue", |st| {
+        Ok(SecretUpdate {
+            delete_versions: if has(st, "v3") {
+                vec!["v3".into()]
+            } else {
+                Vec::new()
+            },
+            updated_at: 24,
+            ..Default::default()
+        })
+    });
+    for applied in [slow, drop_v1, reuse_v1, v3_then_gone] {
+        assert!(matches!(
+            applied.await.unwrap(),
+            UpdateOutcome::Applied(Some(_))
+        ));
+    }
+    assert!(matches!(
+        again.await.unwrap(),
+        UpdateOutcome::Rejected(Rejection::VersionExists { .. })
+    ));
+    let UpdateOutcome::Applied(Some(last)) = drop_v3.await.unwrap() else {
+        panic!("the last write was not applied");
+    };
+    assert_eq!(last.description, "v1 again");
+    assert_eq!(last.updated_at, 24);
+    let rec = s.secret("queue").await.unwrap().unwrap();
+    assert_eq!(rec.description, "v1 again");
+    let ids: Vec<String> = s
+        .versions(rec.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.version_id)
+        .collect();
+    assert_eq!(ids, ["v2", "v1"]);
+    assert_eq!(
+        s.version(rec.id, "v1").await.unwrap().unwrap().ciphertext,
+        [9, 9]
+    );
 }
 
 async fn filtered_lists_match_names_descriptions_and_tags(f: Fixture) {

@@ -15,6 +15,7 @@ mod nonces;
 mod rows;
 mod tags;
 mod version_cache;
+mod write_queue;
 
 use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
@@ -30,6 +31,7 @@ use crate::{KeyPlanFn, PlanFn, Store, StoreError};
 use nonces::NonceBatcher;
 use rows::Lock;
 use version_cache::VersionCache;
+use write_queue::{Queued, WriteQueue};
 
 /// The migrations, applied in order; `openkms_schema` records how many ran.
 pub const MIGRATIONS: &[&str] = &[
@@ -55,6 +57,7 @@ pub struct PgStore {
     pool: PgPool,
     nonces: NonceBatcher,
     versions: VersionCache,
+    writes: WriteQueue,
     /// The service-managed default key, once `meta` has been read: no action changes its state,
     /// so sealing under it needs neither a state check nor a lock on its row (which every
     /// write would otherwise share, at a real cost in PostgreSQL).
@@ -93,6 +96,7 @@ impl PgStore {
             nonces: NonceBatcher::start(pool.clone()),
             pool,
             versions: VersionCache::default(),
+            writes: WriteQueue::default(),
             service_key: OnceLock::new(),
         })
     }
@@ -775,18 +779,27 @@ impl Store for PgStore {
     }
 
     async fn update_secret(&self, name: &str, plan: PlanFn) -> Result<UpdateOutcome, StoreError> {
-        let service_key = self.service_key.get().map(String::as_str);
-        let outcome = in_tx!(self, "update secret", |c| update_secret(
-            c,
-            name,
-            &plan,
-            service_key
-        ))?;
-        if let UpdateOutcome::Applied(Some(secret)) = &outcome {
-            // It may have dropped versions: this node stops serving them at once.
-            self.versions.forget_secret(secret.id);
+        let answer = self.writes.enqueue(name, plan);
+        {
+            let _turn = self.writes.turn(name).await;
+            let batch = self.writes.take(name);
+            if !batch.is_empty() {
+                let job = SecretWrites {
+                    pool: self.pool.clone(),
+                    name: name.to_owned(),
+                    service_key: self.service_key.get().cloned(),
+                };
+                // A task of its own: the batch holds other callers' writes, which must be
+                // applied and answered even if this caller goes away meanwhile.
+                if let Ok(applied) = tokio::spawn(job.apply(batch)).await {
+                    // They may have dropped versions: this node stops serving them at once.
+                    for id in applied {
+                        self.versions.forget_secret(id);
+                    }
+                }
+            }
         }
-        Ok(outcome)
+        answer.await.map_err(|_| StoreError::Unavailable)?
     }
 
     async fn purge_expired(&self, now: i64) -> Result<Vec<String>, StoreError> {
@@ -1145,70 +1158,165 @@ async fn create_secret(
     Ok(CreateOutcome::Created)
 }
 
-async fn update_secret(
+/// One turn's writes of one secret (see [`write_queue`]).
+struct SecretWrites {
+    pool: PgPool,
+    name: String,
+    service_key: Option<String>,
+}
+
+impl SecretWrites {
+    /// Applies the plans in one transaction and answers each; returns the ids of the secrets
+    /// written.
+    async fn apply(self, batch: Vec<Queued>) -> Vec<i64> {
+        let service_key = self.service_key.as_deref();
+        let result = in_tx!(self, "update secret", |c| apply_plans(
+            c,
+            &self.name,
+            &batch,
+            service_key
+        ));
+        let mut written = Vec::new();
+        match result {
+            Ok(outcomes) => {
+                for (q, outcome) in batch.into_iter().zip(outcomes) {
+                    if let UpdateOutcome::Applied(Some(secret)) = &outcome {
+                        written.push(secret.id);
+                    }
+                    let _ = q.reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                let each = fan_out(e);
+                for q in batch {
+                    let _ = q.reply.send(Err(each()));
+                }
+            }
+        }
+        written
+    }
+}
+
+/// One failure for many waiters: each gets 503 when the database was unreachable, otherwise
+/// the shared cause.
+pub(super) fn fan_out(e: StoreError) -> impl Fn() -> StoreError {
+    let unreachable = matches!(e, StoreError::Disconnected { .. } | StoreError::Unavailable);
+    let shared = Arc::new(e);
+    move || {
+        if unreachable {
+            StoreError::Unavailable
+        } else {
+            StoreError::Batch {
+                source: shared.clone(),
+            }
+        }
+    }
+}
+
+/// Applies one turn's plans to one secret (see [`write_queue`]) with one read of the secret
+/// and one write of each thing that changed: the plans run one after another on the state in
+/// memory, each seeing what the previous ones did, and only the end state is written (a
+/// version inserted and dropped again within the turn never reaches the table). Writing the
+/// hot row once per turn, not once per plan, matters in PostgreSQL: every UPDATE of a row
+/// leaves a version behind that later reads of it walk until vacuum.
+async fn apply_plans(
     c: &mut PgConnection,
     name: &str,
-    plan: &PlanFn,
+    batch: &[Queued],
     service_key: Option<&str>,
-) -> Result<UpdateOutcome, StoreError> {
-    // The row lock makes concurrent writers of one secret, on any node, take turns: each plan
+) -> Result<Vec<UpdateOutcome>, StoreError> {
+    // The row lock makes concurrent writers of one secret, on any node, take turns: each turn
     // sees the stage labels and versions the previous one committed.
     let Some(secret) = rows::secret_by_name(c, name, Lock::Update).await? else {
-        return Ok(UpdateOutcome::NotFound);
+        return Ok(batch.iter().map(|_| UpdateOutcome::NotFound).collect());
     };
-    let versions = rows::version_metas(c, secret.id).await?;
-    let id = secret.id;
-    let state = SecretState { secret, versions };
-    let update = match plan(&state) {
-        Ok(u) => u,
-        Err(r) => return Ok(UpdateOutcome::Rejected(r)),
+    let stored = rows::version_metas(c, secret.id).await?;
+    let mut state = SecretState {
+        secret,
+        versions: stored.clone(),
     };
-    if update.purge {
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut inserted: Vec<VersionRecord> = Vec::new();
+    let mut dropped: Vec<String> = Vec::new();
+    let mut sealing: Vec<(String, Result<(), SealingKeyRefusal>)> = Vec::new();
+    let (mut changed, mut purged) = (false, false);
+    for q in batch {
+        if purged {
+            outcomes.push(UpdateOutcome::NotFound);
+            continue;
+        }
+        let mut update = match (q.plan)(&state) {
+            Ok(u) => u,
+            Err(r) => {
+                outcomes.push(UpdateOutcome::Rejected(r));
+                continue;
+            }
+        };
+        if update.purge {
+            purged = true;
+            outcomes.push(UpdateOutcome::Applied(None));
+            continue;
+        }
+        if let Some(v) = update.insert_version.take() {
+            // Checked here, not before the write: a key disabled or scheduled for deletion by
+            // a write that committed first refuses the version. Once checked, the key row is
+            // held FOR SHARE until commit, so one check per key serves the whole turn.
+            let verdict = match sealing.iter().find(|(k, _)| *k == v.key_id) {
+                Some((_, verdict)) => verdict.clone(),
+                None => {
+                    let verdict = rows::sealing_key_check(c, &v.key_id, service_key).await?;
+                    sealing.push((v.key_id.clone(), verdict.clone()));
+                    verdict
+                }
+            };
+            if let Err(r) = verdict {
+                outcomes.push(UpdateOutcome::SealingKeyRefused(r));
+                continue;
+            }
+            state.versions.push(VersionMeta {
+                version_id: v.version_id.clone(),
+                created_at: v.created_at,
+            });
+            inserted.push(v);
+        }
+        for gone in &update.delete_versions {
+            state.versions.retain(|m| m.version_id != *gone);
+            if let Some(i) = inserted.iter().position(|v| v.version_id == *gone) {
+                inserted.remove(i);
+            } else if stored.iter().any(|m| m.version_id == *gone) && !dropped.contains(gone) {
+                dropped.push(gone.clone());
+            }
+        }
+        update.apply_to(&mut state.secret);
+        changed = true;
+        outcomes.push(UpdateOutcome::Applied(Some(Box::new(state.secret.clone()))));
+    }
+    let id = state.secret.id;
+    if purged {
         sqlx::query("DELETE FROM secrets WHERE id = $1")
             .bind(id)
             .execute(&mut *c)
             .await
             .map_err(pg("purge secret"))?;
-        return Ok(UpdateOutcome::Applied(None));
+        return Ok(outcomes);
     }
-    if let Some(v) = &update.insert_version {
-        // Checked here, not before the write: a key disabled or scheduled for deletion by a
-        // write that committed first refuses the version.
-        if let Err(r) = rows::sealing_key_check(c, &v.key_id, service_key).await? {
-            return Ok(UpdateOutcome::SealingKeyRefused(r));
-        }
-        rows::insert_version(c, id, v).await?;
+    if !changed {
+        return Ok(outcomes);
     }
-    if !update.delete_versions.is_empty() {
+    // Drops first: a later plan of the turn may reuse a dropped version's id.
+    if !dropped.is_empty() {
         sqlx::query("DELETE FROM secret_versions WHERE secret_id = $1 AND version_id = ANY($2)")
             .bind(id)
-            .bind(&update.delete_versions)
+            .bind(&dropped)
             .execute(&mut *c)
             .await
             .map_err(pg("drop version"))?;
     }
-    let mut next = state.secret;
-    if let Some(stages) = update.stages {
-        next.stages = stages;
+    for v in &inserted {
+        rows::insert_version(c, id, v).await?;
     }
-    if let Some(d) = update.description {
-        next.description = d;
-    }
-    if let Some(x) = update.extended_config {
-        next.extended_config = Some(x);
-    }
-    if let Some(r) = update.rotation {
-        next.rotation = r;
-    }
-    if let Some(p) = update.policy {
-        next.policy = p;
-    }
-    if let Some(p) = update.planned_delete_at {
-        next.planned_delete_at = p;
-    }
-    next.updated_at = update.updated_at;
-    rows::update_secret_row(c, &next).await?;
-    Ok(UpdateOutcome::Applied(Some(Box::new(next))))
+    rows::update_secret_row(c, &state.secret).await?;
+    Ok(outcomes)
 }
 
 #[cfg(test)]

@@ -5,12 +5,11 @@
 //! still answers at once.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::classify;
+use super::{classify, fan_out};
 use crate::StoreError;
 
 /// Most nonces in one INSERT.
@@ -116,15 +115,9 @@ async fn insert(pool: &PgPool, batch: &mut Vec<Pending>) -> Result<(), ()> {
             if !unreachable {
                 tracing::error!(error = %e, source = ?std::error::Error::source(&e), "recording nonces failed");
             }
-            let shared = Arc::new(e);
+            let each = fan_out(e);
             for p in batch.drain(..) {
-                let _ = p.reply.send(Err(if unreachable {
-                    StoreError::Unavailable
-                } else {
-                    StoreError::Batch {
-                        source: shared.clone(),
-                    }
-                }));
+                let _ = p.reply.send(Err(each()));
             }
             if unreachable {
                 Err(())

@@ -800,7 +800,7 @@ impl Store for SqliteStore {
                 let versions = rows::version_metas(c, secret.id)?;
                 let id = secret.id;
                 let state = SecretState { secret, versions };
-                let update = match plan(&state) {
+                let mut update = match plan(&state) {
                     Ok(u) => u,
                     Err(r) => return Ok((UpdateOutcome::Rejected(r), Some(id))),
                 };
@@ -826,25 +826,7 @@ impl Store for SqliteStore {
                     .map_err(db("drop version"))?;
                 }
                 let mut next = state.secret;
-                if let Some(stages) = update.stages {
-                    next.stages = stages;
-                }
-                if let Some(d) = update.description {
-                    next.description = d;
-                }
-                if let Some(x) = update.extended_config {
-                    next.extended_config = Some(x);
-                }
-                if let Some(r) = update.rotation {
-                    next.rotation = r;
-                }
-                if let Some(p) = update.policy {
-                    next.policy = p;
-                }
-                if let Some(p) = update.planned_delete_at {
-                    next.planned_delete_at = p;
-                }
-                next.updated_at = update.updated_at;
+                update.apply_to(&mut next);
                 rows::update_secret_row(c, &next)?;
                 Ok((UpdateOutcome::Applied(Some(Box::new(next))), Some(id)))
             })
