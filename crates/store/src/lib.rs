@@ -197,10 +197,10 @@ pub trait Store: IamStore + Send + Sync + 'static {
     async fn secret(&self, name: &str) -> Result<Option<Arc<SecretRecord>>, StoreError>;
     /// A secret's tags.
     async fn secret_tags(&self, secret_id: i64) -> Result<Vec<TagRecord>, StoreError>;
-    /// One sealed version.
+    /// One sealed version of `secret` (as just read from this store).
     async fn version(
         &self,
-        secret_id: i64,
+        secret: &SecretRecord,
         version_id: &str,
     ) -> Result<Option<Arc<VersionRecord>>, StoreError>;
     /// All versions' metadata, oldest first.

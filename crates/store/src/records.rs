@@ -238,6 +238,11 @@ pub struct SecretRecord {
     pub created_at: i64,
     pub updated_at: i64,
     pub planned_delete_at: Option<i64>,
+    /// Changes whenever the stored row does (on PostgreSQL its `xmin`, the transaction that
+    /// last wrote it), so a node can tell a cached version still belongs to what this secret
+    /// is now; 0 where the store needs none (SQLite invalidates its cache on every write).
+    /// A record returned by a write carries the revision it was read at.
+    pub revision: i64,
 }
 
 /// A tag on a resource.

@@ -295,6 +295,7 @@ fn new_secret(name: &str) -> NewSecret {
             created_at: 10,
             updated_at: 10,
             planned_delete_at: None,
+            revision: 0,
         },
         tags: vec![TagRecord {
             key: "a".into(),
@@ -313,11 +314,11 @@ async fn create_then_read_back_secret_version_and_tags(f: Fixture) {
     let rec = s.secret("db").await.unwrap().unwrap();
     assert_eq!(rec.stages.version_of("ACSCurrent"), Some("v1"));
     assert_eq!(
-        *s.version(rec.id, "v1").await.unwrap().unwrap(),
+        *s.version(&rec, "v1").await.unwrap().unwrap(),
         version("v1")
     );
     assert_eq!(s.secret_tags(rec.id).await.unwrap().len(), 1);
-    assert!(s.version(rec.id, "v2").await.unwrap().is_none());
+    assert!(s.version(&rec, "v2").await.unwrap().is_none());
 }
 
 async fn second_create_of_a_name_reports_it_taken(f: Fixture) {
@@ -392,7 +393,7 @@ async fn update_inserts_version_moves_stages_and_purge_removes_all(f: Fixture) {
     .await
     .unwrap();
     assert!(s.secret("db").await.unwrap().is_none());
-    assert!(s.version(rec.id, "v1").await.unwrap().is_none());
+    assert!(s.version(&rec, "v1").await.unwrap().is_none());
 }
 
 async fn purge_expired_removes_only_due_secrets(f: Fixture) {
@@ -537,11 +538,7 @@ async fn cached_reads_see_every_acknowledged_write(f: Fixture) {
     // Warm the cache, then write through the store.
     let before = s.secret("db").await.unwrap().unwrap();
     assert_eq!(
-        s.version(before.id, "v1")
-            .await
-            .unwrap()
-            .unwrap()
-            .version_id,
+        s.version(&before, "v1").await.unwrap().unwrap().version_id,
         "v1"
     );
     s.update_secret(
@@ -562,7 +559,7 @@ async fn cached_reads_see_every_acknowledged_write(f: Fixture) {
     let after = s.secret("db").await.unwrap().unwrap();
     assert_eq!(after.description, "changed");
     assert!(
-        s.version(after.id, "v1").await.unwrap().is_none(),
+        s.version(&after, "v1").await.unwrap().is_none(),
         "a dropped version is not served from cache"
     );
     // Purge, then recreate under the same name: the old incarnation is never served.
@@ -1118,7 +1115,7 @@ async fn concurrent_puts_on_one_secret_lose_no_version_and_keep_one_current(f: F
     let current = rec.stages.version_of("ACSCurrent").unwrap().to_owned();
     let previous = rec.stages.version_of("ACSPrevious").unwrap().to_owned();
     assert_ne!(current, previous);
-    assert!(s.version(rec.id, &current).await.unwrap().is_some());
+    assert!(s.version(&rec, &current).await.unwrap().is_some());
 }
 
 /// A write of `name` in a task; its plan runs `plan` on the state it sees.
@@ -1247,7 +1244,7 @@ async fn writes_queued_behind_a_slow_one_each_see_what_the_previous_wrote(f: Fix
         .collect();
     assert_eq!(ids, ["v2", "v1"]);
     assert_eq!(
-        s.version(rec.id, "v1").await.unwrap().unwrap().ciphertext,
+        s.version(&rec, "v1").await.unwrap().unwrap().ciphertext,
         [9, 9]
     );
 }
@@ -1697,4 +1694,44 @@ async fn postgres_a_nonce_raced_from_two_nodes_is_new_exactly_once() {
     }
     assert_eq!(firsts.len(), 8);
     assert!(firsts.values().all(|n| *n == 1), "{firsts:?}");
+}
+
+#[tokio::test]
+async fn postgres_a_version_id_reused_on_one_node_is_read_afresh_on_the_other() {
+    let f = Fixture::postgres().await;
+    let other = f.second_node().await;
+    f.store.create_secret(new_secret("reused")).await.unwrap();
+    let seen = other.secret("reused").await.unwrap().unwrap();
+    assert_eq!(
+        other.version(&seen, "v1").await.unwrap().unwrap().ciphertext,
+        [3, 4]
+    );
+    // Node one drops v1, then writes a new v1: node two has the old one cached.
+    for update in [
+        SecretUpdate {
+            insert_version: Some(version("v2")),
+            delete_versions: vec!["v1".into()],
+            updated_at: 20,
+            ..Default::default()
+        },
+        SecretUpdate {
+            insert_version: Some(VersionRecord {
+                ciphertext: vec![7],
+                ..version("v1")
+            }),
+            updated_at: 21,
+            ..Default::default()
+        },
+    ] {
+        f.store
+            .update_secret("reused", Box::new(move |_| Ok(update.clone())))
+            .await
+            .unwrap();
+    }
+    let now = other.secret("reused").await.unwrap().unwrap();
+    assert_ne!(now.revision, seen.revision);
+    assert_eq!(
+        other.version(&now, "v1").await.unwrap().unwrap().ciphertext,
+        [7]
+    );
 }

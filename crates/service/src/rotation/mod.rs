@@ -173,7 +173,7 @@ impl Service {
         };
         if self
             .store
-            .version(secret.id, version_id.as_str())
+            .version(&secret, version_id.as_str())
             .await?
             .is_some()
         {
@@ -558,7 +558,7 @@ impl Service {
         secret: &SecretRecord,
         version_id: &str,
     ) -> Result<Option<AccountCredential>, Error> {
-        let Some(version) = self.store.version(secret.id, version_id).await? else {
+        let Some(version) = self.store.version(secret, version_id).await? else {
             return Ok(None);
         };
         let value: SecretBytes = self.open_version(&secret.name, &version).await?;

@@ -48,7 +48,7 @@ impl Service {
         let Some(version_id) = secret.stages.version_of(stage) else {
             return Ok(None);
         };
-        let Some(version) = self.store.version(secret.id, version_id).await? else {
+        let Some(version) = self.store.version(&secret, version_id).await? else {
             return Ok(None);
         };
         let value = self.open_version(&secret.name, &version).await?;

@@ -133,6 +133,7 @@ impl Service {
             created_at: now,
             updated_at: now,
             planned_delete_at: None,
+            revision: 0,
         };
         let new = NewSecret {
             secret: record,

@@ -75,7 +75,7 @@ impl Service {
         };
         let version = self
             .store
-            .version(secret.id, version_id)
+            .version(&secret, version_id)
             .await?
             .ok_or(Error::VersionNotFound)?;
         let data = self.open_version(&secret.name, &version).await?;

@@ -121,7 +121,7 @@ impl Service {
         let secret = self.find_secret(name).await?;
         let existing = self
             .store
-            .version(secret.id, version_id)
+            .version(&secret, version_id)
             .await?
             .ok_or(Error::VersionNotFound)?;
         let stored = self.open_version(&secret.name, &existing).await?;

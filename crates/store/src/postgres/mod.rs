@@ -680,10 +680,11 @@ impl Store for PgStore {
 
     async fn version(
         &self,
-        secret_id: i64,
+        secret: &SecretRecord,
         version_id: &str,
     ) -> Result<Option<Arc<VersionRecord>>, StoreError> {
-        if let Some(v) = self.versions.get(secret_id, version_id) {
+        let secret_id = secret.id;
+        if let Some(v) = self.versions.get(secret, version_id) {
             return Ok(Some(v));
         }
         let v = sqlx::query("SELECT version_id, data_type, key_id, key_version_id, wrapped_key, ciphertext, created_at FROM secret_versions WHERE secret_id = $1 AND version_id = $2")
@@ -695,7 +696,7 @@ impl Store for PgStore {
             .map_err(pg("read secret version"))?
             .map(Arc::new);
         if let Some(v) = &v {
-            self.versions.put(secret_id, v.clone());
+            self.versions.put(secret, v.clone());
         }
         Ok(v)
     }

@@ -21,7 +21,7 @@ pub(crate) use key_columns;
 /// Column list of [`secret_row`], in the SQLite backend's order.
 macro_rules! secret_columns {
     () => {
-        "id, name, secret_type, description, encryption_key_id, dkms_instance_id, extended_config, rotation_enabled, rotation_interval, next_rotation_at, last_rotation_at, policy, stages, created_at, updated_at, planned_delete_at, rotation_state"
+        "id, name, secret_type, description, encryption_key_id, dkms_instance_id, extended_config, rotation_enabled, rotation_interval, next_rotation_at, last_rotation_at, policy, stages, created_at, updated_at, planned_delete_at, rotation_state, xmin::text::bigint"
     };
 }
 
@@ -151,6 +151,7 @@ pub fn secret(r: &PgRow) -> Result<SecretRecord, StoreError> {
         created_at: r.try_get(13).map_err(get)?,
         updated_at: r.try_get(14).map_err(get)?,
         planned_delete_at: r.try_get(15).map_err(get)?,
+        revision: r.try_get(17).map_err(get)?,
     })
 }
 

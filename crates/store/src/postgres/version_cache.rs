@@ -1,50 +1,66 @@
-//! Sealed secret versions read from PostgreSQL, kept for a few seconds. A version row never
-//! changes once written (and a secret id is never reused), so a cached row is the row; what
-//! can change is whether it still exists: a write on another node may drop a deprecated
-//! version, and only an explicit VersionId can still ask for it. Entries therefore live
-//! [`TTL`], the same bound the nodes give other cached state; writes through this node
-//! forget what they drop at once. The secret row itself (stage labels) is never cached, so a
-//! write on any node is seen by the next read on every node.
+//! Sealed secret versions read from PostgreSQL. A version row never changes once written and a
+//! secret id is never reused, but a version id can be: a write may drop a version and a later
+//! one insert another under the same id. So cached versions are filed under the revision of
+//! the secret row they were read with (its `xmin`, which every write of the secret changes:
+//! each turn of writes updates the row) and served only to a reader that read the secret at
+//! that same revision. A write on any node thus retires every cached version of the secret on
+//! every node, at the next read of the secret row, which every read makes first; the row
+//! itself (stage labels) is never cached.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
 
-use crate::records::VersionRecord;
+use crate::records::{SecretRecord, VersionRecord};
 
-/// How long a cached version may be served without reading the database.
-pub(super) const TTL: Duration = Duration::from_secs(5);
 /// Most secrets whose versions are kept; beyond, start afresh (a bound, not an LRU: simple
 /// and cheap).
 const CAPACITY: usize = 50_000;
 
-type Versions = HashMap<String, (Instant, Arc<VersionRecord>)>;
+/// One secret's cached versions, valid at one revision of its row.
+struct AtRevision {
+    revision: i64,
+    versions: HashMap<String, Arc<VersionRecord>>,
+}
 
 #[derive(Default)]
 pub(super) struct VersionCache {
-    by_secret: RwLock<HashMap<i64, Versions>>,
+    by_secret: RwLock<HashMap<i64, AtRevision>>,
 }
 
 impl VersionCache {
-    pub(super) fn get(&self, secret_id: i64, version_id: &str) -> Option<Arc<VersionRecord>> {
+    pub(super) fn get(
+        &self,
+        secret: &SecretRecord,
+        version_id: &str,
+    ) -> Option<Arc<VersionRecord>> {
         let by_secret = self.by_secret.read().ok()?;
-        let (at, rec) = by_secret.get(&secret_id)?.get(version_id)?;
-        (at.elapsed() < TTL).then(|| rec.clone())
-    }
-
-    pub(super) fn put(&self, secret_id: i64, rec: Arc<VersionRecord>) {
-        if let Ok(mut by_secret) = self.by_secret.write() {
-            if by_secret.len() >= CAPACITY && !by_secret.contains_key(&secret_id) {
-                by_secret.clear();
-            }
-            by_secret
-                .entry(secret_id)
-                .or_default()
-                .insert(rec.version_id.clone(), (Instant::now(), rec));
+        let cached = by_secret.get(&secret.id)?;
+        if cached.revision != secret.revision {
+            return None;
         }
+        cached.versions.get(version_id).cloned()
     }
 
-    /// Forgets every version of a secret (a write on this node dropped some, or the secret).
+    /// Files `rec`, read after `secret`, under the revision `secret` was read at.
+    pub(super) fn put(&self, secret: &SecretRecord, rec: Arc<VersionRecord>) {
+        let Ok(mut by_secret) = self.by_secret.write() else {
+            return;
+        };
+        if by_secret.len() >= CAPACITY && !by_secret.contains_key(&secret.id) {
+            by_secret.clear();
+        }
+        let cached = by_secret.entry(secret.id).or_insert_with(|| AtRevision {
+            revision: secret.revision,
+            versions: HashMap::new(),
+        });
+        if cached.revision != secret.revision {
+            cached.revision = secret.revision;
+            cached.versions.clear();
+        }
+        cached.versions.insert(rec.version_id.clone(), rec);
+    }
+
+    /// Forgets every version of a secret (this node wrote it, or dropped it).
     pub(super) fn forget_secret(&self, secret_id: i64) {
         if let Ok(mut by_secret) = self.by_secret.write() {
             by_secret.remove(&secret_id);
@@ -55,28 +71,61 @@ impl VersionCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::RotationRecord;
+    use openkms_domain::stages::StageMap;
 
-    fn version(id: &str) -> Arc<VersionRecord> {
+    fn secret(id: i64, revision: i64) -> SecretRecord {
+        SecretRecord {
+            id,
+            name: format!("s{id}"),
+            secret_type: "Generic".into(),
+            description: String::new(),
+            encryption_key_id: None,
+            dkms_instance_id: None,
+            extended_config: None,
+            rotation: RotationRecord::default(),
+            policy: "{}".into(),
+            stages: StageMap::initial("v1"),
+            created_at: 0,
+            updated_at: 0,
+            planned_delete_at: None,
+            revision,
+        }
+    }
+
+    fn version(id: &str, ciphertext: u8) -> Arc<VersionRecord> {
         Arc::new(VersionRecord {
             version_id: id.into(),
             data_type: "text".into(),
             key_id: "k".into(),
             key_version_id: "kv".into(),
             wrapped_key: vec![1],
-            ciphertext: vec![2],
+            ciphertext: vec![ciphertext],
             created_at: 0,
         })
     }
 
     #[test]
-    fn a_cached_version_is_served_until_its_secret_is_forgotten() {
+    fn a_version_is_served_only_at_the_revision_it_was_read_with() {
         let cache = VersionCache::default();
-        cache.put(7, version("v1"));
-        cache.put(8, version("v1"));
-        assert_eq!(cache.get(7, "v1").unwrap().version_id, "v1");
-        assert!(cache.get(7, "v2").is_none());
+        cache.put(&secret(7, 100), version("v1", 1));
+        assert_eq!(cache.get(&secret(7, 100), "v1").unwrap().ciphertext, [1]);
+        assert!(cache.get(&secret(7, 100), "v2").is_none());
+        // Another node rewrote the secret (dropped v1, wrote a new v1): the old one is not
+        // served, and the new one replaces it.
+        assert!(cache.get(&secret(7, 101), "v1").is_none());
+        cache.put(&secret(7, 101), version("v1", 2));
+        assert_eq!(cache.get(&secret(7, 101), "v1").unwrap().ciphertext, [2]);
+        assert!(cache.get(&secret(7, 100), "v1").is_none());
+    }
+
+    #[test]
+    fn forgetting_a_secret_leaves_the_others() {
+        let cache = VersionCache::default();
+        cache.put(&secret(7, 1), version("v1", 1));
+        cache.put(&secret(8, 1), version("v1", 1));
         cache.forget_secret(7);
-        assert!(cache.get(7, "v1").is_none());
-        assert!(cache.get(8, "v1").is_some());
+        assert!(cache.get(&secret(7, 1), "v1").is_none());
+        assert!(cache.get(&secret(8, 1), "v1").is_some());
     }
 }

@@ -120,6 +120,7 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             planned_delete_at: None,
+            revision: 0,
         })
     }
 

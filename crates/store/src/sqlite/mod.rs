@@ -657,9 +657,10 @@ impl Store for SqliteStore {
 
     async fn version(
         &self,
-        secret_id: i64,
+        secret: &SecretRecord,
         version_id: &str,
     ) -> Result<Option<Arc<VersionRecord>>, StoreError> {
+        let secret_id = secret.id;
         let generation = match self.cache.version(secret_id, version_id) {
             Ok(hit) => return Ok(Some(hit)),
             Err(generation) => generation,

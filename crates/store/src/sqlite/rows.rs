@@ -153,6 +153,7 @@ fn secret_row(r: &Row<'_>) -> rusqlite::Result<(SecretRecord, String)> {
             created_at: r.get(13)?,
             updated_at: r.get(14)?,
             planned_delete_at: r.get(15)?,
+            revision: 0,
         },
         r.get(12)?,
     ))

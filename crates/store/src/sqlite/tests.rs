@@ -48,6 +48,7 @@ fn new_secret(name: &str) -> NewSecret {
             created_at: 10,
             updated_at: 10,
             planned_delete_at: None,
+            revision: 0,
         },
         tags: vec![TagRecord {
             key: "a".into(),
