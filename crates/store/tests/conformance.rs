@@ -1703,7 +1703,12 @@ async fn postgres_a_version_id_reused_on_one_node_is_read_afresh_on_the_other() 
     f.store.create_secret(new_secret("reused")).await.unwrap();
     let seen = other.secret("reused").await.unwrap().unwrap();
     assert_eq!(
-        other.version(&seen, "v1").await.unwrap().unwrap().ciphertext,
+        other
+            .version(&seen, "v1")
+            .await
+            .unwrap()
+            .unwrap()
+            .ciphertext,
         [3, 4]
     );
     // Node one drops v1, then writes a new v1: node two has the old one cached.

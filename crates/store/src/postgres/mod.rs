@@ -780,9 +780,17 @@ impl Store for PgStore {
     }
 
     async fn update_secret(&self, name: &str, plan: PlanFn) -> Result<UpdateOutcome, StoreError> {
-        let answer = self.writes.enqueue(name, plan);
+        let mut answer = self.writes.enqueue(name, plan);
+        // Whichever comes first: the answer (another turn took this write along), or a turn of
+        // our own. A caller whose write is done must not queue for a turn just to find
+        // nothing left: the callers behind it would wait for one empty turn each.
+        let turn = tokio::select! {
+            biased;
+            done = &mut answer => return done.map_err(|_| StoreError::Unavailable)?,
+            turn = self.writes.turn(name) => turn,
+        };
         {
-            let _turn = self.writes.turn(name).await;
+            let _turn = turn;
             let batch = self.writes.take(name);
             if !batch.is_empty() {
                 let job = SecretWrites {
