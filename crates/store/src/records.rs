@@ -245,6 +245,29 @@ pub struct SecretRecord {
     pub revision: i64,
 }
 
+impl SecretRecord {
+    /// A Generic secret before it is stored (the store assigns `id`): `first_version` carries
+    /// ACSCurrent, no key is named, the policy is empty, no rotation.
+    pub fn generic(name: &str, first_version: &str, now: i64) -> Self {
+        Self {
+            id: 0,
+            name: name.into(),
+            secret_type: "Generic".into(),
+            description: String::new(),
+            encryption_key_id: None,
+            dkms_instance_id: None,
+            extended_config: None,
+            rotation: RotationRecord::default(),
+            policy: "{}".into(),
+            stages: StageMap::initial(first_version),
+            created_at: now,
+            updated_at: now,
+            planned_delete_at: None,
+            revision: 0,
+        }
+    }
+}
+
 /// A tag on a resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TagRecord {

@@ -281,22 +281,7 @@ fn version(id: &str) -> VersionRecord {
 
 fn new_secret(name: &str) -> NewSecret {
     NewSecret {
-        secret: SecretRecord {
-            id: 0,
-            name: name.into(),
-            secret_type: "Generic".into(),
-            description: String::new(),
-            encryption_key_id: None,
-            dkms_instance_id: None,
-            extended_config: None,
-            rotation: RotationRecord::default(),
-            policy: "{}".into(),
-            stages: StageMap::initial("v1"),
-            created_at: 10,
-            updated_at: 10,
-            planned_delete_at: None,
-            revision: 0,
-        },
+        secret: SecretRecord::generic(name, "v1", 10),
         tags: vec![TagRecord {
             key: "a".into(),
             value: "b".into(),

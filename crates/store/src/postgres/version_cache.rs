@@ -71,25 +71,12 @@ impl VersionCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::RotationRecord;
-    use openkms_domain::stages::StageMap;
 
     fn secret(id: i64, revision: i64) -> SecretRecord {
         SecretRecord {
             id,
-            name: format!("s{id}"),
-            secret_type: "Generic".into(),
-            description: String::new(),
-            encryption_key_id: None,
-            dkms_instance_id: None,
-            extended_config: None,
-            rotation: RotationRecord::default(),
-            policy: "{}".into(),
-            stages: StageMap::initial("v1"),
-            created_at: 0,
-            updated_at: 0,
-            planned_delete_at: None,
             revision,
+            ..SecretRecord::generic(&format!("s{id}"), "v1", 0)
         }
     }
 
