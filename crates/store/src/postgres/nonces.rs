@@ -57,7 +57,7 @@ impl NonceBatcher {
 async fn run(pool: PgPool, mut rx: mpsc::UnboundedReceiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        if insert(&pool, &mut batch).await.is_err() {
+        if !insert(&pool, &mut batch).await {
             // What queued meanwhile has waited on an unreachable database already (up to the
             // pool's acquire timeout): answer it now rather than after another whole attempt,
             // so no request waits longer than one timeout for its 503.
@@ -68,9 +68,9 @@ async fn run(pool: PgPool, mut rx: mpsc::UnboundedReceiver<Pending>) {
     }
 }
 
-/// One INSERT for the whole batch; answers every waiter and empties `batch`. `Err` when the
+/// One INSERT for the whole batch; answers every waiter and empties `batch`. False when the
 /// database was unreachable.
-async fn insert(pool: &PgPool, batch: &mut Vec<Pending>) -> Result<(), ()> {
+async fn insert(pool: &PgPool, batch: &mut Vec<Pending>) -> bool {
     // A pair twice in one batch: the first is decided by the database, the rest are replays.
     let mut seen = HashSet::with_capacity(batch.len());
     let firsts: Vec<bool> = batch
@@ -107,7 +107,7 @@ async fn insert(pool: &PgPool, batch: &mut Vec<Pending>) -> Result<(), ()> {
             for (p, fresh) in batch.drain(..).zip(answers) {
                 let _ = p.reply.send(Ok(fresh));
             }
-            Ok(())
+            true
         }
         Err(e) => {
             let e = classify("record nonces", e);
@@ -119,11 +119,7 @@ async fn insert(pool: &PgPool, batch: &mut Vec<Pending>) -> Result<(), ()> {
             for p in batch.drain(..) {
                 let _ = p.reply.send(Err(each()));
             }
-            if unreachable {
-                Err(())
-            } else {
-                Ok(())
-            }
+            !unreachable
         }
     }
 }
