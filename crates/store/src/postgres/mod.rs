@@ -799,13 +799,9 @@ impl Store for PgStore {
                     service_key: self.service_key.get().cloned(),
                 };
                 // A task of its own: the batch holds other callers' writes, which must be
-                // applied and answered even if this caller goes away meanwhile.
-                if let Ok(applied) = tokio::spawn(job.apply(batch)).await {
-                    // They may have dropped versions: this node stops serving them at once.
-                    for id in applied {
-                        self.versions.forget_secret(id);
-                    }
-                }
+                // applied and answered even if this caller goes away meanwhile. (A failed task
+                // dropped its replies: those callers get 503 below.)
+                let _ = tokio::spawn(job.apply(batch)).await;
             }
         }
         answer.await.map_err(|_| StoreError::Unavailable)?
@@ -1175,9 +1171,8 @@ struct SecretWrites {
 }
 
 impl SecretWrites {
-    /// Applies the plans in one transaction and answers each; returns the ids of the secrets
-    /// written.
-    async fn apply(self, batch: Vec<Queued>) -> Vec<i64> {
+    /// Applies the plans in one transaction and answers each.
+    async fn apply(self, batch: Vec<Queued>) {
         let service_key = self.service_key.as_deref();
         let result = in_tx!(self, "update secret", |c| apply_plans(
             c,
@@ -1185,13 +1180,9 @@ impl SecretWrites {
             &batch,
             service_key
         ));
-        let mut written = Vec::new();
         match result {
             Ok(outcomes) => {
                 for (q, outcome) in batch.into_iter().zip(outcomes) {
-                    if let UpdateOutcome::Applied(Some(secret)) = &outcome {
-                        written.push(secret.id);
-                    }
                     let _ = q.reply.send(Ok(outcome));
                 }
             }
@@ -1202,7 +1193,6 @@ impl SecretWrites {
                 }
             }
         }
-        written
     }
 }
 

@@ -59,13 +59,6 @@ impl VersionCache {
         }
         cached.versions.insert(rec.version_id.clone(), rec);
     }
-
-    /// Forgets every version of a secret (this node wrote it, or dropped it).
-    pub(super) fn forget_secret(&self, secret_id: i64) {
-        if let Ok(mut by_secret) = self.by_secret.write() {
-            by_secret.remove(&secret_id);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -104,15 +97,5 @@ mod tests {
         cache.put(&secret(7, 101), version("v1", 2));
         assert_eq!(cache.get(&secret(7, 101), "v1").unwrap().ciphertext, [2]);
         assert!(cache.get(&secret(7, 100), "v1").is_none());
-    }
-
-    #[test]
-    fn forgetting_a_secret_leaves_the_others() {
-        let cache = VersionCache::default();
-        cache.put(&secret(7, 1), version("v1", 1));
-        cache.put(&secret(8, 1), version("v1", 1));
-        cache.forget_secret(7);
-        assert!(cache.get(&secret(7, 1), "v1").is_none());
-        assert!(cache.get(&secret(8, 1), "v1").is_some());
     }
 }
