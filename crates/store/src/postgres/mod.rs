@@ -780,6 +780,8 @@ impl Store for PgStore {
     }
 
     async fn update_secret(&self, name: &str, plan: PlanFn) -> Result<UpdateOutcome, StoreError> {
+        // Declared before the answer, so dropped after it: a cancelled call unqueues its write.
+        let _prune = self.writes.pruning(name);
         let mut answer = self.writes.enqueue(name, plan);
         // Whichever comes first: the answer (another turn took this write along), or a turn of
         // our own. A caller whose write is done must not queue for a turn just to find

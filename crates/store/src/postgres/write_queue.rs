@@ -61,6 +61,12 @@ impl WriteQueue {
         answer
     }
 
+    /// Removes the writes of `name` whose caller has gone, so a cancelled request leaves
+    /// nothing queued behind it. Callers hold the guard while their write is queued.
+    pub(super) fn pruning<'q>(&'q self, name: &'q str) -> Prune<'q> {
+        Prune { queue: self, name }
+    }
+
     /// Waits for this node's turn on `name`; the turn ends when the guard drops.
     pub(super) async fn turn(&self, name: &str) -> Option<MutexGuard<'_, ()>> {
         // usize fits the remainder of a division by STRIPES.
@@ -83,6 +89,25 @@ impl WriteQueue {
             queued.remove(name);
         }
         batch
+    }
+}
+
+/// See [`WriteQueue::pruning`].
+pub(super) struct Prune<'q> {
+    queue: &'q WriteQueue,
+    name: &'q str,
+}
+
+impl Drop for Prune<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut queued) = self.queue.queued.lock() {
+            if let Some(waiting) = queued.get_mut(self.name) {
+                waiting.retain(|q| !q.reply.is_closed());
+                if waiting.is_empty() {
+                    queued.remove(self.name);
+                }
+            }
+        }
     }
 }
 
@@ -133,6 +158,20 @@ mod tests {
         }
         assert!(q.take("a").is_empty());
         assert_eq!(q.take("b").len(), 1);
+    }
+
+    #[test]
+    fn a_write_whose_caller_went_away_is_not_left_queued() {
+        let q = WriteQueue::default();
+        let kept = q.enqueue("a", plan());
+        {
+            let _prune = q.pruning("a");
+            let _gone = q.enqueue("a", plan());
+        }
+        assert_eq!(q.queued.lock().unwrap().get("a").map(Vec::len), Some(1));
+        drop(kept);
+        drop(q.pruning("a"));
+        assert!(q.queued.lock().unwrap().is_empty());
     }
 
     #[test]
