@@ -95,6 +95,18 @@ pub struct MarkerPage<T> {
     pub next_marker: Option<String>,
 }
 
+impl<T> MarkerPage<T> {
+    /// A page of `items`; when more follow, the marker is the last item's `key`.
+    fn new(items: Vec<T>, more: bool, key: impl Fn(&T) -> &String) -> Self {
+        let next_marker = if more {
+            items.last().map(|i| key(i).clone())
+        } else {
+            None
+        };
+        Self { items, next_marker }
+    }
+}
+
 /// A newly created access key: its secret is shown this once.
 pub struct CreatedAccessKey {
     pub record: AccessKeyRecord,
@@ -208,16 +220,27 @@ impl Service {
         }
     }
 
-    /// DeleteUser.
-    pub async fn delete_user(&self, caller: &Caller, name: &str) -> Result<(), Error> {
-        self.require_root(caller, "DeleteUser", &format!("user/{name}"))?;
-        match self.store.delete_user(name).await? {
+    /// The answer to a write of identities or their policies: on success, every compiled
+    /// identity policy is dropped, to be rebuilt from the store.
+    fn policies_changed(
+        &self,
+        outcome: IamOutcome<()>,
+        name: &str,
+        detail: &str,
+    ) -> Result<(), Error> {
+        match outcome {
             IamOutcome::Done(()) => {
                 self.forget_identity_policies();
                 Ok(())
             }
-            other => Err(outcome_error(other, name, "")),
+            other => Err(outcome_error(other, name, detail)),
         }
+    }
+
+    /// DeleteUser.
+    pub async fn delete_user(&self, caller: &Caller, name: &str) -> Result<(), Error> {
+        self.require_root(caller, "DeleteUser", &format!("user/{name}"))?;
+        self.policies_changed(self.store.delete_user(name).await?, name, "")
     }
 
     /// ListUsers.
@@ -230,10 +253,7 @@ impl Service {
         self.require_root(caller, "ListUsers", "user/*")?;
         let limit = max_items_of(max_items)?;
         let (items, more) = self.store.list_users(marker, limit).await?;
-        let next_marker = more
-            .then(|| items.last().map(|u| u.user_name.clone()))
-            .flatten();
-        Ok(MarkerPage { items, next_marker })
+        Ok(MarkerPage::new(items, more, |u| &u.user_name))
     }
 
     /// CreateAccessKey for `user_name`.
@@ -390,13 +410,7 @@ impl Service {
     /// DeletePolicy of a customer policy attached nowhere.
     pub async fn delete_policy(&self, caller: &Caller, name: &str) -> Result<(), Error> {
         self.require_root(caller, "DeletePolicy", &format!("policy/{name}"))?;
-        match self.store.delete_policy(name).await? {
-            IamOutcome::Done(()) => {
-                self.forget_identity_policies();
-                Ok(())
-            }
-            other => Err(outcome_error(other, name, "")),
-        }
+        self.policies_changed(self.store.delete_policy(name).await?, name, "")
     }
 
     /// ListPolicies: system policies and customer policies by name, Marker-paged.
@@ -428,16 +442,8 @@ impl Service {
             all.extend(custom.into_iter().map(|r| custom_view(r, String::new())));
         }
         all.sort_by(|a, b| a.policy_name.cmp(&b.policy_name));
-        let (items, more) = {
-            let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-            let more = all.len() > limit;
-            all.truncate(limit);
-            (all, more)
-        };
-        let next_marker = more
-            .then(|| items.last().map(|p| p.policy_name.clone()))
-            .flatten();
-        Ok(MarkerPage { items, next_marker })
+        let (items, more) = openkms_store::split_page(all, limit);
+        Ok(MarkerPage::new(items, more, |p| &p.policy_name))
     }
 
     /// CreatePolicyVersion. `RotateStrategy` other than `None` is not supported: at the limit
@@ -478,17 +484,13 @@ impl Service {
         version_id: &str,
     ) -> Result<(), Error> {
         self.require_root(caller, "SetDefaultPolicyVersion", &format!("policy/{name}"))?;
-        match self
-            .store
-            .set_default_policy_version(name, version_id, self.now())
-            .await?
-        {
-            IamOutcome::Done(()) => {
-                self.forget_identity_policies();
-                Ok(())
-            }
-            other => Err(outcome_error(other, name, version_id)),
-        }
+        self.policies_changed(
+            self.store
+                .set_default_policy_version(name, version_id, self.now())
+                .await?,
+            name,
+            version_id,
+        )
     }
 
     /// ListPolicyVersions: (default version id, versions oldest first).
@@ -570,14 +572,10 @@ impl Service {
         }
         .await?;
         match outcome {
-            IamOutcome::Done(()) => {
-                self.forget_identity_policies();
-                Ok(())
-            }
             IamOutcome::PolicyNotFound => Err(Error::PolicyNotFound {
                 name: policy_name.to_owned(),
             }),
-            other => Err(outcome_error(other, holder.name(), "")),
+            other => self.policies_changed(other, holder.name(), ""),
         }
     }
 
@@ -604,13 +602,7 @@ impl Service {
                 .detach_policy_from_role(n, policy_type, policy_name),
         }
         .await?;
-        match outcome {
-            IamOutcome::Done(()) => {
-                self.forget_identity_policies();
-                Ok(())
-            }
-            other => Err(outcome_error(other, holder.name(), "")),
-        }
+        self.policies_changed(outcome, holder.name(), "")
     }
 
     /// ListPoliciesForUser: each attachment with its policy's summary.
@@ -717,13 +709,7 @@ impl Service {
     /// until they expire, but find no policies: every action is then refused.
     pub async fn delete_role(&self, caller: &Caller, name: &str) -> Result<(), Error> {
         self.require_root(caller, "DeleteRole", &format!("role/{name}"))?;
-        match self.store.delete_role(name).await? {
-            IamOutcome::Done(()) => {
-                self.forget_identity_policies();
-                Ok(())
-            }
-            other => Err(outcome_error(other, name, "")),
-        }
+        self.policies_changed(self.store.delete_role(name).await?, name, "")
     }
 
     /// ListRoles.
@@ -736,10 +722,7 @@ impl Service {
         self.require_root(caller, "ListRoles", "role/*")?;
         let limit = max_items_of(max_items)?;
         let (items, more) = self.store.list_roles(marker, limit).await?;
-        let next_marker = more
-            .then(|| items.last().map(|r| r.role_name.clone()))
-            .flatten();
-        Ok(MarkerPage { items, next_marker })
+        Ok(MarkerPage::new(items, more, |r| &r.role_name))
     }
 
     /// AttachPolicyToRole.

@@ -244,3 +244,12 @@ pub trait IamStore: Send + Sync {
         policy_name: &str,
     ) -> Result<IamOutcome<()>, StoreError>;
 }
+
+/// A Marker page from rows fetched with one more than `limit`: the first `limit` of them and
+/// whether more follow.
+pub fn split_page<T>(mut items: Vec<T>, limit: u64) -> (Vec<T>, bool) {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let more = items.len() > limit;
+    items.truncate(limit);
+    (items, more)
+}

@@ -234,11 +234,23 @@ async fn detach(
     })
 }
 
-fn page<T>(mut items: Vec<T>, limit: u64) -> (Vec<T>, bool) {
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let more = items.len() > limit;
-    items.truncate(limit);
-    (items, more)
+/// The rows of `select` (a query on `$1` marker and `$2` limit) after `marker`, as one page.
+async fn list_after<T: Send + Unpin>(
+    store: &PgStore,
+    select: &str,
+    marker: Option<&str>,
+    limit: u64,
+    row: fn(&PgRow) -> sqlx::Result<T>,
+    op: &'static str,
+) -> Result<(Vec<T>, bool), StoreError> {
+    let items = sqlx::query(select)
+        .bind(marker.unwrap_or(""))
+        .bind(clamp(limit.saturating_add(1)))
+        .try_map(|r: PgRow| row(&r))
+        .fetch_all(&store.pool)
+        .await
+        .map_err(pg(op))?;
+    Ok(split_page(items, limit))
 }
 
 fn done_if(n: u64, missing: IamOutcome<()>) -> IamOutcome<()> {
@@ -619,16 +631,15 @@ impl IamStore for PgStore {
         marker: Option<&str>,
         limit: u64,
     ) -> Result<(Vec<UserRecord>, bool), StoreError> {
-        let users = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM ram_users WHERE user_name > $1 ORDER BY user_name LIMIT $2"
-        ))
-        .bind(marker.unwrap_or(""))
-        .bind(clamp(limit.saturating_add(1)))
-        .try_map(|r: PgRow| user_row(&r))
-        .fetch_all(&self.pool)
+        list_after(
+            self,
+            &format!("SELECT {USER_COLUMNS} FROM ram_users WHERE user_name > $1 ORDER BY user_name LIMIT $2"),
+            marker,
+            limit,
+            user_row,
+            "list users",
+        )
         .await
-        .map_err(pg("list users"))?;
-        Ok(page(users, limit))
     }
 
     async fn create_user_access_key(
@@ -716,16 +727,15 @@ impl IamStore for PgStore {
         marker: Option<&str>,
         limit: u64,
     ) -> Result<(Vec<PolicyRecord>, bool), StoreError> {
-        let items = sqlx::query(&format!(
-            "SELECT {POLICY_COLUMNS} FROM ram_policies p WHERE p.policy_name > $1 ORDER BY p.policy_name LIMIT $2"
-        ))
-        .bind(marker.unwrap_or(""))
-        .bind(clamp(limit.saturating_add(1)))
-        .try_map(|r: PgRow| policy_row(&r))
-        .fetch_all(&self.pool)
+        list_after(
+            self,
+            &format!("SELECT {POLICY_COLUMNS} FROM ram_policies p WHERE p.policy_name > $1 ORDER BY p.policy_name LIMIT $2"),
+            marker,
+            limit,
+            policy_row,
+            "list policies",
+        )
         .await
-        .map_err(pg("list policies"))?;
-        Ok(page(items, limit))
     }
 
     async fn delete_policy(&self, name: &str) -> Result<IamOutcome<()>, StoreError> {
@@ -846,16 +856,15 @@ impl IamStore for PgStore {
         marker: Option<&str>,
         limit: u64,
     ) -> Result<(Vec<RoleRecord>, bool), StoreError> {
-        let roles = sqlx::query(&format!(
-            "SELECT {ROLE_COLUMNS} FROM ram_roles WHERE role_name > $1 ORDER BY role_name LIMIT $2"
-        ))
-        .bind(marker.unwrap_or(""))
-        .bind(clamp(limit.saturating_add(1)))
-        .try_map(|r: PgRow| role_row(&r))
-        .fetch_all(&self.pool)
+        list_after(
+            self,
+            &format!("SELECT {ROLE_COLUMNS} FROM ram_roles WHERE role_name > $1 ORDER BY role_name LIMIT $2"),
+            marker,
+            limit,
+            role_row,
+            "list roles",
+        )
         .await
-        .map_err(pg("list roles"))?;
-        Ok(page(roles, limit))
     }
 
     async fn attach_policy_to_role(

@@ -177,11 +177,27 @@ fn detach(
     })
 }
 
-fn page<T>(mut items: Vec<T>, limit: u64) -> (Vec<T>, bool) {
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let more = items.len() > limit;
-    items.truncate(limit);
-    (items, more)
+/// The rows of `select` (a query on `?1` marker and `?2` limit) after `marker`, as one page.
+fn list_after<T>(
+    store: &SqliteStore,
+    select: &str,
+    marker: Option<&str>,
+    limit: u64,
+    row: fn(&Row<'_>) -> rusqlite::Result<T>,
+    op: &'static str,
+) -> Result<(Vec<T>, bool), StoreError> {
+    let items = store.read(|c| {
+        c.prepare_cached(select)
+            .and_then(|mut s| {
+                s.query_map(
+                    params![marker.unwrap_or(""), clamp(limit.saturating_add(1))],
+                    row,
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(db(op))
+    })?;
+    Ok(split_page(items, limit))
 }
 
 #[async_trait]
@@ -290,20 +306,14 @@ impl IamStore for SqliteStore {
         marker: Option<&str>,
         limit: u64,
     ) -> Result<(Vec<UserRecord>, bool), StoreError> {
-        let users = self.read(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {USER_COLUMNS} FROM ram_users WHERE user_name > ?1 ORDER BY user_name LIMIT ?2"
-            ))
-            .and_then(|mut s| {
-                s.query_map(
-                    params![marker.unwrap_or(""), clamp(limit.saturating_add(1))],
-                    user_row,
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .map_err(db("list users"))
-        })?;
-        Ok(page(users, limit))
+        list_after(
+            self,
+            &format!("SELECT {USER_COLUMNS} FROM ram_users WHERE user_name > ?1 ORDER BY user_name LIMIT ?2"),
+            marker,
+            limit,
+            user_row,
+            "list users",
+        )
     }
 
     async fn create_user_access_key(
@@ -452,20 +462,14 @@ impl IamStore for SqliteStore {
         marker: Option<&str>,
         limit: u64,
     ) -> Result<(Vec<PolicyRecord>, bool), StoreError> {
-        let items = self.read(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {POLICY_COLUMNS} FROM ram_policies p WHERE p.policy_name > ?1 ORDER BY p.policy_name LIMIT ?2"
-            ))
-            .and_then(|mut s| {
-                s.query_map(
-                    params![marker.unwrap_or(""), clamp(limit.saturating_add(1))],
-                    policy_row,
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .map_err(db("list policies"))
-        })?;
-        Ok(page(items, limit))
+        list_after(
+            self,
+            &format!("SELECT {POLICY_COLUMNS} FROM ram_policies p WHERE p.policy_name > ?1 ORDER BY p.policy_name LIMIT ?2"),
+            marker,
+            limit,
+            policy_row,
+            "list policies",
+        )
     }
 
     async fn delete_policy(&self, name: &str) -> Result<IamOutcome<()>, StoreError> {
@@ -679,20 +683,14 @@ impl IamStore for SqliteStore {
         marker: Option<&str>,
         limit: u64,
     ) -> Result<(Vec<RoleRecord>, bool), StoreError> {
-        let roles = self.read(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {ROLE_COLUMNS} FROM ram_roles WHERE role_name > ?1 ORDER BY role_name LIMIT ?2"
-            ))
-            .and_then(|mut s| {
-                s.query_map(
-                    params![marker.unwrap_or(""), clamp(limit.saturating_add(1))],
-                    role_row,
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .map_err(db("list roles"))
-        })?;
-        Ok(page(roles, limit))
+        list_after(
+            self,
+            &format!("SELECT {ROLE_COLUMNS} FROM ram_roles WHERE role_name > ?1 ORDER BY role_name LIMIT ?2"),
+            marker,
+            limit,
+            role_row,
+            "list roles",
+        )
     }
 
     async fn attach_policy_to_role(
