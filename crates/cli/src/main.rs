@@ -4,6 +4,7 @@
 mod client;
 mod config;
 mod db_instance;
+mod dir_lock;
 mod rekey;
 mod root;
 mod serve;

@@ -41,6 +41,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Root(#[from] root::RootSetupError),
+    #[error(transparent)]
+    Lock(#[from] crate::dir_lock::DirLockError),
     #[error("store: {0}")]
     Store(#[from] openkms_store::StoreError),
     #[error("start-up: {0}")]
@@ -76,6 +78,9 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
 
 async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
     create_private_dir(&cfg.data_dir)?;
+    // Held until the process exits: no second server, and no `migrate --from`, on this directory.
+    let lock = crate::dir_lock::DirLock::acquire(&cfg.data_dir)?;
+    tracing::debug!(lock = %lock.path().display(), "data directory locked");
     let store = crate::store::open(&cfg).await?;
     let token = root::open_token(cfg.hsm.as_ref())?;
     let start = |initialised| {

@@ -29,6 +29,8 @@ pub enum MigrateError {
     Store(#[from] StoreError),
     #[error("could not start the runtime: {0}")]
     Runtime(std::io::Error),
+    #[error(transparent)]
+    Lock(#[from] crate::dir_lock::DirLockError),
 }
 
 /// Flags of `openkms migrate`.
@@ -57,9 +59,15 @@ pub fn migrate(args: MigrateArgs) -> Result<(), MigrateError> {
     }
     let cfg = args.store.resolve()?;
     rt.block_on(async {
-        if let StoreLocation::Sqlite(_) = cfg.store {
-            crate::serve::create_private_dir(&cfg.data_dir)?;
-        }
+        // A schema change under a running server is refused; a shared PostgreSQL store is
+        // migrated beside its nodes (migrations take an advisory lock there).
+        let _lock = match cfg.store {
+            StoreLocation::Sqlite(_) => {
+                crate::serve::create_private_dir(&cfg.data_dir)?;
+                Some(crate::dir_lock::DirLock::acquire(&cfg.data_dir)?)
+            }
+            StoreLocation::Postgres(_) => None,
+        };
         let store = open(&cfg).await?;
         let initialised = store.meta().await?.is_some();
         println!(
@@ -86,6 +94,13 @@ async fn copy_to_postgres(data_dir: &std::path::Path, url: &str) -> Result<(), M
         }
         .into());
     }
+    // The copy is a snapshot of a stopped installation: a server still writing (or one started
+    // during the copy) is refused by the directory's lock.
+    let _lock = if data_dir.is_dir() {
+        Some(crate::dir_lock::DirLock::acquire(data_dir)?)
+    } else {
+        None
+    };
     let report = openkms_store::copy::sqlite_to_postgres(&data_dir.join("openkms.db"), url).await?;
     for (table, rows) in &report.tables {
         println!("  {table:<20} {rows:>10} rows");

@@ -257,3 +257,77 @@ proptest! {
         }
     }
 }
+
+/// A signed V3 request (as the signer makes it) with SignedHeaders rewritten to `signed`, and
+/// the signature recomputed over that list, so only the rule under test can refuse it.
+fn v3_with_signed_headers(signed: &str) -> (HeaderMap, String, Vec<u8>) {
+    let (mut headers, query, body) =
+        signed_view_roundtrip(true, Vec::new(), vec![("SecretName".into(), "n".into())]);
+    let req = RpcRequest::parse(&RequestView {
+        method: "POST",
+        query: &query,
+        headers: &headers,
+        body: &body,
+    })
+    .unwrap();
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let hash = super::v3::payload_hash(&body);
+    let canonical = super::v3::canonical_request("POST", &pairs, &headers, signed, &hash);
+    let sts = super::v3::string_to_sign(&canonical);
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"sk");
+    let sig = hex::encode(ring::hmac::sign(&key, sts.as_bytes()).as_ref());
+    let auth = format!(
+        "ACS3-HMAC-SHA256 Credential={},SignedHeaders={signed},Signature={sig}",
+        req.claim.access_key_id
+    );
+    headers.insert("authorization", HeaderValue::from_str(&auth).unwrap());
+    (headers, query, body)
+}
+
+const ALL_SIGNED: &str =
+    "content-type;host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version";
+
+#[test]
+fn v3_with_a_body_must_sign_content_type() {
+    let (headers, query, body) = v3_with_signed_headers(ALL_SIGNED);
+    let view = RequestView {
+        method: "POST",
+        query: &query,
+        headers: &headers,
+        body: &body,
+    };
+    let req = RpcRequest::parse(&view).unwrap();
+    assert!(verify(&view, &req, b"sk").is_ok(), "the control verifies");
+
+    let unsigned = ALL_SIGNED.trim_start_matches("content-type;");
+    let (headers, query, body) = v3_with_signed_headers(unsigned);
+    let view = RequestView {
+        method: "POST",
+        query: &query,
+        headers: &headers,
+        body: &body,
+    };
+    let req = RpcRequest::parse(&view).unwrap();
+    assert!(matches!(
+        verify(&view, &req, b"sk"),
+        Err(ProtocolError::IncompleteSignature { .. })
+    ));
+}
+
+#[test]
+fn v3_signed_headers_naming_a_header_twice_is_refused_before_any_key_lookup() {
+    let repeated = format!("{ALL_SIGNED};host;host");
+    let (headers, query, body) = v3_with_signed_headers(&repeated);
+    let view = RequestView {
+        method: "POST",
+        query: &query,
+        headers: &headers,
+        body: &body,
+    };
+    assert!(matches!(
+        RpcRequest::parse(&view),
+        Err(ProtocolError::IncompleteSignature { .. })
+    ));
+}

@@ -21,6 +21,9 @@ const MUST_SIGN: [&str; 6] = [
     "x-acs-content-sha256",
 ];
 
+/// More signed headers than any SDK sends is a malformed claim.
+const MAX_SIGNED_HEADERS: usize = 64;
+
 pub(super) fn claim(headers: &HeaderMap, auth: &str) -> Result<Claim, ProtocolError> {
     let incomplete = |reason| ProtocolError::IncompleteSignature { reason };
     let rest = auth
@@ -51,6 +54,17 @@ pub(super) fn claim(headers: &HeaderMap, auth: &str) -> Result<Claim, ProtocolEr
     let signature = signature.filter(|s| !s.is_empty()).ok_or(incomplete(
         "Signature is missing from the Authorization header",
     ))?;
+    // Each name once, and a bounded list: a repeated name would make the canonical request
+    // repeat that header's values, letting a small request build a huge string before the
+    // signature is checked.
+    let mut names: Vec<&str> = signed_headers.split(';').collect();
+    if names.len() > MAX_SIGNED_HEADERS {
+        return Err(incomplete("SignedHeaders names too many headers"));
+    }
+    names.sort_unstable();
+    if names.windows(2).any(|w| w.first() == w.last()) {
+        return Err(incomplete("SignedHeaders names a header more than once"));
+    }
     for needed in MUST_SIGN {
         if !signed_headers.split(';').any(|h| h == needed) {
             return Err(incomplete(
@@ -134,6 +148,13 @@ pub(super) fn verify(
     signature: &str,
     secret: &[u8],
 ) -> Result<(), ProtocolError> {
+    // With a body, its type decides how the parameters in it are read: every official SDK signs
+    // it, and an unsigned one could be changed in flight.
+    if !view.body.is_empty() && !signed_headers.split(';').any(|h| h == "content-type") {
+        return Err(ProtocolError::IncompleteSignature {
+            reason: "SignedHeaders must include content-type when the request has a body",
+        });
+    }
     let claimed_hash = header(view.headers, "x-acs-content-sha256").unwrap_or_default();
     let actual_hash = payload_hash(view.body);
     if !claimed_hash.eq_ignore_ascii_case(&actual_hash) {
