@@ -20,7 +20,7 @@ const { RPCClient } = require('@alicloud/pop-core');
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const EXTERNAL = process.env.OPENKMS_TEST_ENDPOINT || '';
 const AK = EXTERNAL ? (process.env.OPENKMS_ROOT_ACCESS_KEY_ID || 'testAccessKeyId') : 'testAccessKeyId';
-const SK = EXTERNAL ? (process.env.OPENKMS_ROOT_ACCESS_KEY_SECRET || 'testAccessKeySecret') : 'testAccessKeySecret';
+const SK = EXTERNAL ? (process.env.OPENKMS_ROOT_ACCESS_KEY_SECRET || 'testAccessKeySecret0123456789abcdef') : 'testAccessKeySecret0123456789abcdef';
 const ACCOUNT_ID = '1234567890123456';
 const REGION = 'cn-hangzhou';
 const VALUE = '{"user":"alice","password":"p@ss w0rd&=+%*~ \u5bc6\u7801"}';

@@ -11,7 +11,10 @@ import pytest
 ACCOUNT_ID = "1234567890123456"
 REGION = "cn-hangzhou"
 DEFAULT_AK = "testAccessKeyId"
-DEFAULT_SK = "testAccessKeySecret"
+# Root access key secrets are at least 30 characters, as Alibaba issues them (openkms refuses
+# shorter ones); the SDK trace captures were signed with TRACE_SK.
+DEFAULT_SK = "testAccessKeySecret0123456789abcdef"
+TRACE_SK = "testAccessKeySecret"
 
 UNKNOWN_KEY_ID = "key-hzz00000000000000000000"
 UNKNOWN_DKMS_INSTANCE = "kst-hzz000000000000000000"

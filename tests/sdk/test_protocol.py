@@ -37,7 +37,7 @@ def test_signer_v1_reproduces_captured_sdk_signature(trace):
     t = load_trace(trace)
     params = [tuple(p) for p in t["query"]] + [tuple(p) for p in t["form"]]
     sent = dict(params)["Signature"]
-    sig, _ = signer.v1_sign(t["method"], params, ks.DEFAULT_SK)
+    sig, _ = signer.v1_sign(t["method"], params, ks.TRACE_SK)
     assert sig == sent
 
 
@@ -58,7 +58,7 @@ def test_signer_v3_reproduces_captured_sdk_signature(trace):
     assert hashlib.sha256(body).hexdigest() == headers["x-acs-content-sha256"]
     creq = signer.v3_canonical_request(t["method"], [tuple(p) for p in t["query"]], headers, signed,
                                        headers["x-acs-content-sha256"])
-    assert signer.v3_signature(ks.DEFAULT_SK, signer.v3_string_to_sign(creq)) == auth["Signature"]
+    assert signer.v3_signature(ks.TRACE_SK, signer.v3_string_to_sign(creq)) == auth["Signature"]
 
 
 # ---- signature failures ------------------------------------------------------------------------

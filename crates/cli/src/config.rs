@@ -49,6 +49,10 @@ pub struct ServeArgs {
     /// Most unwrapped KMS key versions kept in memory [default: 4096].
     #[arg(long, env = "OPENKMS_KEYRING_CAPACITY")]
     pub keyring_capacity: Option<usize>,
+    /// Most request nonces held for the 15-minute replay window; one access key may hold a
+    /// quarter of them [default: 20000000].
+    #[arg(long, env = "OPENKMS_REPLAY_CAPACITY")]
+    pub replay_capacity: Option<usize>,
     /// Address of the Prometheus metrics listener (off when absent).
     #[arg(long, env = "OPENKMS_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
@@ -76,6 +80,7 @@ struct FileConfig {
     hsm_pin_env: Option<String>,
     hsm_pin_file: Option<PathBuf>,
     keyring_capacity: Option<usize>,
+    replay_capacity: Option<usize>,
     metrics_listen: Option<SocketAddr>,
     worker_threads: Option<usize>,
 }
@@ -96,6 +101,7 @@ pub struct ServeConfig {
     /// place `rekey` can move the root to.
     pub hsm: Option<HsmConfig>,
     pub keyring_capacity: usize,
+    pub replay_capacity: usize,
     pub metrics_listen: Option<SocketAddr>,
     pub worker_threads: Option<usize>,
 }
@@ -160,6 +166,8 @@ pub enum ConfigError {
     WorkerThreads,
     #[error("--keyring-capacity must be at least 1")]
     KeyringCapacity,
+    #[error("--replay-capacity must be at least 64")]
+    ReplayCapacity,
     #[error("root_of_trust must be file or pkcs11")]
     RootOfTrust,
     #[error("--root-of-trust pkcs11 needs --hsm-module and --hsm-token-label")]
@@ -235,6 +243,11 @@ impl ServeArgs {
             Some(n) => n,
             None => openkms_service::DEFAULT_KEYRING_CAPACITY,
         };
+        let replay_capacity = match self.replay_capacity.or(file.replay_capacity) {
+            Some(n) if n < 64 => return Err(ConfigError::ReplayCapacity),
+            Some(n) => n,
+            None => openkms_service::DEFAULT_REPLAY_CAPACITY,
+        };
         Ok(ServeConfig {
             listen: self
                 .listen
@@ -248,6 +261,7 @@ impl ServeArgs {
             root_of_trust,
             hsm,
             keyring_capacity,
+            replay_capacity,
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
             worker_threads: match self.worker_threads.or(file.worker_threads) {
                 Some(0) => return Err(ConfigError::WorkerThreads),

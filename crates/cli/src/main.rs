@@ -7,6 +7,7 @@ mod db_instance;
 mod dir_lock;
 mod rekey;
 mod root;
+mod root_keys;
 mod serve;
 mod store;
 
@@ -31,6 +32,9 @@ enum Command {
     /// and exit; `serve` also does this at start. With --from and --to, copy an embedded
     /// store into an empty PostgreSQL database instead.
     Migrate(store::MigrateArgs),
+    /// List, create, disable, enable or delete the account's root access keys (beside a
+    /// running server).
+    RootKey(root_keys::RootKeyArgs),
     /// Move every KMS key version and access key secret to a new root of trust, online.
     Rekey(rekey::RekeyArgs),
     /// Register, list or remove the database instances that managed rotation reaches (on a
@@ -68,6 +72,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args).map_err(|e| describe(&e)),
         Command::Migrate(args) => store::migrate(args).map_err(|e| describe(&e)),
         Command::Rekey(args) => rekey::run(args).map_err(|e| describe(&e)),
+        Command::RootKey(args) => root_keys::run(args).map_err(|e| describe(&e)),
         Command::DbInstance(args) => db_instance::run(args).map_err(|e| describe(&e)),
         Command::Client(command) => client::run(command).map_err(|e| describe(&e)),
     };

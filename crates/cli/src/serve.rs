@@ -24,8 +24,8 @@ const PURGE_EVERY: Duration = Duration::from_secs(60);
 /// How often due secret rotations are claimed.
 const ROTATE_EVERY: Duration = Duration::from_secs(10);
 
-/// On a shared store, how often this node drops its access-key and identity-policy caches:
-/// the bound within which another node's change to them takes effect here. Short, as a reload
+/// How often this node drops its access-key and identity-policy caches: the bound within which
+/// another node's change (or `openkms root-key` run beside this server) takes effect here. Short, as a reload
 /// costs one store read and one unwrap per access key in use.
 const SHARED_CACHE_REFRESH: Duration = Duration::from_secs(5);
 
@@ -77,6 +77,8 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
 }
 
 async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
+    // Checked before anything is written: a refused key leaves a fresh data dir untouched.
+    let root_access_key = root_access_key_from_env()?;
     create_private_dir(&cfg.data_dir)?;
     // Held until the process exits: no second server, and no `migrate --from`, on this directory.
     let lock = crate::dir_lock::DirLock::acquire(&cfg.data_dir)?;
@@ -87,6 +89,9 @@ async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
         let store = store.clone();
         let root = root::configured_root(&cfg, token.clone(), initialised);
         let cfg = &cfg;
+        let root_access_key = root_access_key
+            .as_ref()
+            .map(|(id, s)| (id.clone(), SecretBytes::from_slice(s.expose_secret())));
         async move {
             let started = Service::start(
                 store,
@@ -94,9 +99,15 @@ async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
                 StartOptions {
                     region: cfg.region.clone(),
                     account_id: cfg.account_id.clone(),
-                    root_access_key: root_access_key_from_env()?,
+                    root_access_key,
                     clock: Arc::new(SystemClock),
                     keyring_capacity: cfg.keyring_capacity,
+                    replay_capacity: cfg.replay_capacity,
+                    // A shared store keeps the window in its own table.
+                    nonce_journal: match cfg.store {
+                        StoreLocation::Sqlite(_) => Some(cfg.data_dir.join("nonces")),
+                        StoreLocation::Postgres(_) => None,
+                    },
                 },
             )
             .await?;
@@ -123,9 +134,9 @@ async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
             .install()
             .map_err(|e| ServeError::Metrics(e.to_string()))?;
     }
-    if let StoreLocation::Postgres(_) = cfg.store {
-        spawn_cache_refresh(service.clone());
-    }
+    // Every store: another node, or `openkms root-key` beside this server, may change access
+    // keys and policies behind this process's caches.
+    spawn_cache_refresh(service.clone());
     spawn_purge(service.clone());
     spawn_rotations(service.clone());
     let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -171,7 +182,10 @@ fn root_access_key_from_env() -> Result<Option<(String, SecretBytes)>, ServeErro
     match (id, secret) {
         (None, None) => Ok(None),
         (Some(id), Some(secret)) if printable(&id) && printable(&secret) => {
-            Ok(Some((id, SecretBytes::new(secret.into_bytes()))))
+            let secret = SecretBytes::new(secret.into_bytes());
+            openkms_service::root_keys::validate(&id, secret.expose_secret())
+                .map_err(BootstrapError::from)?;
+            Ok(Some((id, secret)))
         }
         _ => Err(ServeError::RootAccessKeyEnv),
     }
@@ -248,6 +262,9 @@ fn spawn_cache_refresh(service: Arc<Service>) {
         loop {
             tick.tick().await;
             service.forget_shared_caches();
+            if let Err(e) = service.refresh_replay_fence().await {
+                tracing::warn!(error = %e, "could not read the shared replay fence");
+            }
         }
     });
 }

@@ -29,7 +29,13 @@ impl From<Staleness> for ApiError {
             Staleness::Overloaded => {
                 return Self {
                     code: ErrorCode::RejectedThrottling,
-                    message: "Too many requests in the replay window; retry later.".into(),
+                    message: "This access key sent too many requests within the 15-minute replay window; slow down and retry later.".into(),
+                }
+            }
+            Staleness::Unrecorded => {
+                return Self {
+                    code: ErrorCode::ServiceUnavailableTemporary,
+                    message: "The request's nonce could not be recorded; retry later.".into(),
                 }
             }
         };

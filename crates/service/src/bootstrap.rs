@@ -14,7 +14,7 @@ use openkms_store::{
 use crate::keyring::Keyring;
 use crate::replay::ReplayGuard;
 use crate::roots::{RootError, Roots};
-use crate::{access_key_aad, ids, key_material_aad, Clock, Service, REPLAY_CAPACITY};
+use crate::{access_key_aad, ids, key_material_aad, Clock, Service};
 
 /// What the operator configured for this start.
 pub struct StartOptions {
@@ -26,6 +26,11 @@ pub struct StartOptions {
     pub clock: Arc<dyn Clock>,
     /// Most unwrapped key versions cached ([`crate::DEFAULT_KEYRING_CAPACITY`] is a default).
     pub keyring_capacity: usize,
+    /// Where accepted nonces are journaled so the replay window survives a restart (the
+    /// embedded store's `<data-dir>/nonces`); `None` where the store shares the window itself.
+    pub nonce_journal: Option<std::path::PathBuf>,
+    /// Most nonces held for the replay window ([`crate::DEFAULT_REPLAY_CAPACITY`]).
+    pub replay_capacity: usize,
 }
 
 /// The root of trust this start was configured with.
@@ -65,6 +70,16 @@ pub enum BootstrapError {
     InvalidAccountId,
     #[error("access key {id} already exists with a different secret")]
     RootAccessKeyConflict { id: String },
+    #[error(
+        "OPENKMS_ROOT_ACCESS_KEY_ID {id} is not a root access key of this store: the variables \
+         only choose the key made at the first start. Unset them, or name an existing root key; \
+         add root keys with `openkms root-key create`"
+    )]
+    RootAccessKeyUnknown { id: String },
+    #[error("OPENKMS_ROOT_ACCESS_KEY_ID/SECRET: {0}")]
+    InvalidRootAccessKey(#[from] crate::root_keys::RootKeyRule),
+    #[error(transparent)]
+    NonceJournal(#[from] crate::replay::JournalError),
     #[error("the store could not be read or written")]
     Store(#[from] StoreError),
     #[error("a cryptographic operation failed during start-up")]
@@ -86,6 +101,9 @@ impl Service {
             locator,
             finder,
         } = root;
+        if let Some((id, secret)) = &opts.root_access_key {
+            crate::root_keys::validate(id, secret.expose_secret())?;
+        }
         let (meta, roots) = match store.meta().await? {
             Some(meta) => {
                 check_known_root(store.as_ref(), root.as_ref(), &locator).await?;
@@ -99,7 +117,7 @@ impl Service {
                     }
                 }
                 if let Some((id, secret)) = &opts.root_access_key {
-                    ensure_root_access_key(store.as_ref(), &roots, id, secret, now).await?;
+                    check_root_access_key(store.as_ref(), &roots, id, secret).await?;
                 }
                 (meta, roots)
             }
@@ -146,6 +164,19 @@ impl Service {
                 (meta, roots)
             }
         };
+        let replay = match &opts.nonce_journal {
+            Some(dir) => ReplayGuard::with_journal(
+                opts.replay_capacity,
+                crate::replay::NonceJournal::open(dir, now)?,
+                now,
+            ),
+            None => ReplayGuard::new(opts.replay_capacity),
+        };
+        // A store whose shared window was lost (a copy made by `migrate`, a database crash)
+        // fences requests signed before the moment its window begins again.
+        if let Some(fence) = store.replay_fence(now).await? {
+            replay.raise_fence(fence);
+        }
         Ok(Started {
             service: Service {
                 store,
@@ -155,7 +186,7 @@ impl Service {
                 clock: opts.clock,
                 keyring: Keyring::with_capacity(opts.keyring_capacity),
                 access_keys: RwLock::new(crate::AccessKeyCache::default()),
-                replay: ReplayGuard::new(REPLAY_CAPACITY),
+                replay,
                 node_id: crate::ids::uuid(),
                 identity_policies: RwLock::new(HashMap::new()),
                 policy_generation: std::sync::atomic::AtomicU64::new(0),
@@ -244,24 +275,15 @@ fn access_key_record(
     })
 }
 
-async fn ensure_root_access_key(
+/// On a later start the configured root key must be one the store has, with that secret.
+async fn check_root_access_key(
     store: &dyn Store,
     roots: &Roots,
     id: &str,
     secret: &SecretBytes,
-    now: i64,
 ) -> Result<(), BootstrapError> {
     match store.access_key(id).await? {
-        None => {
-            let sealed = roots
-                .seal(store, secret.expose_secret(), &access_key_aad(id))
-                .await?;
-            store
-                .insert_access_key(access_key_record(Ok(sealed.0), &sealed.1, id, now)?)
-                .await?;
-            Ok(())
-        }
-        Some(rec) => {
+        Some(rec) if rec.principal == "root" => {
             let stored = roots
                 .open(store, &rec.sealed_secret, &access_key_aad(id))
                 .await?;
@@ -271,6 +293,8 @@ async fn ensure_root_access_key(
                 Err(BootstrapError::RootAccessKeyConflict { id: id.to_owned() })
             }
         }
+        // A user's key of that id is not a root key either.
+        _ => Err(BootstrapError::RootAccessKeyUnknown { id: id.to_owned() }),
     }
 }
 

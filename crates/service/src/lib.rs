@@ -15,6 +15,7 @@ pub mod keys;
 mod regions;
 pub mod rekey;
 pub mod replay;
+pub mod root_keys;
 pub mod roots;
 pub mod rotation;
 pub mod secrets;
@@ -37,8 +38,9 @@ pub use keyring::DEFAULT_CAPACITY as DEFAULT_KEYRING_CAPACITY;
 use replay::{ReplayGuard, Staleness};
 use roots::Roots;
 
-/// Nonces held at most (about 100 bytes each): bounds memory under sustained load.
-const REPLAY_CAPACITY: usize = 20_000_000;
+/// Nonces held for the replay window unless configured otherwise (about 100 bytes each):
+/// bounds memory under sustained load.
+pub const DEFAULT_REPLAY_CAPACITY: usize = 20_000_000;
 
 /// Access keys by id, with a generation bumped by every invalidation.
 #[derive(Default)]
@@ -152,6 +154,15 @@ impl Service {
             .store
             .record_nonce(access_key_id, nonce, timestamp + replay::WINDOW_SECS)
             .await?)
+    }
+
+    /// Re-reads the shared window's fence (a database crash may have emptied the shared nonce
+    /// table since the last look): requests signed before it are refused from now on.
+    pub async fn refresh_replay_fence(&self) -> Result<(), Error> {
+        if let Some(fence) = self.store.replay_fence(self.clock.now()).await? {
+            self.replay.raise_fence(fence);
+        }
+        Ok(())
     }
 
     /// Forgets shared nonces whose request timestamp left the window; returns how many.

@@ -115,6 +115,15 @@ pub trait Store: IamStore + Send + Sync + 'static {
     async fn retire_roots(&self) -> Result<bool, StoreError>;
     /// Adds an access key.
     async fn insert_access_key(&self, rec: AccessKeyRecord) -> Result<(), StoreError>;
+    /// The account's root access keys (principal `root`), oldest first.
+    async fn root_access_keys(&self) -> Result<Vec<AccessKeyRecord>, StoreError>;
+    /// Sets root access key `id` to `status` (`Active`/`Inactive`), or deletes it when `None`.
+    /// One transaction, refused when it would leave the account without an active root key.
+    async fn change_root_access_key(
+        &self,
+        id: &str,
+        status: Option<&str>,
+    ) -> Result<RootKeyChange, StoreError>;
 
     /// A KMS key by id.
     async fn key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError>;
@@ -281,6 +290,13 @@ pub trait Store: IamStore + Send + Sync + 'static {
         _expires_at: i64,
     ) -> Result<bool, StoreError> {
         Ok(true)
+    }
+    /// Where a store shares the nonce window (PostgreSQL), the moment its memory of that
+    /// window begins: requests signed earlier may have been accepted by a memory since lost
+    /// (a store made by `migrate`, a table emptied by a database crash). Recorded at `now` if
+    /// the store holds none. `None` for stores that keep no shared window.
+    async fn replay_fence(&self, _now: i64) -> Result<Option<i64>, StoreError> {
+        Ok(None)
     }
     /// Forgets nonces that expired at or before `now`; returns how many.
     async fn purge_nonces(&self, _now: i64) -> Result<u64, StoreError> {

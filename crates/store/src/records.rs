@@ -63,6 +63,27 @@ pub struct AccessKeyRecord {
     pub created_at: i64,
 }
 
+/// What a root access key change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootKeyChange {
+    Done,
+    /// No root access key has that id.
+    NotFound,
+    /// It is the last active root key: changing it would lock the account's owner out.
+    LastActive,
+}
+
+/// Whether a root key change from `current` status leaves an active root key, given how many
+/// *other* root keys are active; one rule for both stores.
+pub fn root_key_change_allowed(
+    current: &str,
+    new_status: Option<&str>,
+    others_active: u64,
+) -> bool {
+    let stays_active = new_status == Some("Active");
+    current != "Active" || stays_active || others_active > 0
+}
+
 /// A KMS key's metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRecord {

@@ -265,6 +265,7 @@ conformance!(
     policy_versions_number_up_and_attached_policies_stay,
     racing_access_key_creations_respect_the_limit,
     roles_hold_policies_and_are_deleted_only_without_them,
+    root_keys_change_one_at_a_time_and_the_last_active_one_stays,
 );
 
 fn version(id: &str) -> VersionRecord {
@@ -1724,4 +1725,64 @@ async fn postgres_a_version_id_reused_on_one_node_is_read_afresh_on_the_other() 
         other.version(&now, "v1").await.unwrap().unwrap().ciphertext,
         [7]
     );
+}
+
+async fn root_keys_change_one_at_a_time_and_the_last_active_one_stays(f: Fixture) {
+    f.initialize().await;
+    let s = f.store.clone();
+    let mut second = user_key("AK2", "x");
+    second.principal = "root".into();
+    second.created_at = 5;
+    s.insert_access_key(second).await.unwrap();
+    s.create_user(alice()).await.unwrap();
+    s.create_user_access_key("alice", user_key("U1", "alice"), 2)
+        .await
+        .unwrap();
+    let ids = |keys: Vec<AccessKeyRecord>| {
+        keys.into_iter()
+            .map(|k| (k.access_key_id, k.status))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(s.root_access_keys().await.unwrap()),
+        [
+            ("ak".into(), "Active".into()),
+            ("AK2".into(), "Active".into())
+        ],
+        "root keys only, oldest first"
+    );
+    // A user's key is not a root key, whatever the id.
+    assert_eq!(
+        s.change_root_access_key("U1", None).await.unwrap(),
+        RootKeyChange::NotFound
+    );
+    assert_eq!(
+        s.change_root_access_key("ak", Some("Inactive"))
+            .await
+            .unwrap(),
+        RootKeyChange::Done
+    );
+    // AK2 is now the only active one: neither disabled nor deleted.
+    for change in [Some("Inactive"), None] {
+        assert_eq!(
+            s.change_root_access_key("AK2", change).await.unwrap(),
+            RootKeyChange::LastActive
+        );
+    }
+    // An inactive key may go; re-enabling is always allowed.
+    assert_eq!(
+        s.change_root_access_key("ak", Some("Active"))
+            .await
+            .unwrap(),
+        RootKeyChange::Done
+    );
+    assert_eq!(
+        s.change_root_access_key("AK2", None).await.unwrap(),
+        RootKeyChange::Done
+    );
+    assert_eq!(
+        ids(s.root_access_keys().await.unwrap()),
+        [("ak".into(), "Active".into())]
+    );
+    assert!(s.access_key("U1").await.unwrap().is_some());
 }

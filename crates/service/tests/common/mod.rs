@@ -56,6 +56,8 @@ pub async fn start_with_root(
             root_access_key: Some(("ak".into(), SecretBytes::from_slice(b"sk"))),
             clock,
             keyring_capacity: capacity,
+            nonce_journal: None,
+            replay_capacity: openkms_service::DEFAULT_REPLAY_CAPACITY,
         },
     )
     .await

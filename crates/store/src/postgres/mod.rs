@@ -29,6 +29,10 @@ use sqlx::Row;
 use crate::records::*;
 use crate::{KeyPlanFn, PlanFn, Store, StoreError};
 use nonces::NonceBatcher;
+
+/// The `nonces` row (under the empty access key id, which no key has) whose `expires_at` holds
+/// the moment the shared window's memory began.
+const FENCE_MARKER: &str = "openkms:replay-fence";
 use rows::Lock;
 use version_cache::VersionCache;
 use write_queue::{Queued, WriteQueue};
@@ -417,6 +421,55 @@ impl Store for PgStore {
         in_tx!(self, "insert access key", |c| rows::insert_access_key(
             c, &rec
         ))
+    }
+
+    async fn root_access_keys(&self) -> Result<Vec<AccessKeyRecord>, StoreError> {
+        sqlx::query("SELECT access_key_id, sealed_secret, principal, status, created_at, root_id FROM access_keys WHERE principal = 'root' ORDER BY created_at, access_key_id")
+            .try_map(|r: PgRow| rows::access_key(&r))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg("list root access keys"))
+    }
+
+    async fn change_root_access_key(
+        &self,
+        id: &str,
+        status: Option<&str>,
+    ) -> Result<RootKeyChange, StoreError> {
+        in_tx!(self, "change root access key", |c| async {
+            // Every root row locked: two nodes disabling the last two keys at once are ordered.
+            let keys: Vec<(String, String)> = sqlx::query_as(
+                "SELECT access_key_id, status FROM access_keys WHERE principal = 'root' ORDER BY access_key_id FOR UPDATE",
+            )
+            .fetch_all(&mut *c)
+            .await
+            .map_err(pg("lock root access keys"))?;
+            let Some((_, current)) = keys.iter().find(|(k, _)| k == id) else {
+                return Ok(RootKeyChange::NotFound);
+            };
+            let others = keys
+                .iter()
+                .filter(|(k, s)| k != id && s == "Active")
+                .count() as u64;
+            if !root_key_change_allowed(current, status, others) {
+                return Ok(RootKeyChange::LastActive);
+            }
+            match status {
+                Some(s) => sqlx::query(
+                    "UPDATE access_keys SET status = $1 WHERE access_key_id = $2 AND principal = 'root'",
+                )
+                .bind(s)
+                .bind(id),
+                None => sqlx::query(
+                    "DELETE FROM access_keys WHERE access_key_id = $1 AND principal = 'root'",
+                )
+                .bind(id),
+            }
+            .execute(&mut *c)
+            .await
+            .map_err(pg("change root access key"))?;
+            Ok(RootKeyChange::Done)
+        })
     }
 
     async fn key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
@@ -908,8 +961,29 @@ impl Store for PgStore {
         self.nonces.record(access_key_id, nonce, expires_at).await
     }
 
+    async fn replay_fence(&self, now: i64) -> Result<Option<i64>, StoreError> {
+        // The marker row lives in the UNLOGGED table itself: whatever empties the table (a
+        // crash, a failover, a copy that never had it) removes the marker with it.
+        sqlx::query(
+            "INSERT INTO nonces (access_key_id, nonce, expires_at) VALUES ('', $1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(FENCE_MARKER)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(pg("record replay fence"))?;
+        let fence: i64 = sqlx::query_scalar(
+            "SELECT expires_at FROM nonces WHERE access_key_id = '' AND nonce = $1",
+        )
+        .bind(FENCE_MARKER)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(pg("read replay fence"))?;
+        Ok(Some(fence))
+    }
+
     async fn purge_nonces(&self, now: i64) -> Result<u64, StoreError> {
-        sqlx::query("DELETE FROM nonces WHERE expires_at <= $1")
+        sqlx::query("DELETE FROM nonces WHERE expires_at <= $1 AND access_key_id <> ''")
             .bind(now)
             .execute(&self.pool)
             .await
