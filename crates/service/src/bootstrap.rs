@@ -164,17 +164,19 @@ impl Service {
                 (meta, roots)
             }
         };
+        // A store that already served requests, whose memory of the window is gone (no
+        // journal, a copy made by `migrate`, a database crash), fences requests signed before
+        // now. A store initialised by this start never accepted any: nothing to fence.
+        let fence_at = if initialized { i64::MIN } else { now };
         let replay = match &opts.nonce_journal {
             Some(dir) => ReplayGuard::with_journal(
                 opts.replay_capacity,
                 crate::replay::NonceJournal::open(dir, now)?,
-                now,
+                fence_at,
             ),
             None => ReplayGuard::new(opts.replay_capacity),
         };
-        // A store whose shared window was lost (a copy made by `migrate`, a database crash)
-        // fences requests signed before the moment its window begins again.
-        if let Some(fence) = store.replay_fence(now).await? {
+        if let Some(fence) = store.replay_fence(fence_at).await? {
             replay.raise_fence(fence);
         }
         Ok(Started {

@@ -110,11 +110,12 @@ impl ReplayGuard {
     }
 
     /// A guard that journals every accepted nonce and starts with what `journal` remembers.
-    /// A journal that had to be created fences requests signed before `now`.
-    pub fn with_journal(capacity: usize, journal: NonceJournal, now: i64) -> Self {
+    /// A journal that had to be created fences requests signed before `fence_at` (the start,
+    /// or `i64::MIN` for a store that never served).
+    pub fn with_journal(capacity: usize, journal: NonceJournal, fence_at: i64) -> Self {
         let mut g = Self::new(capacity);
         if journal.created() {
-            g.raise_fence(now);
+            g.raise_fence(fence_at);
         }
         for s in journal.live_entries() {
             g.remember(s);
