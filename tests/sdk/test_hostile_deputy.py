@@ -101,6 +101,13 @@ def test_a_secret_admin_cannot_make_rotation_hand_over_another_users_access_key(
     with ks.expect_error("Forbidden.NoPermission", 403) as info:
         rotate(attacker_kms, name, "stolen")
     assert_refused(info, "ram:CreateAccessKey", user_arn(victim))
+    #    Nor have the scheduler do it later: turning automatic rotation on needs the same rights.
+    with ks.expect_error("Forbidden.NoPermission", 403) as info:
+        attacker_kms.update_secret_rotation_policy(ks.models().UpdateSecretRotationPolicyRequest(
+            secret_name=name, enable_automatic_rotation=True, rotation_interval="7d"))
+    assert_refused(info, "ram:CreateAccessKey", user_arn(victim))
+    attacker_kms.update_secret_rotation_policy(ks.models().UpdateSecretRotationPolicyRequest(
+        secret_name=name, enable_automatic_rotation=False))
     assert key_ids(ram, victim) == victim_keys
     kms_as(server, victim_key).list_keys(ks.models().ListKeysRequest())  # the victim is not locked out
 

@@ -14,9 +14,10 @@
 //! Checked from the caller's identity policies (and session policy) by
 //! [`Service::authorize_identity`] at CreateSecret, the one action that sets what a managed
 //! secret points at (UpdateSecret merges only CustomData; PutSecretValue and stage moves are
-//! refused for managed secrets), and again at every RotateSecret, against the caller who asks
-//! for the rotation now. Scheduled rotations run under the authority established at
-//! CreateSecret.
+//! refused for managed secrets), and again at every RotateSecret and every
+//! UpdateSecretRotationPolicy that turns automatic rotation on, against the caller who makes
+//! openkms act (now, or from then on). Scheduled rotations run under the authority established
+//! by those checks and are not re-checked.
 
 use openkms_domain::{db_instance_arn, ram_user_arn, ExtendedConfig, SecretType};
 use openkms_store::SecretRecord;
