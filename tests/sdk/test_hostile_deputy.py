@@ -10,11 +10,13 @@
 
 Each test fails on the code before the fix."""
 import json
+import time
 import uuid
 
 import pytest
 
 import kms_support as ks
+from conftest import store_base_url
 from rotation_targets import ENGINES, account_name
 from test_ram import m as ram_models, new_user, ram_client
 from test_rotation import register, rotate, value
@@ -328,3 +330,35 @@ def test_the_root_key_cannot_assume_a_role(server):
         sts_client(server).assume_role(sts_models().AssumeRoleRequest(
             role_arn=role_arn(role), role_session_name="root-session"))
     assert "Roles may not be assumed by root accounts" in info.message
+
+
+@pytest.mark.skipif(not store_base_url(), reason="two nodes need a shared store: set OPENKMS_TEST_STORE_URL")
+def test_a_role_deleted_on_one_node_ends_its_sessions_on_the_other_within_the_refresh(fresh_server):
+    a = fresh_server()
+    b = fresh_server(store_url=a.store_url, env_overrides={"OPENKMS_ROOT_KEY_FILE": str(a.data_dir / "root.key")})
+    ram_a = ram_client(a)
+    _, key = assumer(ram_a)
+    role = "role-" + uuid.uuid4().hex[:12]
+    ram_a.create_role(ram_models().CreateRoleRequest(role_name=role, assume_role_policy_document=json.dumps(
+        {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                        "Principal": {"RAM": ["acs:ram::%s:root" % ks.ACCOUNT_ID]}}]})))
+    ram_a.attach_policy_to_role(ram_models().AttachPolicyToRoleRequest(
+        policy_type="System", policy_name="AliyunKMSReadOnlyAccess", role_name=role))
+    on_b = kms_with(b, assume(a, key, role))
+    on_b.list_secrets(ks.models().ListSecretsRequest())  # node b caches the RoleId
+    ram_a.detach_policy_from_role(ram_models().DetachPolicyFromRoleRequest(
+        policy_type="System", policy_name="AliyunKMSReadOnlyAccess", role_name=role))
+    ram_a.delete_role(ram_models().DeleteRoleRequest(role_name=role))
+    deadline = time.monotonic() + 8
+    while True:
+        try:
+            on_b.list_secrets(ks.models().ListSecretsRequest())
+        except Exception as exc:  # noqa: BLE001 - the code tells which refusal
+            code, status, _ = ks.error_code_and_status(exc)
+            if code == "Forbidden.NoPermission":  # the role's policies are gone first: keep waiting
+                pass
+            else:
+                assert (code, status) == ("InvalidSecurityToken.Expired", 400)
+                break
+        assert time.monotonic() < deadline, "node b still accepts the session of a deleted role"
+        time.sleep(0.5)
