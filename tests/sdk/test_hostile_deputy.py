@@ -362,3 +362,35 @@ def test_a_role_deleted_on_one_node_ends_its_sessions_on_the_other_within_the_re
                 break
         assert time.monotonic() < deadline, "node b still accepts the session of a deleted role"
         time.sleep(0.5)
+
+
+def test_the_credentials_providers_ram_role_sends_the_external_id_the_trust_policy_needs(server):
+    """alibabacloud-credentials' RAM-role provider (V1 GET, ExternalId in the query). Its STS
+    request is https unless sts_endpoint carries a scheme: an `http://` endpoint is sent as is."""
+    from alibabacloud_credentials.exceptions import CredentialException
+    from alibabacloud_credentials.provider.ram_role_arn import RamRoleArnCredentialsProvider
+
+    ram = ram_client(server)
+    user, key = assumer(ram)
+    external_id = "tenant-" + uuid.uuid4().hex[:8]
+    role = "role-" + uuid.uuid4().hex[:12]
+    ram.create_role(ram_models().CreateRoleRequest(role_name=role, assume_role_policy_document=json.dumps(
+        {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                        "Principal": {"RAM": [user_arn(user)]},
+                                        "Condition": {"StringEquals": {"sts:ExternalId": external_id}}}]})))
+    ram.attach_policy_to_role(ram_models().AttachPolicyToRoleRequest(
+        policy_type="System", policy_name="AliyunKMSReadOnlyAccess", role_name=role))
+
+    def provider(eid):
+        return RamRoleArnCredentialsProvider(
+            access_key_id=key.access_key_id, access_key_secret=key.access_key_secret, role_arn=role_arn(role),
+            role_session_name="provider", external_id=eid, sts_endpoint="http://" + server.endpoint)
+
+    creds = provider(external_id).get_credentials()
+    assert creds.get_access_key_id().startswith("STS.")
+    kms = ks.generated_client(server.endpoint, creds.get_access_key_id(), creds.get_access_key_secret(),
+                              security_token=creds.get_security_token())
+    kms.list_secrets(ks.models().ListSecretsRequest())
+    for wrong in (external_id + "x", None):
+        with pytest.raises(CredentialException, match="NoPermission"):
+            provider(wrong).get_credentials()
