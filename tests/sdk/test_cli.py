@@ -35,7 +35,8 @@ def test_operator_tasks_without_an_sdk(server, kms_client):
 
     policy = "cli-" + uuid.uuid4().hex[:12]
     document = json.dumps({"Version": "1", "Statement": [
-        {"Effect": "Allow", "Action": "kms:GetSecretValue", "Resource": "acs:kms:*:*:secret/app/*"}]})
+        {"Effect": "Allow", "Action": "kms:GetSecretValue", "Resource": "acs:kms:*:*:secret/app/*"},
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]})
     cli(server, "call", "ram", "CreatePolicy", "PolicyName=" + policy, "PolicyDocument=" + document)
     cli(server, "attach-policy", "--user", user, "--policy", policy)
     got = cli(server, "get-secret", secret, ak=key["AccessKeyId"], sk=key["AccessKeySecret"])
@@ -47,7 +48,8 @@ def test_operator_tasks_without_an_sdk(server, kms_client):
     cli(server, "call", "ram", "CreateRole", "RoleName=" + role, "AssumeRolePolicyDocument=" + trust)
     cli(server, "call", "ram", "AttachPolicyToRole", "RoleName=" + role, "PolicyType=Custom", "PolicyName=" + policy)
     creds = json.loads(cli(server, "assume-role", "--role-arn", "acs:ram::%s:role/%s" % (ks.ACCOUNT_ID, role),
-                           "--session-name", "cli-session").stdout)["Credentials"]
+                           "--session-name", "cli-session", ak=key["AccessKeyId"],
+                           sk=key["AccessKeySecret"]).stdout)["Credentials"]
     got = cli(server, "get-secret", secret, ak=creds["AccessKeyId"], sk=creds["AccessKeySecret"],
               token=creds["SecurityToken"])
     assert got.stdout.strip() == "from-cli"

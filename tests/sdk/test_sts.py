@@ -58,7 +58,29 @@ def role_arn(name):
     return "acs:ram::%s:role/%s" % (ks.ACCOUNT_ID, name)
 
 
+def default_assumer(server):
+    """A RAM user allowed sts:AssumeRole on every role, made once per server: the account's root
+    key may not assume roles (as on Alibaba Cloud)."""
+    key = getattr(server, "_sts_assumer", None)
+    if key is None:
+        ram = ram_client(server)
+        user = "assumer-" + uuid.uuid4().hex[:12]
+        ram.create_user(m().CreateUserRequest(user_name=user))
+        policy = "assume-" + uuid.uuid4().hex[:12]
+        ram.create_policy(m().CreatePolicyRequest(policy_name=policy, policy_document=json.dumps(
+            {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]})))
+        ram.attach_policy_to_user(m().AttachPolicyToUserRequest(policy_type="Custom", policy_name=policy,
+                                                                user_name=user))
+        key = ram.create_access_key(m().CreateAccessKeyRequest(user_name=user)).body.access_key
+        server._sts_assumer = key
+    return key
+
+
 def assume(server, name, session="session-1", policy=None, duration=None, ak=None, sk=None):
+    """AssumeRole as `ak`/`sk`, by default as a RAM user allowed to assume any role."""
+    if ak is None:
+        key = default_assumer(server)
+        ak, sk = key.access_key_id, key.access_key_secret
     req = sts_models().AssumeRoleRequest(role_arn=role_arn(name), role_session_name=session,
                                          policy=policy, duration_seconds=duration)
     return sts_client(server, ak, sk).assume_role(req).body
@@ -190,6 +212,8 @@ def test_who_may_assume_a_role(server, ram):
     denied = new_role(ram, trust=deny_trust)
     with ks.expect_error("NoPermission", 403):
         assume(server, denied, ak=key.access_key_id, sk=key.access_key_secret)
+    with ks.expect_error("NoPermission", 403):
+        assume(server, untrusted, ak=server.access_key_id, sk=server.access_key_secret)
     with ks.expect_error("EntityNotExist.Role", 404):
         assume(server, "no-such-role")
     with ks.expect_error("InvalidParameter", 400):

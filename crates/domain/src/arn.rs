@@ -34,6 +34,19 @@ pub fn instance_arn(region: &str, account_id: &str, instance_id: &str) -> String
     format!("acs:kms:{region}:{account_id}:instance/{instance_id}")
 }
 
+/// The ARN of a database instance registered for managed rotation (openkms's own registry, not
+/// an Alibaba resource): `acs:kms:{region}:{account_id}:dbinstance/{instance_id}`, one form for
+/// Rds instances, PolarDB clusters and Redis instances. `kms:ManageDatabaseCredential` is
+/// authorized on it. It does not match `acs:kms:*:*:secret*`, so secret-only grants never cover it.
+pub fn db_instance_arn(region: &str, account_id: &str, instance_id: &str) -> String {
+    format!("acs:kms:{region}:{account_id}:dbinstance/{instance_id}")
+}
+
+/// The ARN of a RAM user: `acs:ram::{account_id}:user/{name}` (RAM is not regional).
+pub fn ram_user_arn(account_id: &str, name: &str) -> String {
+    format!("acs:ram::{account_id}:user/{name}")
+}
+
 /// A secret named by the caller, either by plain name or by ARN.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretRef {

@@ -23,7 +23,10 @@ pub mod secret_type;
 pub mod stages;
 pub mod tags;
 
-pub use arn::{alias_arn, instance_arn, key_arn, parse_secret_ref, secret_arn, SecretRef};
+pub use arn::{
+    alias_arn, db_instance_arn, instance_arn, key_arn, parse_secret_ref, ram_user_arn, secret_arn,
+    SecretRef,
+};
 pub use duration::RotationInterval;
 pub use error::ValidationError;
 pub use extended_config::{missing_for, ExtendedConfig};

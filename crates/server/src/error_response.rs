@@ -112,7 +112,10 @@ impl From<Error> for ApiError {
             Error::RoleExists { .. } => ErrorCode::EntityAlreadyExistsRole,
             Error::RoleHasPolicies => ErrorCode::DeleteConflictRolePolicy,
             Error::AssumeRoleDenied => ErrorCode::StsNoPermission,
-            Error::SecurityTokenExpired => ErrorCode::InvalidSecurityTokenExpired,
+            Error::SecurityTokenExpired | Error::SecurityTokenRoleGone => {
+                ErrorCode::InvalidSecurityTokenExpired
+            }
+            Error::RootCannotAssumeRole => ErrorCode::StsNoPermission,
             Error::SecurityTokenMalformed => ErrorCode::InvalidSecurityTokenMalformed,
             Error::SecurityTokenMismatch => ErrorCode::InvalidSecurityTokenMismatch,
             Error::DryRun => ErrorCode::DryRunOperationError,

@@ -193,6 +193,7 @@ impl Service {
                 identity_policies: RwLock::new(HashMap::new()),
                 policy_generation: std::sync::atomic::AtomicU64::new(0),
                 secret_policies: RwLock::new(HashMap::new()),
+                role_ids: RwLock::new(crate::sts::RoleIdCache::default()),
             },
             generated_root_key,
             initialized,

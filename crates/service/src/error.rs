@@ -95,6 +95,11 @@ pub enum Error {
     AssumeRoleDenied,
     #[error("The specified SecurityToken is expired.")]
     SecurityTokenExpired,
+    /// The session's role was deleted, or deleted and re-created (another RoleId).
+    #[error("The specified SecurityToken is expired: the role it was issued for no longer exists (deleted or re-created); assume the role again.")]
+    SecurityTokenRoleGone,
+    #[error("Roles may not be assumed by root accounts.")]
+    RootCannotAssumeRole,
     #[error("The SecurityToken is missing or malformed.")]
     SecurityTokenMalformed,
     #[error("The SecurityToken does not belong to the AccessKeyId.")]

@@ -139,6 +139,7 @@ impl Service {
     pub fn forget_shared_caches(&self) {
         self.forget_access_keys(|_, _| true);
         self.forget_identity_policies();
+        self.forget_role_ids();
     }
 
     /// CreateUser.
@@ -689,7 +690,11 @@ impl Service {
             updated_at: now,
         };
         match self.store.create_role(role.clone()).await? {
-            IamOutcome::Done(()) => Ok(role),
+            IamOutcome::Done(()) => {
+                // A role of this name may have existed: its sessions must see the new RoleId.
+                self.forget_role_ids();
+                Ok(role)
+            }
             other => Err(outcome_error(other, new.role_name, "")),
         }
     }
@@ -705,11 +710,14 @@ impl Service {
             })
     }
 
-    /// DeleteRole of a role with no policies attached. Sessions already issued stay valid
-    /// until they expire, but find no policies: every action is then refused.
+    /// DeleteRole of a role with no policies attached. Sessions already issued end at once
+    /// (on this node; within the shared-cache interval on the others): they are bound to the
+    /// deleted RoleId.
     pub async fn delete_role(&self, caller: &Caller, name: &str) -> Result<(), Error> {
         self.require_root(caller, "DeleteRole", &format!("role/{name}"))?;
-        self.policies_changed(self.store.delete_role(name).await?, name, "")
+        let outcome = self.store.delete_role(name).await?;
+        self.forget_role_ids();
+        self.policies_changed(outcome, name, "")
     }
 
     /// ListRoles.

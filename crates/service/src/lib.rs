@@ -3,6 +3,7 @@
 //! nothing of HTTP.
 
 pub mod authz;
+mod authz_identity;
 mod bootstrap;
 pub mod caller;
 pub mod clock;
@@ -76,6 +77,8 @@ pub struct Service {
     policy_generation: AtomicU64,
     /// Compiled secret policies by their text.
     secret_policies: RwLock<HashMap<String, Arc<openkms_domain::Policy>>>,
+    /// The RoleId of each role name STS sessions named (`sts`).
+    role_ids: RwLock<sts::RoleIdCache>,
 }
 
 impl Service {

@@ -5,14 +5,23 @@
 //! session name, expiry, session policy) sealed by the active root of trust, with AAD binding it
 //! to its `STS.` access key id. After `openkms rekey` retires the root that sealed a token, the
 //! token no longer opens: sessions end early rather than keep an old root alive. Nothing is stored, so sessions survive restarts and need no cleanup;
-//! none can be revoked before it expires except by deleting the role's policies (a deleted
-//! role's sessions find no policies and are refused everything).
+//! none can be revoked before it expires except by deleting the role's policies or the role.
 //!
-//! Who may assume a role: the trust policy (AssumeRolePolicyDocument) must allow the caller —
-//! naming it, or its account as a whole — and a RAM user also needs `sts:AssumeRole` on the
-//! role's ARN from its identity policies (RAM's rule). The root key needs only the trust
-//! policy. A role session cannot assume another role (role chaining is not implemented).
+//! A session is bound to its role's unique RoleId, not its name: at every authentication the
+//! sealed RoleId must be the stored role's (cached per role name; the cache is emptied by every
+//! CreateRole and DeleteRole on this node, and with the other shared caches every 5 s on a
+//! shared store). A deleted role's sessions, and sessions of an earlier role of the same name,
+//! answer `InvalidSecurityToken.Expired` and never gain a re-created role's policies.
+//!
+//! Who may assume a role: a RAM user (the account's root key is refused, as Alibaba refuses an
+//! Alibaba Cloud account: 403 `NoPermission`, "Roles may not be assumed by root accounts."). The
+//! trust policy (AssumeRolePolicyDocument) must allow the user — naming it, or its account as a
+//! whole — with the request's `sts:ExternalId` (the `ExternalId` parameter) among the facts its
+//! conditions test, and the user also needs `sts:AssumeRole` on the role's ARN from its identity
+//! policies (RAM's rule). A role session cannot assume another role (role chaining is not
+//! implemented).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use base64::Engine;
@@ -34,6 +43,20 @@ const MIN_DURATION: u64 = 900;
 const DEFAULT_DURATION: u64 = 3600;
 /// Largest session policy, in bytes.
 const SESSION_POLICY_MAX_BYTES: usize = 2048;
+/// ExternalId length bounds, in characters (STS's documented 2 to 1224).
+const EXTERNAL_ID_LEN: (usize, usize) = (2, 1224);
+/// The trust-policy condition key that tests the request's ExternalId.
+pub const KEY_EXTERNAL_ID: &str = "sts:ExternalId";
+/// Role ids kept at most; past it the cache starts over.
+const ROLE_ID_CACHE_MAX: usize = 4096;
+
+/// The stored RoleId of each role name sessions named (`None`: no such role), with a generation
+/// bumped by every invalidation so that a lookup racing a role change does not cache its result.
+#[derive(Default)]
+pub(crate) struct RoleIdCache {
+    entries: HashMap<String, Option<String>>,
+    generation: u64,
+}
 
 /// Temporary credentials from AssumeRole.
 pub struct AssumedRole {
@@ -77,8 +100,15 @@ impl Service {
         session_name: &str,
         duration_seconds: Option<u64>,
         session_policy: Option<&str>,
+        external_id: Option<&str>,
     ) -> Result<AssumedRole, Error> {
+        if caller.is_root() {
+            return Err(Error::RootCannotAssumeRole);
+        }
         check_session_name(session_name)?;
+        if let Some(id) = external_id {
+            check_external_id(id)?;
+        }
         let role_name = role_arn
             .strip_prefix(&format!("acs:ram::{}:role/", self.account_id()))
             .filter(|n| !n.is_empty())
@@ -109,8 +139,6 @@ impl Service {
         }
         let principal = if caller.session.is_some() {
             return Err(Error::AssumeRoleDenied);
-        } else if caller.is_root() {
-            Principal::root(self.account_id())
         } else if let Some(user) = caller.user_name() {
             Principal::user(self.account_id(), user)
         } else {
@@ -123,6 +151,9 @@ impl Service {
             secure_transport: Some(false),
             mfa_present: Some(false),
             access_key_id: Some(&caller.access_key_id),
+            other: external_id
+                .map(|id| vec![(KEY_EXTERNAL_ID, id)])
+                .unwrap_or_default(),
             ..RequestContext::default()
         };
         let request = Request {
@@ -138,18 +169,16 @@ impl Service {
         ) {
             return Err(Error::AssumeRoleDenied);
         }
-        if !caller.is_root() {
-            let identity = self.identity_policies(&caller.principal).await?;
-            let decision = decide(
-                &principal,
-                self.account_id(),
-                identity.iter().map(|p| p.as_ref()),
-                None,
-                &request,
-            );
-            if !decision.is_allowed() {
-                return Err(Error::AssumeRoleDenied);
-            }
+        let identity = self.identity_policies(&caller.principal).await?;
+        let decision = decide(
+            &principal,
+            self.account_id(),
+            identity.iter().map(|p| p.as_ref()),
+            None,
+            &request,
+        );
+        if !decision.is_allowed() {
+            return Err(Error::AssumeRoleDenied);
         }
         let id = format!(
             "{ACCESS_KEY_PREFIX}{}",
@@ -217,6 +246,10 @@ impl Service {
         if self.now() >= sealed.exp {
             return Err(Error::SecurityTokenExpired);
         }
+        // Bound to the role's unique id: a deleted role, or another role of the same name, ends it.
+        if self.current_role_id(&sealed.role).await?.as_deref() != Some(sealed.role_id.as_str()) {
+            return Err(Error::SecurityTokenRoleGone);
+        }
         let policy = match &sealed.policy {
             Some(text) => Some(Arc::new(
                 Policy::parse_identity(text, "Policy", usize::MAX)
@@ -236,6 +269,37 @@ impl Service {
                 policy,
             })),
         }))
+    }
+
+    /// The RoleId of the role named `role` now, `None` if there is none; cached.
+    async fn current_role_id(&self, role: &str) -> Result<Option<String>, Error> {
+        let generation = match self.role_ids.read() {
+            Ok(cache) => match cache.entries.get(role) {
+                Some(id) => return Ok(id.clone()),
+                None => cache.generation,
+            },
+            Err(_) => u64::MAX,
+        };
+        let id = self.store.role(role).await?.map(|r| r.role_id);
+        if let Ok(mut cache) = self.role_ids.write() {
+            // A role created or deleted while this lookup ran bumped the generation: what was
+            // read before that change must not go back into the cache.
+            if cache.generation == generation {
+                if cache.entries.len() >= ROLE_ID_CACHE_MAX {
+                    cache.entries.clear();
+                }
+                cache.entries.insert(role.to_owned(), id.clone());
+            }
+        }
+        Ok(id)
+    }
+
+    /// Empties the role-id cache: a role was created or deleted (here, or on another node).
+    pub(crate) fn forget_role_ids(&self) {
+        if let Ok(mut cache) = self.role_ids.write() {
+            cache.generation = cache.generation.wrapping_add(1);
+            cache.entries.clear();
+        }
     }
 
     /// GetCallerIdentity.
@@ -286,6 +350,31 @@ impl Service {
 /// AAD binding a sealed session to its access key id.
 fn token_aad(access_key_id: &str) -> Vec<u8> {
     format!("openkms:sts-session:v1\0{access_key_id}").into_bytes()
+}
+
+/// ExternalId: 2 to 1224 letters, digits and `= , . @ : / - _` (STS's documented form).
+fn check_external_id(id: &str) -> Result<(), Error> {
+    let param = "ExternalId";
+    let len = id.chars().count();
+    if len < EXTERNAL_ID_LEN.0 || len > EXTERNAL_ID_LEN.1 {
+        return Err(ValidationError::OutOfRange {
+            param,
+            min: "2 characters",
+            max: "1224 characters",
+        }
+        .into());
+    }
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "=,.@:/-_".contains(c))
+    {
+        return Err(ValidationError::InvalidCharacter {
+            param,
+            allowed: "letters, digits and = , . @ : / - _",
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// RoleSessionName: 2 to 64 letters, digits, `.`, `@`, `-` and `_`.

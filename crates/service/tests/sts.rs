@@ -1,12 +1,13 @@
 //! STS sessions on the service's clock: a token works until its expiry and not after, only
 //! with its own access key id, and a session acts with its role's policies narrowed by the
-//! session policy.
+//! session policy. Sessions are bound to their role's RoleId, AssumeRole honours
+//! `sts:ExternalId`, and the root key cannot assume roles.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
 use openkms_service::authz::{KeyUse, Target};
-use openkms_service::iam::NewRole;
+use openkms_service::iam::{NewRole, NewUser};
 use openkms_service::{Caller, Error};
 
 const TRUST: &str = r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Principal":{"RAM":"acs:ram::1234567890123456:root"}}]}"#;
@@ -28,6 +29,40 @@ async fn role_with_policy(service: &openkms_service::Service, name: &str) {
         .attach_policy_to_role(&root, name, "System", "AliyunKMSSecretUserAccess")
         .await
         .unwrap();
+}
+
+const ASSUME_ANY: &str =
+    r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#;
+
+/// A RAM user allowed `sts:AssumeRole` on every role (the root key may not assume roles).
+async fn assumer(service: &openkms_service::Service) -> Caller {
+    let root = common::caller();
+    if service.get_user(&root, "assumer").await.is_err() {
+        service
+            .create_user(
+                &root,
+                NewUser {
+                    user_name: "assumer",
+                    ..NewUser::default()
+                },
+            )
+            .await
+            .unwrap();
+        service
+            .create_policy(&root, "assume-any", ASSUME_ANY, None)
+            .await
+            .unwrap();
+        service
+            .attach_policy_to_user(&root, "assumer", "Custom", "assume-any")
+            .await
+            .unwrap();
+    }
+    Caller {
+        access_key_id: "LTAIassumer".into(),
+        principal: "user/assumer".into(),
+        source_ip: None,
+        session: None,
+    }
 }
 
 async fn session_caller(
@@ -52,7 +87,7 @@ async fn a_session_expires_on_the_service_clock() {
     role_with_policy(&service, "reader").await;
     let arn = service.role_arn("reader");
     let s = service
-        .assume_role(&common::caller(), &arn, "s1", Some(900), None)
+        .assume_role(&assumer(&service).await, &arn, "s1", Some(900), None, None)
         .await
         .unwrap();
     assert!(s.access_key_id.starts_with("STS."));
@@ -82,11 +117,11 @@ async fn a_token_works_only_with_its_own_access_key_id() {
     role_with_policy(&service, "reader").await;
     let arn = service.role_arn("reader");
     let a = service
-        .assume_role(&common::caller(), &arn, "sa", None, None)
+        .assume_role(&assumer(&service).await, &arn, "sa", None, None, None)
         .await
         .unwrap();
     let b = service
-        .assume_role(&common::caller(), &arn, "sb", None, None)
+        .assume_role(&assumer(&service).await, &arn, "sb", None, None, None)
         .await
         .unwrap();
     assert!(matches!(
@@ -112,12 +147,19 @@ async fn a_session_policy_only_narrows_the_role() {
     role_with_policy(&service, "reader").await;
     let arn = service.role_arn("reader");
     let wide = service
-        .assume_role(&common::caller(), &arn, "wide", None, None)
+        .assume_role(&assumer(&service).await, &arn, "wide", None, None, None)
         .await
         .unwrap();
     let narrow_policy = r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"acs:kms:*:*:secret/app/*"}]}"#;
     let narrow = service
-        .assume_role(&common::caller(), &arn, "narrow", None, Some(narrow_policy))
+        .assume_role(
+            &assumer(&service).await,
+            &arn,
+            "narrow",
+            None,
+            Some(narrow_policy),
+            None,
+        )
         .await
         .unwrap();
     let read = |name: &'static str| Target::Secret {
@@ -161,5 +203,98 @@ async fn a_session_policy_only_narrows_the_role() {
             )
             .await,
         Err(Error::NoPermission { .. })
+    ));
+}
+
+#[tokio::test]
+async fn the_root_key_cannot_assume_a_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = common::start(dir.path(), common::FakeClock::at(1_700_000_000)).await;
+    role_with_policy(&service, "reader").await;
+    let arn = service.role_arn("reader");
+    assert!(matches!(
+        service
+            .assume_role(&common::caller(), &arn, "s1", None, None, None)
+            .await,
+        Err(Error::RootCannotAssumeRole)
+    ));
+}
+
+#[tokio::test]
+async fn a_session_ends_with_its_role_and_never_reaches_a_re_created_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = common::start(dir.path(), common::FakeClock::at(1_700_000_000)).await;
+    role_with_policy(&service, "reader").await;
+    let arn = service.role_arn("reader");
+    let user = assumer(&service).await;
+    let s = service
+        .assume_role(&user, &arn, "s1", None, None, None)
+        .await
+        .unwrap();
+    // Warm the cache: the session works.
+    session_caller(&service, &s.access_key_id, &s.security_token)
+        .await
+        .unwrap();
+    let root = common::caller();
+    service
+        .detach_policy_from_role(&root, "reader", "System", "AliyunKMSSecretUserAccess")
+        .await
+        .unwrap();
+    service.delete_role(&root, "reader").await.unwrap();
+    assert!(matches!(
+        session_caller(&service, &s.access_key_id, &s.security_token).await,
+        Err(Error::SecurityTokenRoleGone)
+    ));
+    role_with_policy(&service, "reader").await;
+    assert!(matches!(
+        session_caller(&service, &s.access_key_id, &s.security_token).await,
+        Err(Error::SecurityTokenRoleGone)
+    ));
+    // A new session of the new role works.
+    let fresh = service
+        .assume_role(&user, &arn, "s2", None, None, None)
+        .await
+        .unwrap();
+    session_caller(&service, &fresh.access_key_id, &fresh.security_token)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_trust_policy_condition_on_the_external_id_is_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = common::start(dir.path(), common::FakeClock::at(1_700_000_000)).await;
+    let root = common::caller();
+    let trust = r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Principal":{"RAM":"acs:ram::1234567890123456:root"},"Condition":{"StringEquals":{"sts:ExternalId":"abcd1234"}}}]}"#;
+    service
+        .create_role(
+            &root,
+            NewRole {
+                role_name: "vendor",
+                trust_policy: trust,
+                ..NewRole::default()
+            },
+        )
+        .await
+        .unwrap();
+    let arn = service.role_arn("vendor");
+    let user = assumer(&service).await;
+    service
+        .assume_role(&user, &arn, "s1", None, None, Some("abcd1234"))
+        .await
+        .unwrap();
+    for wrong in [None, Some("abcd1235")] {
+        assert!(matches!(
+            service
+                .assume_role(&user, &arn, "s1", None, None, wrong)
+                .await,
+            Err(Error::AssumeRoleDenied)
+        ));
+    }
+    assert!(matches!(
+        service
+            .assume_role(&user, &arn, "s1", None, None, Some("bad id!"))
+            .await,
+        Err(Error::Invalid(_))
     ));
 }

@@ -2,6 +2,13 @@
 //! reference pages, as of the versions noted). Statements for other services (`ram:`, `rds:`,
 //! `ecs:`) are kept as published: they never match a KMS action, and GetPolicy shows the same
 //! text as Alibaba's.
+//!
+//! Rights over what managed rotation changes (`crate::arn::db_instance_arn`): no system policy
+//! grants a `ram:` access-key action, so a RAMCredentials secret needs a customer policy on the
+//! user; `kms:ManageDatabaseCredential` (openkms's own action) on a registered db instance is
+//! granted by AliyunKMSFullAccess (`kms:*` on `*`) and by no other: AliyunKMSSecretAdminAccess
+//! grants `kms:*` only on `acs:kms:*:*:secret*`, which an instance ARN (`…:dbinstance/<id>`)
+//! does not match.
 
 use std::sync::OnceLock;
 
@@ -162,5 +169,28 @@ mod tests {
             "*"
         ));
         assert!(!allows("AliyunKMSSecretAdminAccess", "kms:Decrypt", KEY));
+    }
+
+    #[test]
+    fn only_full_access_manages_database_credentials_and_none_manages_ram_keys() {
+        let instance = "acs:kms:cn-hangzhou:1234567890123456:dbinstance/rm-1";
+        let user = "acs:ram::1234567890123456:user/bob";
+        for p in SYSTEM_POLICIES {
+            let full = p.name == "AliyunKMSFullAccess";
+            assert_eq!(
+                allows(p.name, "kms:ManageDatabaseCredential", instance),
+                full,
+                "{}",
+                p.name
+            );
+            for action in [
+                "ram:CreateAccessKey",
+                "ram:DeleteAccessKey",
+                "ram:UpdateAccessKey",
+                "ram:ListAccessKeys",
+            ] {
+                assert!(!allows(p.name, action, user), "{} {action}", p.name);
+            }
+        }
     }
 }

@@ -20,6 +20,7 @@ pub async fn dispatch(cx: &Cx<'_>, action: StsAction) -> Reply {
                     p.required("RoleSessionName")?,
                     p.u64("DurationSeconds")?,
                     p.optional("Policy").filter(|p| !p.is_empty()),
+                    p.optional("ExternalId").filter(|id| !id.is_empty()),
                 )
                 .await?;
             Ok(cx.render(&AssumeRoleResponse {

@@ -13,6 +13,7 @@
 //! Scheduled work is claimed with a lease in the store, so each due rotation runs on one
 //! node at a time; RotateSecret takes the same lease.
 
+mod authority;
 mod credential;
 mod db_instances;
 mod ram_keys;
@@ -32,6 +33,8 @@ use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
 
 use crate::{Caller, Error, Service};
+pub(crate) use authority::CredentialTarget;
+pub use authority::{MANAGE_DATABASE_CREDENTIAL, RAM_ACCESS_KEY_ACTIONS};
 use credential::AccountCredential;
 
 /// The stage label of a version whose rotation has begun and not finished.
@@ -98,12 +101,7 @@ impl Plan {
             secret_type: secret.secret_type.clone(),
         };
         let ty = SecretType::parse(&secret.secret_type).map_err(|_| unsupported())?;
-        let instance_field = match ty {
-            SecretType::Rds => "DBInstanceId",
-            SecretType::Redis => "InstanceId",
-            SecretType::PolarDb => "DBClusterId",
-            _ => return Err(unsupported()),
-        };
+        let instance_field = authority::instance_field(ty).ok_or_else(unsupported)?;
         let config = secret
             .extended_config
             .as_deref()
@@ -153,10 +151,11 @@ impl Plan {
 
 impl Service {
     /// RotateSecret: rotates a managed database secret now. A VersionId that already exists
-    /// is a success that changes nothing.
+    /// is a success that changes nothing. The caller must hold rights over the credential the
+    /// secret names (`authority`), not only over the secret: it makes openkms act now.
     pub async fn rotate_secret(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         secret_name: &str,
         version_id: &str,
     ) -> Result<Rotated, Error> {
@@ -166,6 +165,8 @@ impl Service {
         if secret.planned_delete_at.is_some() {
             return Err(Error::PendingDeletion);
         }
+        self.authorize_credential(caller, CredentialTarget::of_secret(&secret)?.as_ref())
+            .await?;
         let rotated = Rotated {
             arn: secret_arn(self.region(), self.account_id(), &name),
             secret_name: name.as_str().to_owned(),

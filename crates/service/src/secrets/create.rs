@@ -13,6 +13,7 @@ use openkms_store::{
     CreateOutcome, NewSecret, RotationRecord, SecretRecord, TagRecord, VersionRecord,
 };
 
+use crate::rotation::CredentialTarget;
 use crate::{Caller, Error, Service};
 
 /// Longest Description accepted (the keys' documented limit; secrets' is unconfirmed).
@@ -53,7 +54,7 @@ impl Service {
     /// CreateSecret.
     pub async fn create_secret(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         input: CreateSecretInput<'_>,
     ) -> Result<CreatedSecret, Error> {
         let now = self.now();
@@ -96,6 +97,9 @@ impl Service {
             }
             None => default_secret_policy(self.account_id()),
         };
+        // Rights over the secret are not rights over the credential rotation will change.
+        let target = CredentialTarget::of(ty, config.as_ref());
+        self.authorize_credential(caller, target.as_ref()).await?;
         if let Some(instance) = input.dkms_instance_id {
             if !self.store.instance_exists(instance).await? {
                 return Err(Error::InstanceNotFound);

@@ -3,12 +3,15 @@
 //! Enabling needs RotationInterval (6h–8760h) and sets NextRotationDate = now + interval;
 //! disabling ignores RotationInterval and clears the interval and NextRotationDate. The date of
 //! the last rotation is kept either way. Generic secrets have no rotation: InvalidParameter.
+//! Enabling decides that openkms will act on the secret's credential later, so it needs the same
+//! rights over that credential as RotateSecret (`rotation::authority`); disabling needs none.
 
 use openkms_domain::secret::Rejection;
 use openkms_domain::{RotationInterval, SecretType, ValidationError};
 use openkms_store::{RotationRecord, SecretUpdate};
 
 use super::create::rotation_settings;
+use crate::rotation::CredentialTarget;
 use crate::{Caller, Error, Service};
 
 /// UpdateSecretRotationPolicy parameters.
@@ -23,7 +26,7 @@ impl Service {
     /// UpdateSecretRotationPolicy. Returns the secret's name.
     pub async fn update_secret_rotation_policy(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         input: RotationPolicyInput<'_>,
     ) -> Result<String, Error> {
         let now = self.now();
@@ -35,6 +38,13 @@ impl Service {
             .map(str::to_owned);
         if let Some(text) = interval.as_deref() {
             RotationInterval::parse_secret_interval(text)?;
+        }
+        if enable {
+            // No action changes what a managed secret points at, so checking before the write
+            // checks what the scheduler will act on.
+            let secret = self.find_secret(&name).await?;
+            self.authorize_credential(caller, CredentialTarget::of_secret(&secret)?.as_ref())
+                .await?;
         }
         self.change_active_secret(&name, move |state| {
             let ty = SecretType::parse(&state.secret.secret_type).map_err(Rejection::Invalid)?;
