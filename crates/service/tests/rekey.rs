@@ -105,7 +105,7 @@ async fn read_all(svc: &Service, data: &Data) -> usize {
         }
     }
     match svc.access_key("ak").await {
-        Ok(Some(e)) if e.secret.expose_secret() == b"sk" => {}
+        Ok(Some(e)) if e.secret.expose_secret() == common::ROOT_SECRET => {}
         _ => failed += 1,
     }
     failed

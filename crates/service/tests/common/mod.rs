@@ -11,6 +11,9 @@ use openkms_service::{Caller, Clock, Service, StartOptions, StartRoot, DEFAULT_K
 use openkms_store::sqlite::SqliteStore;
 
 pub const DAY: i64 = 86_400;
+/// The root access key secret the tests start with (30 characters at least, as validated).
+#[allow(dead_code)]
+pub const ROOT_SECRET: &[u8] = b"sk-0123456789abcdefghijklmnopqrst";
 
 /// A clock the test sets.
 pub struct FakeClock(pub AtomicI64);
@@ -53,7 +56,7 @@ pub async fn start_with_root(
         StartOptions {
             region: "cn-hangzhou".into(),
             account_id: Some("1234567890123456".into()),
-            root_access_key: Some(("ak".into(), SecretBytes::from_slice(b"sk"))),
+            root_access_key: Some(("ak".into(), SecretBytes::from_slice(ROOT_SECRET))),
             clock,
             keyring_capacity: capacity,
             nonce_journal: None,
