@@ -61,9 +61,9 @@ impl From<Error> for ApiError {
             // The cloud's code for a key state change that failed (kms-api.md §1.5): used for
             // CancelKeyDeletion on a key not pending deletion, and for ScheduleKeyDeletion of
             // a key that still protects secrets.
-            Error::KeyNotPendingDeletion | Error::KeyProtectsSecrets { .. } => {
-                ErrorCode::RejectedStateModifiedFailed
-            }
+            Error::KeyNotPendingDeletion
+            | Error::KeyProtectsSecrets { .. }
+            | Error::AliasMoved => ErrorCode::RejectedStateModifiedFailed,
             Error::ServiceKeyManaged => ErrorCode::ForbiddenNoPermission,
             Error::AliasNotFound => ErrorCode::ForbiddenAliasNotFound,
             Error::AliasExists { .. } => ErrorCode::AliasAlreadyExists,

@@ -18,6 +18,17 @@
 //!   a customer key's permission would go unchecked: they are refused to RAM users for now.
 //! - A secret under a customer key (EncryptionKeyId, not the service-managed key) also needs
 //!   `kms:Decrypt` on that key to read a value and `kms:GenerateDataKey` to write one.
+//! - Every resource an action touches is checked with the action's own name (threat model
+//!   rule 1): CreateAlias the alias and the key; UpdateAlias the alias, the key it points at now
+//!   and the new key; DeleteAlias the alias and the key it points at. A `KeyId` given as an
+//!   alias or ARN is checked on the key it resolves to (the alias names the key; rights travel
+//!   with the key, not the name — moving a name needs rights on both keys). Unknown resources
+//!   are checked on the ARN the text would name (a bare key id) or on the text itself, so a
+//!   caller out of scope gets 403 whether or not the resource exists.
+//! - What authorization resolved is what the action uses: [`Authorized`] carries the key id a
+//!   `KeyId` resolved to and the key an alias pointed at, and the handler acts on those (an
+//!   alias moved between check and use cannot redirect the action; UpdateAlias and DeleteAlias
+//!   apply only if the alias still points where it did when checked).
 //! - Condition facts: `acs:SourceIp` (peer address), `acs:CurrentTime` (the service clock),
 //!   `acs:SecureTransport` (false: openkms serves plain HTTP; a TLS terminator in front is not
 //!   visible), `acs:MFAPresent` (false: no MFA sign-in exists), `acs:AccessId`, `kms:tag/<key>`.
@@ -25,8 +36,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use base64::Engine;
-use openkms_crypto::CiphertextBlob;
+use openkms_domain::key::{AliasName, KeyRef};
 use openkms_domain::policy::{
     compiled_system_policy, decide, Outcome, Policy, Principal, Request, RequestContext,
 };
@@ -38,7 +48,8 @@ use crate::{Caller, Error, Service};
 /// Compiled secret policies kept at most; past it the cache starts over.
 const SECRET_POLICY_CACHE_MAX: usize = 4096;
 
-/// What a KMS request acts on, as the server read it from the parameters.
+/// What a KMS request acts on, as the server read it from the parameters (one rule per
+/// action: `server::handlers::authz::target`).
 #[derive(Debug, Clone, Copy)]
 pub enum Target<'a> {
     /// Nothing to authorize (DescribeRegions).
@@ -56,17 +67,45 @@ pub enum Target<'a> {
     AliasContainer,
     /// One existing secret, by name or ARN, and the key permission its value needs.
     Secret { name: &'a str, key_use: KeyUse },
-    /// A secret about to be created, with the EncryptionKeyId it names, if any.
+    /// A secret about to be created: the name as given, the SecretType and ExtendedConfig that
+    /// may choose the real name (a RAMCredentials secret named by its user), and the
+    /// EncryptionKeyId, if any.
     NewSecret {
         name: &'a str,
+        secret_type: Option<&'a str>,
+        extended_config: Option<&'a str>,
         encryption_key: Option<&'a str>,
     },
     /// A key by id, alias or ARN.
     Key(&'a str),
     /// The key a CiphertextBlob names (Decrypt).
     Ciphertext(&'a str),
-    /// An alias by name (`alias/…`).
+    /// CreateAlias: the new alias and the key it will name.
+    NewAlias { alias: &'a str, key: &'a str },
+    /// UpdateAlias: the alias, the key it names now, and the key it will name.
+    MovedAlias { alias: &'a str, key: &'a str },
+    /// DeleteAlias: the alias and the key it names now.
     Alias(&'a str),
+    /// A certificate by id (TagResource / UntagResource with CertificateId).
+    Certificate(&'a str),
+}
+
+/// What authorization resolved, for the action to use instead of resolving the parameters
+/// again. Empty for the root key (nothing is checked, so nothing can differ).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Authorized {
+    /// The key id that a `KeyId` (or CreateSecret's `EncryptionKeyId`) resolved to.
+    pub key_id: Option<String>,
+    /// The key an alias named when authorized (UpdateAlias, DeleteAlias).
+    pub alias_key_id: Option<String>,
+}
+
+impl Authorized {
+    /// The key the action must use: the resolved id, else the parameter text (root, or a key
+    /// that did not resolve and will fail with its own error).
+    pub fn key<'a>(&'a self, text: &'a str) -> &'a str {
+        self.key_id.as_deref().unwrap_or(text)
+    }
 }
 
 /// The permission a secret's customer key must grant for the action.
@@ -87,16 +126,17 @@ type Check<'c> = dyn Fn(&str, &str, Option<&Policy>, &[TagRecord]) -> Result<(),
 pub(crate) type IdentityPolicies = Arc<Vec<Arc<Policy>>>;
 
 impl Service {
-    /// Decides whether `caller` may run KMS `action` on `target`; `Forbidden.NoPermission`
-    /// naming the action and resource otherwise.
+    /// Decides whether `caller` may run KMS `action` on every resource of `target`;
+    /// `Forbidden.NoPermission` naming the action and the first refused resource otherwise.
+    /// Returns what it resolved, which the action must use.
     pub async fn authorize(
         &self,
         caller: &Caller,
         action: &str,
         target: Target<'_>,
-    ) -> Result<(), Error> {
+    ) -> Result<Authorized, Error> {
         if caller.is_root() {
-            return Ok(());
+            return Ok(Authorized::default());
         }
         let principal = match (&caller.session, caller.user_name()) {
             (Some(session), _) => Principal::role(self.account_id(), &session.role_name),
@@ -147,50 +187,76 @@ impl Service {
                 Err(self.denied(action, resource))
             }
         };
+        let mut resolved = Authorized::default();
         match target {
-            Target::Nothing => Ok(()),
-            Target::RootOnly => Err(self.denied(&action, "*")),
-            Target::Any => check(&action, "*", None, &[]),
+            Target::Nothing => {}
+            Target::RootOnly => return Err(self.denied(&action, "*")),
+            Target::Any => check(&action, "*", None, &[])?,
             Target::SecretContainer => check(
                 &action,
                 &format!("acs:kms:{region}:{account}:secret"),
                 None,
                 &[],
-            ),
+            )?,
             Target::KeyContainer => check(
                 &action,
                 &format!("acs:kms:{region}:{account}:key"),
                 None,
                 &[],
-            ),
+            )?,
             Target::AliasContainer => check(
                 &action,
                 &format!("acs:kms:{region}:{account}:alias"),
                 None,
                 &[],
-            ),
-            Target::Alias(name) => check(&action, &alias_arn(&region, &account, name), None, &[]),
+            )?,
+            Target::Certificate(id) => check(
+                &action,
+                &format!("acs:kms:{region}:{account}:certificate/{id}"),
+                None,
+                &[],
+            )?,
             Target::Key(text) => {
-                let arn = self.key_resource(text).await;
-                check(&action, &arn, None, &[])
+                let (arn, key_id) = self.key_resource(text).await?;
+                check(&action, &arn, None, &[])?;
+                resolved.key_id = key_id;
             }
             Target::Ciphertext(blob) => {
-                let arn = base64::engine::general_purpose::STANDARD
-                    .decode(blob.trim())
-                    .ok()
-                    .and_then(|bytes| CiphertextBlob::decode(&bytes).ok())
-                    .map_or_else(|| "*".to_owned(), |b| key_arn(&region, &account, &b.key_id));
-                check(&action, &arn, None, &[])
+                let arn = crate::keys::blob_key_id(blob)
+                    .map_or_else(|| "*".to_owned(), |id| key_arn(&region, &account, &id));
+                check(&action, &arn, None, &[])?;
+            }
+            Target::NewAlias { alias, key } => {
+                check(&action, &alias_arn(&region, &account, alias), None, &[])?;
+                let (arn, key_id) = self.key_resource(key).await?;
+                check(&action, &arn, None, &[])?;
+                resolved.key_id = key_id;
+            }
+            Target::MovedAlias { alias, key } => {
+                resolved.alias_key_id = self.alias_and_its_key(alias, &action, &check).await?;
+                let (arn, key_id) = self.key_resource(key).await?;
+                check(&action, &arn, None, &[])?;
+                resolved.key_id = key_id;
+            }
+            Target::Alias(alias) => {
+                resolved.alias_key_id = self.alias_and_its_key(alias, &action, &check).await?;
             }
             Target::NewSecret {
                 name,
+                secret_type,
+                extended_config,
                 encryption_key,
             } => {
-                let arn = self.secret_resource(name);
+                // The name the secret will really have (a RAMCredentials secret may be named
+                // after its user); a request that names none fails validation later.
+                let arn = match crate::secrets::new_secret_name(name, secret_type, extended_config)
+                {
+                    Some(n) => secret_arn(&region, &account, &n),
+                    None => self.secret_resource(name),
+                };
                 check(&action, &arn, None, &[])?;
-                match encryption_key {
-                    Some(key) => self.check_key_use(key, "GenerateDataKey", &check).await,
-                    None => Ok(()),
+                if let Some(key) = encryption_key {
+                    resolved.key_id = self.check_key_use(key, "GenerateDataKey", &check).await?;
                 }
             }
             Target::Secret { name, key_use } => {
@@ -200,7 +266,8 @@ impl Service {
                     Err(_) => None,
                 };
                 let Some(record) = record else {
-                    return check(&action, &arn, None, &[]);
+                    check(&action, &arn, None, &[])?;
+                    return Ok(resolved);
                 };
                 let policy = self.secret_policy(&record.policy)?;
                 let needs_tags = policy.tests_tags() || identity.iter().any(|p| p.tests_tags());
@@ -211,22 +278,24 @@ impl Service {
                 };
                 check(&action, &arn, Some(&policy), &tags)?;
                 let permission = match key_use {
-                    KeyUse::None => return Ok(()),
-                    KeyUse::Decrypt => "Decrypt",
-                    KeyUse::GenerateDataKey => "GenerateDataKey",
+                    KeyUse::None => None,
+                    KeyUse::Decrypt => Some("Decrypt"),
+                    KeyUse::GenerateDataKey => Some("GenerateDataKey"),
                 };
                 // The row holds the resolved key id: no key lookup on this hot path.
-                match customer_key(&record, &self.meta.service_key_id) {
-                    Some(key_id) => check(
+                if let (Some(permission), Some(key_id)) =
+                    (permission, customer_key(&record, &self.meta.service_key_id))
+                {
+                    check(
                         &format!("kms:{permission}"),
                         &key_arn(&region, &account, key_id),
                         None,
                         &[],
-                    ),
-                    None => Ok(()),
+                    )?;
                 }
             }
         }
+        Ok(resolved)
     }
 
     /// Empties the identity-policy cache: attachments, policy versions or users changed.
@@ -252,30 +321,77 @@ impl Service {
         }
     }
 
-    /// The ARN of the key `text` names; the text when it names no key (so only `*` matches).
-    async fn key_resource(&self, text: &str) -> String {
+    /// The ARN to check for a `KeyId` parameter and the key id it resolved to. A key that
+    /// does not resolve is checked on the ARN a bare id would have, or on the text itself
+    /// (an alias or ARN that names nothing here: only `*` matches), so the refusal does not
+    /// depend on whether the key exists.
+    async fn key_resource(&self, text: &str) -> Result<(String, Option<String>), Error> {
         match self.resolve_key(text).await {
-            Ok(key) => key_arn(self.region(), self.account_id(), &key.key_id),
-            Err(_) => text.to_owned(),
+            Ok(key) => Ok((
+                key_arn(self.region(), self.account_id(), &key.key_id),
+                Some(key.key_id),
+            )),
+            Err(Error::KeyNotFound) => {
+                let arn = match KeyRef::parse(text) {
+                    Ok(KeyRef::Id(id)) => key_arn(self.region(), self.account_id(), &id),
+                    _ => text.to_owned(),
+                };
+                Ok((arn, None))
+            }
+            Err(e) => Err(e),
         }
     }
 
+    /// Checks `action` on an alias and on the key it names now; returns that key's id (`None`
+    /// for an alias that does not exist, which then fails with its own 404).
+    async fn alias_and_its_key(
+        &self,
+        alias: &str,
+        action: &str,
+        check: &Check<'_>,
+    ) -> Result<Option<String>, Error> {
+        check(
+            action,
+            &alias_arn(self.region(), self.account_id(), alias),
+            None,
+            &[],
+        )?;
+        let current = match AliasName::parse(alias) {
+            Ok(name) => self.store.alias(name.as_str()).await?,
+            Err(_) => None,
+        };
+        match current {
+            Some(a) => {
+                check(
+                    action,
+                    &key_arn(self.region(), self.account_id(), &a.key_id),
+                    None,
+                    &[],
+                )?;
+                Ok(Some(a.key_id))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Checks `permission` on the key a secret will be sealed with; returns its id.
     async fn check_key_use(
         &self,
         key_text: &str,
         permission: &str,
         check: &Check<'_>,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<String>, Error> {
         let key = match self.resolve_key(key_text).await {
             Ok(k) => k,
             // An unknown key fails later with its own error; nothing to authorize on.
-            Err(_) => return Ok(()),
+            Err(Error::KeyNotFound) => return Ok(None),
+            Err(e) => return Err(e),
         };
-        if key.key_id == self.meta.service_key_id {
-            return Ok(());
+        if key.key_id != self.meta.service_key_id {
+            let arn = key_arn(self.region(), self.account_id(), &key.key_id);
+            check(&format!("kms:{permission}"), &arn, None, &[])?;
         }
-        let arn = key_arn(self.region(), self.account_id(), &key.key_id);
-        check(&format!("kms:{permission}"), &arn, None, &[])
+        Ok(Some(key.key_id))
     }
 
     /// The compiled secret policy, from the cache keyed by its text.

@@ -40,6 +40,10 @@ pub enum Error {
     KeyVersionNotFound,
     #[error("The specified alias is not found.")]
     AliasNotFound,
+    /// UpdateAlias / DeleteAlias: the alias was moved after the caller was authorized on the
+    /// key it named; the change would land on a key never checked.
+    #[error("The alias was changed by another request; retry.")]
+    AliasMoved,
     #[error("The alias {name} already exists.")]
     AliasExists { name: String },
     /// Deliberately says nothing about why: tampered, truncated, other key, wrong context.

@@ -38,7 +38,7 @@ impl Service {
         tags_json: &str,
     ) -> Result<(), Error> {
         let tags = parse_tags_json(tags_json)?;
-        let (kind, id) = self.tag_target(target)?;
+        let (kind, id) = self.tag_target(target).await?;
         self.change_tags(
             kind,
             vec![TagChange {
@@ -58,7 +58,7 @@ impl Service {
         tag_keys: &str,
     ) -> Result<(), Error> {
         let keys = parse_tag_keys(tag_keys)?;
-        let (kind, id) = self.tag_target(target)?;
+        let (kind, id) = self.tag_target(target).await?;
         self.change_tags(
             kind,
             vec![TagChange {
@@ -206,10 +206,8 @@ impl Service {
         _c: &Caller,
         key_id: &str,
     ) -> Result<Vec<TagRecord>, Error> {
-        if self.store.key(key_id).await?.is_none() {
-            return Err(Error::KeyNotFound);
-        }
-        Ok(self.store.key_tags(key_id).await?)
+        let key = self.resolve_key(key_id).await?;
+        Ok(self.store.key_tags(&key.key_id).await?)
     }
 
     async fn change_tags(&self, kind: ResourceKind, changes: Vec<TagChange>) -> Result<(), Error> {
@@ -229,13 +227,17 @@ impl Service {
         }
     }
 
-    fn tag_target(&self, target: TagTarget<'_>) -> Result<(ResourceKind, String), Error> {
+    /// The resource TagResource / UntagResource change: a secret by name or ARN, a user key
+    /// by id, alias or ARN (resolved as every `KeyId` is; the service key is refused).
+    async fn tag_target(&self, target: TagTarget<'_>) -> Result<(ResourceKind, String), Error> {
         match target {
             TagTarget::Secret(name) => Ok((
                 ResourceKind::Secret,
                 self.secret_name(name)?.as_str().to_owned(),
             )),
-            TagTarget::Key(id) => Ok((ResourceKind::Key, id.to_owned())),
+            TagTarget::Key(text) => {
+                Ok((ResourceKind::Key, self.resolve_user_key(text).await?.key_id))
+            }
             // openkms keeps no certificates, so none can be found.
             TagTarget::Certificate(_) => Err(Error::CertificateNotFound),
         }

@@ -176,14 +176,20 @@ pub trait Store: IamStore + Send + Sync + 'static {
     async fn alias(&self, alias_name: &str) -> Result<Option<AliasRecord>, StoreError>;
     /// Creates an alias unless the name is taken.
     async fn create_alias(&self, rec: AliasRecord) -> Result<AliasOutcome, StoreError>;
-    /// Points an existing alias at another key.
+    /// Points an existing alias at another key; with `from`, only if it names that key now
+    /// (`NotFound` otherwise), in one statement.
     async fn update_alias(
         &self,
         alias_name: &str,
         key_id: &str,
+        from: Option<&str>,
     ) -> Result<AliasOutcome, StoreError>;
-    /// Removes an alias.
-    async fn delete_alias(&self, alias_name: &str) -> Result<AliasOutcome, StoreError>;
+    /// Removes an alias; with `from`, only if it names that key now (`NotFound` otherwise).
+    async fn delete_alias(
+        &self,
+        alias_name: &str,
+        from: Option<&str>,
+    ) -> Result<AliasOutcome, StoreError>;
     /// One page of aliases (of one key when `key_id` is given), by name, and the total count.
     async fn aliases(
         &self,

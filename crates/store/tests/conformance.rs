@@ -731,23 +731,36 @@ async fn aliases_are_unique_movable_and_listed_by_name(f: Fixture) {
     let (total, all) = s.aliases(None, 0, 10).await.unwrap();
     assert_eq!(total, 2);
     assert_eq!(all, [rec("alias/a", "k2"), rec("alias/b", "k1")]);
+    // Conditional on the key it names now: a stale `from` changes nothing.
     assert_eq!(
-        s.update_alias("alias/b", "k2").await.unwrap(),
+        s.update_alias("alias/b", "k2", Some("k2")).await.unwrap(),
+        AliasOutcome::NotFound
+    );
+    assert_eq!(
+        s.alias("alias/b").await.unwrap(),
+        Some(rec("alias/b", "k1"))
+    );
+    assert_eq!(
+        s.update_alias("alias/b", "k2", Some("k1")).await.unwrap(),
         AliasOutcome::Applied
     );
     assert_eq!(
-        s.update_alias("alias/zz", "k2").await.unwrap(),
+        s.update_alias("alias/zz", "k2", None).await.unwrap(),
         AliasOutcome::NotFound
     );
     let (n, of_k2) = s.aliases(Some("k2"), 0, 1).await.unwrap();
     assert_eq!((n, of_k2), (2, vec![rec("alias/a", "k2")]));
     assert_eq!(s.aliases(Some("k1"), 0, 10).await.unwrap().0, 0);
     assert_eq!(
-        s.delete_alias("alias/a").await.unwrap(),
+        s.delete_alias("alias/a", Some("k1")).await.unwrap(),
+        AliasOutcome::NotFound
+    );
+    assert_eq!(
+        s.delete_alias("alias/a", Some("k2")).await.unwrap(),
         AliasOutcome::Applied
     );
     assert_eq!(
-        s.delete_alias("alias/a").await.unwrap(),
+        s.delete_alias("alias/a", None).await.unwrap(),
         AliasOutcome::NotFound
     );
     assert_eq!(s.alias("alias/a").await.unwrap(), None);

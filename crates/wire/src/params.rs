@@ -4,6 +4,8 @@
 //! Rule for duplicates: a name given twice (in the query, the body, or across both) is
 //! rejected. Accepting one copy would let a signed value and a read value differ.
 
+use std::borrow::Cow;
+
 use crate::error::ProtocolError;
 
 /// Decoded request parameters in arrival order. `Debug` shows names only: values include
@@ -104,6 +106,91 @@ impl Params {
         items.into_iter().map(|(_, v)| v).collect()
     }
 
+    /// A parameter that names the resource an action acts on: present, non-empty, given once
+    /// (duplicates are refused by [`Params::from_pairs`]). Read before authorization, so an
+    /// empty or missing resource is a 400 and never an unchecked one.
+    pub fn resource(&self, name: &'static str) -> Result<&str, ProtocolError> {
+        self.required(name)
+    }
+
+    /// An optional parameter that names a resource: absent is `None`, sent empty is 400
+    /// `MissingParameter` (an empty resource is never read as "none given").
+    pub fn optional_resource(&self, name: &'static str) -> Result<Option<&str>, ProtocolError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(_) => self.resource(name).map(Some),
+        }
+    }
+
+    /// Whether a parameter was sent at all, empty or not.
+    pub fn present(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// A parameter whose value is JSON text (`Tags`, `Filters`, `Policy`, ...). Its flattened
+    /// form (`Name.1...`, `Name.key=...`) is not read here, so it is refused rather than
+    /// silently dropped: a dropped policy, filter or tag list changes what the call means.
+    pub fn json_text(&self, name: &'static str) -> Result<Option<&str>, ProtocolError> {
+        self.refuse_flattened(name)?;
+        Ok(self.optional(name))
+    }
+
+    /// Refuses `name.<anything>` parameters: a flattened form this action does not read.
+    pub fn refuse_flattened(&self, name: &'static str) -> Result<(), ProtocolError> {
+        if self.with_prefix(name).next().is_some() {
+            return Err(ProtocolError::InvalidParameter {
+                name,
+                reason: "send it as one parameter of JSON text, not flattened",
+            });
+        }
+        Ok(())
+    }
+
+    /// A string map sent either as one parameter of JSON object text (`Name={"k":"v"}`) or
+    /// flattened (`Name.k=v`, as `@alicloud/kms20160120` 1.2.0 sends EncryptionContext),
+    /// returned as JSON object text. Both forms give the same map, so the same text once
+    /// canonicalised. Both forms at once are refused: which one the caller meant is unknown.
+    /// An empty JSON value with no flattened pair counts as absent, as for `optional`.
+    pub fn string_map(&self, name: &'static str) -> Result<Option<Cow<'_, str>>, ProtocolError> {
+        let json = self.get(name);
+        let mut flat = self.with_prefix(name).peekable();
+        if flat.peek().is_none() {
+            return Ok(json.filter(|v| !v.is_empty()).map(Cow::Borrowed));
+        }
+        if json.is_some() {
+            return Err(ProtocolError::InvalidParameter {
+                name,
+                reason: "send it either as JSON text or flattened, not both",
+            });
+        }
+        let mut map = serde_json::Map::new();
+        for (key, value) in flat {
+            // Duplicate names were refused when the map was built, so keys are distinct.
+            map.insert(key.to_owned(), serde_json::Value::String(value.to_owned()));
+        }
+        Ok(Some(Cow::Owned(serde_json::Value::Object(map).to_string())))
+    }
+
+    /// A flattened list `Name.1`, `Name.2`, ... in index order, refusing what would otherwise
+    /// be dropped or ambiguous: the bare `Name`, an index that is not a decimal number ≥ 1, and
+    /// two parameters with the same index (`Name.1` and `Name.01`).
+    pub fn indexed_list(&self, name: &'static str) -> Result<Vec<&str>, ProtocolError> {
+        let invalid = |reason| ProtocolError::InvalidParameter { name, reason };
+        if self.present(name) {
+            return Err(invalid("send it as Name.1, Name.2, ..."));
+        }
+        let mut items: Vec<(u32, &str)> = Vec::new();
+        for (rest, value) in self.with_prefix(name) {
+            let index = parse_index(rest).ok_or_else(|| invalid("each index must be 1, 2, ..."))?;
+            items.push((index, value));
+        }
+        items.sort_by_key(|(i, _)| *i);
+        if items.windows(2).any(|w| matches!(w, [a, b] if a.0 == b.0)) {
+            return Err(invalid("an index is given twice"));
+        }
+        Ok(items.into_iter().map(|(_, v)| v).collect())
+    }
+
     /// Parameters whose name starts with `prefix.`, as (suffix, value).
     pub fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
         self.pairs.iter().filter_map(move |(k, v)| {
@@ -112,6 +199,14 @@ impl Params {
                 .map(|r| (r, v.as_str()))
         })
     }
+}
+
+/// A list index: decimal digits, at least 1.
+pub(crate) fn parse_index(text: &str) -> Option<u32> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse::<u32>().ok().filter(|i| *i >= 1)
 }
 
 #[cfg(test)]
@@ -173,12 +268,104 @@ mod tests {
         );
     }
 
+    fn map_of(text: &str) -> serde_json::Value {
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn string_map_reads_json_and_flattened_forms_alike() {
+        let json = params("EncryptionContext=%7B%22app%22%3A%22c5%22%7D");
+        let flat = params("EncryptionContext.app=c5");
+        let a = json.string_map("EncryptionContext").unwrap().unwrap();
+        let b = flat.string_map("EncryptionContext").unwrap().unwrap();
+        assert_eq!(map_of(&a), map_of(&b));
+        assert_eq!(params("").string_map("EncryptionContext").unwrap(), None);
+        assert_eq!(
+            params("EncryptionContext=")
+                .string_map("EncryptionContext")
+                .unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn string_map_refuses_both_forms_at_once() {
+        for text in [
+            "EncryptionContext=%7B%7D&EncryptionContext.app=c5",
+            "EncryptionContext=&EncryptionContext.app=c5",
+        ] {
+            assert!(matches!(
+                params(text).string_map("EncryptionContext"),
+                Err(ProtocolError::InvalidParameter {
+                    name: "EncryptionContext",
+                    ..
+                })
+            ));
+        }
+    }
+
+    #[test]
+    fn json_text_refuses_a_flattened_form() {
+        assert_eq!(params("Tags=%5B%5D").json_text("Tags").unwrap(), Some("[]"));
+        assert!(params("Tags.1.TagKey=k").json_text("Tags").is_err());
+        assert!(params("Tags=%5B%5D&Tags.1.TagKey=k")
+            .json_text("Tags")
+            .is_err());
+    }
+
+    #[test]
+    fn indexed_list_refuses_what_it_would_drop() {
+        assert_eq!(
+            params("TagKey.2=b&TagKey.1=a")
+                .indexed_list("TagKey")
+                .unwrap(),
+            vec!["a", "b"]
+        );
+        assert!(params("TagKey=a").indexed_list("TagKey").is_err());
+        assert!(params("TagKey.x=a").indexed_list("TagKey").is_err());
+        assert!(params("TagKey.0=a").indexed_list("TagKey").is_err());
+        assert!(params("TagKey.1=a&TagKey.01=b")
+            .indexed_list("TagKey")
+            .is_err());
+        assert!(params("TagKeys.1=a")
+            .indexed_list("TagKey")
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn resource_parameters_must_be_non_empty() {
+        assert!(params("KeyId=").resource("KeyId").is_err());
+        assert!(params("").resource("KeyId").is_err());
+        assert_eq!(params("KeyId=k").resource("KeyId").unwrap(), "k");
+    }
+
     proptest! {
         #[test]
         fn form_decoding_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let mut v = Vec::new();
             Params::decode_form(&bytes, &mut v);
             let _ = Params::from_pairs(v);
+        }
+
+        #[test]
+        fn both_map_forms_give_the_same_map(
+            map in proptest::collection::btree_map("[A-Za-z0-9_.:/-]{1,12}", ".{0,20}", 0..6)
+        ) {
+            let json = serde_json::to_string(&map).unwrap();
+            let by_json = params(&format!("EncryptionContext={}", crate::pct::encode(&json)));
+            let flat = map.iter()
+                .map(|(k, v)| format!("EncryptionContext.{}={}", crate::pct::encode(k), crate::pct::encode(v)))
+                .collect::<Vec<_>>().join("&");
+            let by_flat = params(&flat);
+            let a = by_json.string_map("EncryptionContext").unwrap();
+            let b = by_flat.string_map("EncryptionContext").unwrap();
+            if map.is_empty() {
+                // `{}` as JSON is a context (an empty one); no flattened pair is none at all.
+                prop_assert_eq!(b, None);
+            } else {
+                prop_assert_eq!(map_of(&a.unwrap()), map_of(&b.unwrap()));
+            }
         }
 
         #[test]

@@ -38,7 +38,7 @@ pub async fn create(cx: &Cx<'_>) -> Reply {
 
 pub async fn describe(cx: &Cx<'_>) -> Reply {
     let r = KeyIdRequest::read(cx.params)?;
-    let view = cx.service.describe_key(r.key_id).await?;
+    let view = cx.service.describe_key(cx.authorized.key(r.key_id)).await?;
     Ok(cx.render(&KeyMetadataResponse {
         key_metadata: metadata(view, true),
     }))
@@ -70,41 +70,51 @@ pub async fn list(cx: &Cx<'_>) -> Reply {
 pub async fn update_description(cx: &Cx<'_>) -> Reply {
     let r = UpdateKeyDescriptionRequest::read(cx.params)?;
     cx.service
-        .update_key_description(cx.caller, r.key_id, r.description)
+        .update_key_description(cx.caller, cx.authorized.key(r.key_id), r.description)
         .await?;
     Ok(cx.render(&EmptyResponse {}))
 }
 
 pub async fn enable(cx: &Cx<'_>) -> Reply {
     let r = KeyIdRequest::read(cx.params)?;
-    cx.service.enable_key(cx.caller, r.key_id).await?;
+    cx.service
+        .enable_key(cx.caller, cx.authorized.key(r.key_id))
+        .await?;
     Ok(cx.render(&EmptyResponse {}))
 }
 
 pub async fn disable(cx: &Cx<'_>) -> Reply {
     let r = KeyIdRequest::read(cx.params)?;
-    cx.service.disable_key(cx.caller, r.key_id).await?;
+    cx.service
+        .disable_key(cx.caller, cx.authorized.key(r.key_id))
+        .await?;
     Ok(cx.render(&EmptyResponse {}))
 }
 
 pub async fn schedule_deletion(cx: &Cx<'_>) -> Reply {
     let r = ScheduleKeyDeletionRequest::read(cx.params)?;
     cx.service
-        .schedule_key_deletion(cx.caller, r.key_id, r.pending_window_in_days)
+        .schedule_key_deletion(
+            cx.caller,
+            cx.authorized.key(r.key_id),
+            r.pending_window_in_days,
+        )
         .await?;
     Ok(cx.render(&EmptyResponse {}))
 }
 
 pub async fn cancel_deletion(cx: &Cx<'_>) -> Reply {
     let r = KeyIdRequest::read(cx.params)?;
-    cx.service.cancel_key_deletion(cx.caller, r.key_id).await?;
+    cx.service
+        .cancel_key_deletion(cx.caller, cx.authorized.key(r.key_id))
+        .await?;
     Ok(cx.render(&EmptyResponse {}))
 }
 
 pub async fn create_alias(cx: &Cx<'_>) -> Reply {
     let r = AliasRequest::read(cx.params)?;
     cx.service
-        .create_alias(cx.caller, r.alias_name, r.key_id)
+        .create_alias(cx.caller, r.alias_name, cx.authorized.key(r.key_id))
         .await?;
     Ok(cx.render(&EmptyResponse {}))
 }
@@ -112,14 +122,25 @@ pub async fn create_alias(cx: &Cx<'_>) -> Reply {
 pub async fn update_alias(cx: &Cx<'_>) -> Reply {
     let r = AliasRequest::read(cx.params)?;
     cx.service
-        .update_alias(cx.caller, r.alias_name, r.key_id)
+        .update_alias(
+            cx.caller,
+            r.alias_name,
+            cx.authorized.key(r.key_id),
+            cx.authorized.alias_key_id.as_deref(),
+        )
         .await?;
     Ok(cx.render(&EmptyResponse {}))
 }
 
 pub async fn delete_alias(cx: &Cx<'_>) -> Reply {
     let r = DeleteAliasRequest::read(cx.params)?;
-    cx.service.delete_alias(cx.caller, r.alias_name).await?;
+    cx.service
+        .delete_alias(
+            cx.caller,
+            r.alias_name,
+            cx.authorized.alias_key_id.as_deref(),
+        )
+        .await?;
     Ok(cx.render(&EmptyResponse {}))
 }
 
@@ -131,7 +152,7 @@ pub async fn list_aliases(cx: &Cx<'_>) -> Reply {
 pub async fn list_aliases_by_key_id(cx: &Cx<'_>) -> Reply {
     let key = KeyIdRequest::read(cx.params)?;
     let r = PageRequest::read(cx.params)?;
-    aliases_reply(cx, Some(key.key_id), r).await
+    aliases_reply(cx, Some(cx.authorized.key(key.key_id)), r).await
 }
 
 pub async fn encrypt(cx: &Cx<'_>) -> Reply {
@@ -140,9 +161,9 @@ pub async fn encrypt(cx: &Cx<'_>) -> Reply {
         .service
         .encrypt(
             cx.caller,
-            r.key_id,
+            cx.authorized.key(r.key_id),
             r.plaintext,
-            r.encryption_context,
+            r.encryption_context.as_deref(),
             r.dry_run,
         )
         .await?;
@@ -160,7 +181,7 @@ pub async fn decrypt(cx: &Cx<'_>) -> Reply {
         .decrypt(
             cx.caller,
             r.ciphertext_blob,
-            r.encryption_context,
+            r.encryption_context.as_deref(),
             r.dry_run,
         )
         .await?;
@@ -179,9 +200,9 @@ pub async fn generate_data_key(cx: &Cx<'_>) -> Reply {
         .service
         .generate_data_key(
             cx.caller,
-            r.key_id,
+            cx.authorized.key(r.key_id),
             spec,
-            r.encryption_context,
+            r.encryption_context.as_deref(),
             true,
             r.dry_run,
         )
@@ -202,9 +223,9 @@ pub async fn generate_data_key_without_plaintext(cx: &Cx<'_>) -> Reply {
         .service
         .generate_data_key(
             cx.caller,
-            r.key_id,
+            cx.authorized.key(r.key_id),
             spec,
-            r.encryption_context,
+            r.encryption_context.as_deref(),
             false,
             r.dry_run,
         )
@@ -218,7 +239,10 @@ pub async fn generate_data_key_without_plaintext(cx: &Cx<'_>) -> Reply {
 
 pub async fn create_version(cx: &Cx<'_>) -> Reply {
     let r = KeyIdRequest::read(cx.params)?;
-    let v = cx.service.create_key_version(cx.caller, r.key_id).await?;
+    let v = cx
+        .service
+        .create_key_version(cx.caller, cx.authorized.key(r.key_id))
+        .await?;
     Ok(cx.render(&KeyVersionResponse {
         key_version: version_item(v),
     }))
@@ -228,7 +252,7 @@ pub async fn describe_version(cx: &Cx<'_>) -> Reply {
     let r = KeyVersionRequest::read(cx.params)?;
     let v = cx
         .service
-        .describe_key_version(r.key_id, r.key_version_id)
+        .describe_key_version(cx.authorized.key(r.key_id), r.key_version_id)
         .await?;
     Ok(cx.render(&KeyVersionResponse {
         key_version: version_item(v),
@@ -240,7 +264,10 @@ pub async fn list_versions(cx: &Cx<'_>) -> Reply {
     let r = PageRequest::read(cx.params)?;
     let page = cx
         .service
-        .list_key_versions(key.key_id, Paging::parse(r.page_number, r.page_size)?)
+        .list_key_versions(
+            cx.authorized.key(key.key_id),
+            Paging::parse(r.page_number, r.page_size)?,
+        )
         .await?;
     Ok(cx.render(&ListKeyVersionsResponse {
         page_number: page.page_number,
@@ -257,7 +284,7 @@ pub async fn update_rotation_policy(cx: &Cx<'_>) -> Reply {
     cx.service
         .update_key_rotation_policy(
             cx.caller,
-            r.key_id,
+            cx.authorized.key(r.key_id),
             r.enable_automatic_rotation,
             r.rotation_interval,
         )

@@ -11,6 +11,7 @@ mod service;
 mod sts;
 mod tags;
 
+use openkms_service::authz::Authorized;
 use openkms_service::{Caller, Service};
 use openkms_wire::actions::ram::{RamAction, RAM_API_VERSION};
 use openkms_wire::actions::rotation::OwnAction;
@@ -28,12 +29,13 @@ pub async fn dispatch(
     format: Format,
     request_id: &str,
 ) -> (&'static str, Result<Vec<u8>, ApiError>) {
-    let cx = Cx {
+    let mut cx = Cx {
         service,
         caller,
         params: &rpc.params,
         format,
         request_id,
+        authorized: Authorized::default(),
     };
     if rpc.version.as_deref() == Some(API_VERSION) {
         if let Some(own) = rpc.action.as_deref().and_then(OwnAction::parse) {
@@ -54,9 +56,17 @@ pub async fn dispatch(
     };
     let action = match routed {
         Routed::Kms(action) => {
-            let target = authz::target(action, &rpc.params);
+            // The resources come from one rule per action; an empty or ambiguous one is a 400
+            // before anything is authorized.
+            let target = match authz::target(action, &rpc.params) {
+                Ok(t) => t,
+                Err(e) => return (action.name(), Err(e.into())),
+            };
             match service.authorize(caller, action.name(), target).await {
-                Ok(()) => action,
+                Ok(resolved) => {
+                    cx.authorized = resolved;
+                    action
+                }
                 Err(e) => return (action.name(), Err(e.into())),
             }
         }
@@ -160,6 +170,9 @@ pub struct Cx<'a> {
     pub params: &'a openkms_wire::Params,
     pub format: Format,
     pub request_id: &'a str,
+    /// What authorization resolved (the key a KeyId named, the key an alias named): handlers
+    /// act on these, never on a second reading of the parameters.
+    pub authorized: Authorized,
 }
 
 impl Cx<'_> {

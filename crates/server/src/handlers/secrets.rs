@@ -26,7 +26,8 @@ pub async fn create(cx: &Cx<'_>) -> Reply {
                 version_id: r.version_id,
                 secret_data: r.secret_data,
                 secret_data_type: r.secret_data_type,
-                encryption_key_id: r.encryption_key_id,
+                // The key authorization resolved, not a second reading of an alias.
+                encryption_key_id: r.encryption_key_id.map(|text| cx.authorized.key(text)),
                 description: r.description,
                 tags: r.tags,
                 secret_type: r.secret_type,

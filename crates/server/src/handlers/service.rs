@@ -16,7 +16,7 @@ pub async fn list_kms_instances(cx: &Cx<'_>) -> Reply {
             cx.caller,
             p.u64("PageNumber")?,
             p.u64("PageSize")?,
-            p.optional("Filters"),
+            p.json_text("Filters")?,
         )
         .await?;
     Ok(cx.render(&ListKmsInstancesResponse {

@@ -9,26 +9,31 @@ use crate::error_response::ApiError;
 
 type Reply = Result<Vec<u8>, ApiError>;
 
-fn target(t: TagResourceTarget<'_>) -> TagTarget<'_> {
+/// The resource to change: the one authorization checked (a key as the id it resolved to).
+fn target<'a>(cx: &'a Cx<'_>, t: TagResourceTarget<'a>) -> TagTarget<'a> {
     match t {
         TagResourceTarget::SecretName(n) => TagTarget::Secret(n),
-        TagResourceTarget::KeyId(k) => TagTarget::Key(k),
+        TagResourceTarget::KeyId(k) => TagTarget::Key(cx.authorized.key(k)),
         TagResourceTarget::CertificateId(c) => TagTarget::Certificate(c),
     }
 }
 
 pub async fn tag_resource(cx: &Cx<'_>) -> Reply {
     let t = TagResourceTarget::read(cx.params)?;
+    cx.params.refuse_flattened("Tags")?;
     let tags = cx.params.required("Tags")?;
-    cx.service.tag_resource(cx.caller, target(t), tags).await?;
+    cx.service
+        .tag_resource(cx.caller, target(cx, t), tags)
+        .await?;
     Ok(cx.render(&EmptyResponse {}))
 }
 
 pub async fn untag_resource(cx: &Cx<'_>) -> Reply {
     let t = TagResourceTarget::read(cx.params)?;
+    cx.params.refuse_flattened("TagKeys")?;
     let keys = cx.params.required("TagKeys")?;
     cx.service
-        .untag_resource(cx.caller, target(t), keys)
+        .untag_resource(cx.caller, target(cx, t), keys)
         .await?;
     Ok(cx.render(&EmptyResponse {}))
 }
@@ -53,7 +58,7 @@ pub async fn tag_resources(cx: &Cx<'_>) -> Reply {
 
 pub async fn untag_resources(cx: &Cx<'_>) -> Reply {
     let set = ResourceSet::read(cx.params)?;
-    let keys = cx.params.list("TagKey");
+    let keys = cx.params.indexed_list("TagKey")?;
     let all = cx.params.bool("All")?.unwrap_or(false);
     cx.service
         .untag_resources(
@@ -101,7 +106,10 @@ pub async fn list_tag_resources(cx: &Cx<'_>) -> Reply {
 
 pub async fn list_resource_tags(cx: &Cx<'_>) -> Reply {
     let key_id = cx.params.required("KeyId")?;
-    let tags = cx.service.list_resource_tags(cx.caller, key_id).await?;
+    let tags = cx
+        .service
+        .list_resource_tags(cx.caller, cx.authorized.key(key_id))
+        .await?;
     Ok(cx.render(&ListResourceTagsResponse {
         tags: KeyTags {
             tag: tags

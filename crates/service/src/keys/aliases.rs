@@ -46,22 +46,44 @@ impl Service {
         }
     }
 
-    /// UpdateAlias: points an existing alias at another key.
-    pub async fn update_alias(&self, _c: &Caller, alias: &str, key_id: &str) -> Result<(), Error> {
+    /// UpdateAlias: points an existing alias at another key. With `from` (the key the alias
+    /// named when the caller was authorized on it), the alias moves only if it still names
+    /// that key; if it was moved meanwhile the call is refused (409), never applied to a key
+    /// the caller was not checked on.
+    pub async fn update_alias(
+        &self,
+        _c: &Caller,
+        alias: &str,
+        key_id: &str,
+        from: Option<&str>,
+    ) -> Result<(), Error> {
         let name = AliasName::parse(alias)?;
         let key = self.alias_target(key_id).await?;
-        match self.store.update_alias(name.as_str(), &key.key_id).await? {
+        match self
+            .store
+            .update_alias(name.as_str(), &key.key_id, from)
+            .await?
+        {
             AliasOutcome::Applied => Ok(()),
-            AliasOutcome::Taken | AliasOutcome::NotFound => Err(Error::AliasNotFound),
+            AliasOutcome::Taken | AliasOutcome::NotFound => {
+                Err(self.alias_lost(&name, from).await?)
+            }
         }
     }
 
-    /// DeleteAlias.
-    pub async fn delete_alias(&self, _c: &Caller, alias: &str) -> Result<(), Error> {
+    /// DeleteAlias; with `from`, only while the alias still names that key (as UpdateAlias).
+    pub async fn delete_alias(
+        &self,
+        _c: &Caller,
+        alias: &str,
+        from: Option<&str>,
+    ) -> Result<(), Error> {
         let name = AliasName::parse(alias).map_err(|_| Error::AliasNotFound)?;
-        match self.store.delete_alias(name.as_str()).await? {
+        match self.store.delete_alias(name.as_str(), from).await? {
             AliasOutcome::Applied => Ok(()),
-            AliasOutcome::Taken | AliasOutcome::NotFound => Err(Error::AliasNotFound),
+            AliasOutcome::Taken | AliasOutcome::NotFound => {
+                Err(self.alias_lost(&name, from).await?)
+            }
         }
     }
 
@@ -91,6 +113,15 @@ impl Service {
                     key_id: a.key_id,
                 })
                 .collect(),
+        })
+    }
+
+    /// Why a conditional alias change did not apply: the alias is gone (404), or it names
+    /// another key than the one authorized (409).
+    async fn alias_lost(&self, name: &AliasName, from: Option<&str>) -> Result<Error, Error> {
+        Ok(match (from, self.store.alias(name.as_str()).await?) {
+            (Some(_), Some(_)) => Error::AliasMoved,
+            _ => Error::AliasNotFound,
         })
     }
 

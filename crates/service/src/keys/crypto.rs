@@ -115,8 +115,7 @@ impl Service {
         dry_run: bool,
     ) -> Result<Decrypted, Error> {
         let context = EncryptionContext::parse(context)?;
-        let bytes = base64_decode(ciphertext_blob).ok_or(Error::InvalidCiphertext)?;
-        let blob = CiphertextBlob::decode(&bytes).map_err(|_| Error::InvalidCiphertext)?;
+        let blob = decode_blob(ciphertext_blob).ok_or(Error::InvalidCiphertext)?;
         // A blob naming an unknown key, or the service key, is simply not a valid blob.
         let key = match self.store.key(&blob.key_id).await? {
             Some(k) if k.creator != super::SERVICE_CREATOR => k,
@@ -200,7 +199,18 @@ impl Service {
     }
 }
 
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
+/// A CiphertextBlob parameter decoded, or `None` when it is not one. Decrypt and its
+/// authorization both read the blob through this one function, so the key authorized is the
+/// key that decrypts.
+fn decode_blob(text: &str) -> Option<CiphertextBlob> {
     use base64::Engine;
-    base64::engine::general_purpose::STANDARD.decode(text).ok()
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()?;
+    CiphertextBlob::decode(&bytes).ok()
+}
+
+/// The key id a CiphertextBlob parameter names, for authorization.
+pub(crate) fn blob_key_id(text: &str) -> Option<String> {
+    decode_blob(text).map(|b| b.key_id)
 }

@@ -15,6 +15,7 @@ mod versions;
 
 pub use aliases::{AliasPage, AliasView};
 pub use create::CreateKeyInput;
+pub(crate) use crypto::blob_key_id;
 pub use crypto::{DataKey, DataKeySpec, Decrypted, Encrypted};
 pub use versions::{KeyVersionPage, KeyVersionView};
 

@@ -185,6 +185,18 @@ impl Service {
 }
 
 /// The secret's name: `$Auto` for RAMCredentials builds it from the UserName.
+/// The name CreateSecret will give a secret, for authorization: `None` when the parameters
+/// name none (the call then fails validation with its own error).
+pub(crate) fn new_secret_name(
+    given: &str,
+    secret_type: Option<&str>,
+    extended_config: Option<&str>,
+) -> Option<SecretName> {
+    let ty = SecretType::parse(secret_type.unwrap_or("Generic")).ok()?;
+    let config = ExtendedConfig::from_param(ty, extended_config).ok()?;
+    secret_name_for(ty, given, config.as_ref()).ok()
+}
+
 fn secret_name_for(
     ty: SecretType,
     given: &str,

@@ -16,6 +16,7 @@ mod update;
 mod version_stage;
 
 pub use batch_get::{BatchEntry, MAX_BATCH_SECRETS};
+pub(crate) use create::new_secret_name;
 pub use create::{CreateSecretInput, CreatedSecret};
 pub use delete::{DeleteMode, DeletedSecret};
 pub use describe::{SecretDescription, VersionListing, VersionSummary};

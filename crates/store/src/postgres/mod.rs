@@ -616,14 +616,19 @@ impl Store for PgStore {
         &self,
         alias_name: &str,
         key_id: &str,
+        from: Option<&str>,
     ) -> Result<AliasOutcome, StoreError> {
-        let n = sqlx::query("UPDATE aliases SET key_id = $2 WHERE alias_name = $1")
-            .bind(alias_name)
-            .bind(key_id)
-            .execute(&self.pool)
-            .await
-            .map_err(pg("update alias"))?
-            .rows_affected();
+        let n = sqlx::query(
+            "UPDATE aliases SET key_id = $2 \
+             WHERE alias_name = $1 AND ($3::text IS NULL OR key_id = $3)",
+        )
+        .bind(alias_name)
+        .bind(key_id)
+        .bind(from)
+        .execute(&self.pool)
+        .await
+        .map_err(pg("update alias"))?
+        .rows_affected();
         Ok(if n == 0 {
             AliasOutcome::NotFound
         } else {
@@ -631,13 +636,20 @@ impl Store for PgStore {
         })
     }
 
-    async fn delete_alias(&self, alias_name: &str) -> Result<AliasOutcome, StoreError> {
-        let n = sqlx::query("DELETE FROM aliases WHERE alias_name = $1")
-            .bind(alias_name)
-            .execute(&self.pool)
-            .await
-            .map_err(pg("delete alias"))?
-            .rows_affected();
+    async fn delete_alias(
+        &self,
+        alias_name: &str,
+        from: Option<&str>,
+    ) -> Result<AliasOutcome, StoreError> {
+        let n = sqlx::query(
+            "DELETE FROM aliases WHERE alias_name = $1 AND ($2::text IS NULL OR key_id = $2)",
+        )
+        .bind(alias_name)
+        .bind(from)
+        .execute(&self.pool)
+        .await
+        .map_err(pg("delete alias"))?
+        .rows_affected();
         Ok(if n == 0 {
             AliasOutcome::NotFound
         } else {

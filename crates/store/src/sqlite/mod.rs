@@ -586,13 +586,18 @@ impl Store for SqliteStore {
         &self,
         alias_name: &str,
         key_id: &str,
+        from: Option<&str>,
     ) -> Result<AliasOutcome, StoreError> {
         let (alias_name, key_id) = (alias_name.to_owned(), key_id.to_owned());
+        let from = from.map(str::to_owned);
         self.writer
             .write(move |c| {
                 let n = c
-                    .prepare_cached("UPDATE aliases SET key_id = ?2 WHERE alias_name = ?1")
-                    .and_then(|mut s| s.execute(params![alias_name, key_id]))
+                    .prepare_cached(
+                        "UPDATE aliases SET key_id = ?2 \
+                         WHERE alias_name = ?1 AND (?3 IS NULL OR key_id = ?3)",
+                    )
+                    .and_then(|mut s| s.execute(params![alias_name, key_id, from]))
                     .map_err(db("update alias"))?;
                 Ok(if n == 0 {
                     AliasOutcome::NotFound
@@ -603,13 +608,20 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn delete_alias(&self, alias_name: &str) -> Result<AliasOutcome, StoreError> {
+    async fn delete_alias(
+        &self,
+        alias_name: &str,
+        from: Option<&str>,
+    ) -> Result<AliasOutcome, StoreError> {
         let alias_name = alias_name.to_owned();
+        let from = from.map(str::to_owned);
         self.writer
             .write(move |c| {
                 let n = c
-                    .prepare_cached("DELETE FROM aliases WHERE alias_name = ?1")
-                    .and_then(|mut s| s.execute([alias_name]))
+                    .prepare_cached(
+                        "DELETE FROM aliases WHERE alias_name = ?1 AND (?2 IS NULL OR key_id = ?2)",
+                    )
+                    .and_then(|mut s| s.execute(params![alias_name, from]))
                     .map_err(db("delete alias"))?;
                 Ok(if n == 0 {
                     AliasOutcome::NotFound

@@ -1,6 +1,8 @@
 //! Key, alias and cryptographic actions: what each request carries and each reply looks like
 //! (kms-api.md §3.3, §3.4; kms-sdk-models.md for the exact nesting).
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 use crate::error::ProtocolError;
@@ -32,7 +34,7 @@ impl<'a> CreateKeyRequest<'a> {
             description: p.get("Description"),
             enable_automatic_rotation: p.bool("EnableAutomaticRotation")?,
             rotation_interval: p.optional("RotationInterval"),
-            tags: p.optional("Tags"),
+            tags: p.json_text("Tags")?,
             dkms_instance_id: p.optional("DKMSInstanceId"),
         })
     }
@@ -120,7 +122,7 @@ impl<'a> ListKeysRequest<'a> {
     pub fn read(p: &'a Params) -> Result<Self, ProtocolError> {
         Ok(Self {
             page: PageRequest::read(p)?,
-            filters: p.optional("Filters"),
+            filters: p.json_text("Filters")?,
         })
     }
 }
@@ -255,7 +257,8 @@ pub struct ListAliasesResponse {
 pub struct EncryptRequest<'a> {
     pub key_id: &'a str,
     pub plaintext: &'a str,
-    pub encryption_context: Option<&'a str>,
+    /// JSON object text, from the JSON or the flattened form (`Params::string_map`).
+    pub encryption_context: Option<Cow<'a, str>>,
     pub dry_run: bool,
 }
 
@@ -265,7 +268,7 @@ impl<'a> EncryptRequest<'a> {
         Ok(Self {
             key_id: p.required("KeyId")?,
             plaintext: p.required("Plaintext")?,
-            encryption_context: p.optional("EncryptionContext"),
+            encryption_context: p.string_map("EncryptionContext")?,
             dry_run: p.bool("DryRun")?.unwrap_or(false),
         })
     }
@@ -284,7 +287,8 @@ pub struct CiphertextResponse {
 #[derive(Debug)]
 pub struct DecryptRequest<'a> {
     pub ciphertext_blob: &'a str,
-    pub encryption_context: Option<&'a str>,
+    /// JSON object text, from the JSON or the flattened form (`Params::string_map`).
+    pub encryption_context: Option<Cow<'a, str>>,
     pub dry_run: bool,
 }
 
@@ -293,7 +297,7 @@ impl<'a> DecryptRequest<'a> {
     pub fn read(p: &'a Params) -> Result<Self, ProtocolError> {
         Ok(Self {
             ciphertext_blob: p.required("CiphertextBlob")?,
-            encryption_context: p.optional("EncryptionContext"),
+            encryption_context: p.string_map("EncryptionContext")?,
             dry_run: p.bool("DryRun")?.unwrap_or(false),
         })
     }
@@ -315,7 +319,8 @@ pub struct GenerateDataKeyRequest<'a> {
     pub key_id: &'a str,
     pub key_spec: Option<&'a str>,
     pub number_of_bytes: Option<u64>,
-    pub encryption_context: Option<&'a str>,
+    /// JSON object text, from the JSON or the flattened form (`Params::string_map`).
+    pub encryption_context: Option<Cow<'a, str>>,
     pub dry_run: bool,
 }
 
@@ -326,7 +331,7 @@ impl<'a> GenerateDataKeyRequest<'a> {
             key_id: p.required("KeyId")?,
             key_spec: p.optional("KeySpec"),
             number_of_bytes: p.u64("NumberOfBytes")?,
-            encryption_context: p.optional("EncryptionContext"),
+            encryption_context: p.string_map("EncryptionContext")?,
             dry_run: p.bool("DryRun")?.unwrap_or(false),
         })
     }
@@ -477,7 +482,7 @@ mod tests {
         let p = trace_params("allops-tea-python_28_Encrypt.json");
         let r = EncryptRequest::read(&p).unwrap();
         assert_eq!(
-            (r.plaintext, r.encryption_context),
+            (r.plaintext, r.encryption_context.as_deref()),
             ("aGVsbG8=", Some(r#"{"purpose":"demo"}"#))
         );
         let p = trace_params("allops-tea-python_29_Decrypt.json");

@@ -32,15 +32,15 @@ impl<'a> CreateSecretRequest<'a> {
             version_id: p.required("VersionId")?,
             secret_data: p.required("SecretData")?,
             secret_data_type: p.optional("SecretDataType"),
-            encryption_key_id: p.optional("EncryptionKeyId"),
+            encryption_key_id: p.optional_resource("EncryptionKeyId")?,
             description: p.get("Description"),
-            tags: p.optional("Tags"),
+            tags: p.json_text("Tags")?,
             secret_type: p.optional("SecretType"),
-            extended_config: p.optional("ExtendedConfig"),
+            extended_config: p.json_text("ExtendedConfig")?,
             enable_automatic_rotation: p.bool("EnableAutomaticRotation")?,
             rotation_interval: p.optional("RotationInterval"),
             dkms_instance_id: p.optional("DKMSInstanceId"),
-            policy: p.optional("Policy"),
+            policy: p.json_text("Policy")?,
         })
     }
 }
@@ -175,7 +175,7 @@ impl<'a> PutSecretValueRequest<'a> {
             version_id: p.required("VersionId")?,
             secret_data: p.required("SecretData")?,
             secret_data_type: p.optional("SecretDataType"),
-            version_stages: p.optional("VersionStages"),
+            version_stages: p.json_text("VersionStages")?,
         })
     }
 }
@@ -391,7 +391,10 @@ impl<'a> SetSecretPolicyRequest<'a> {
         Ok(Self {
             secret_name: p.required("SecretName")?,
             policy_name: p.optional("PolicyName"),
-            policy: p.required("Policy")?,
+            policy: {
+                p.refuse_flattened("Policy")?;
+                p.required("Policy")?
+            },
         })
     }
 }
@@ -443,6 +446,7 @@ impl BatchGetSecretValueRequest {
     /// Unknown fields of an object are ignored; `FetchExtendedConfig` may be a JSON boolean or
     /// the text `true`/`false` in any case. The count limit is the service's.
     pub fn read(p: &Params) -> Result<Self, ProtocolError> {
+        p.refuse_flattened(SECRETS_LIST)?;
         let text = p.required(SECRETS_LIST)?;
         let invalid = |reason| ProtocolError::InvalidParameter {
             name: SECRETS_LIST,
@@ -588,7 +592,7 @@ impl<'a> ListSecretsRequest<'a> {
             page_number: p.u64("PageNumber")?,
             page_size: p.u64("PageSize")?,
             fetch_tags: p.bool("FetchTags")?.unwrap_or(false),
-            filters: p.optional("Filters"),
+            filters: p.json_text("Filters")?,
         })
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::error::ProtocolError;
-use crate::params::Params;
+use crate::params::{parse_index, Params};
 
 /// Which resource TagResource / UntagResource name: exactly one of the three parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,50 +17,59 @@ pub enum TagResourceTarget<'a> {
 }
 
 impl<'a> TagResourceTarget<'a> {
-    /// Reads SecretName / KeyId / CertificateId, requiring exactly one.
+    /// Reads SecretName / KeyId / CertificateId: exactly one must be sent, and it must not be
+    /// empty. A parameter sent empty still counts as sent, so `SecretName=&KeyId=k` is
+    /// ambiguous (400 `InvalidParameter`) rather than a tag on the key that skipped the
+    /// secret's checks; one empty resource is 400 `MissingParameter`. Decided before
+    /// authorization (threat model rule 1).
     pub fn read(p: &'a Params) -> Result<Self, ProtocolError> {
-        let found = [
-            p.optional("SecretName").map(Self::SecretName),
-            p.optional("KeyId").map(Self::KeyId),
-            p.optional("CertificateId").map(Self::CertificateId),
-        ];
-        let mut given = found.into_iter().flatten();
-        match (given.next(), given.next()) {
-            (Some(t), None) => Ok(t),
+        const NAMES: [&str; 3] = ["SecretName", "KeyId", "CertificateId"];
+        let mut sent = NAMES.into_iter().filter(|n| p.present(n));
+        match (sent.next(), sent.next()) {
             (None, _) => Err(ProtocolError::MissingParameter { name: "SecretName" }),
             (Some(_), Some(_)) => Err(ProtocolError::InvalidParameter {
                 name: "SecretName",
                 reason: "give exactly one of SecretName, KeyId and CertificateId",
             }),
+            (Some("KeyId"), None) => Ok(Self::KeyId(p.resource("KeyId")?)),
+            (Some("CertificateId"), None) => Ok(Self::CertificateId(p.resource("CertificateId")?)),
+            (Some(_), None) => Ok(Self::SecretName(p.resource("SecretName")?)),
         }
     }
 }
 
 /// `Tag.N.Key` / `Tag.N.Value` pairs in index order; a value may be absent.
 pub fn indexed_tags(p: &Params) -> Result<Vec<(&str, Option<&str>)>, ProtocolError> {
+    let invalid = |reason| ProtocolError::InvalidParameter {
+        name: "Tag",
+        reason,
+    };
+    if p.present("Tag") {
+        return Err(invalid("send tags as Tag.N.Key and Tag.N.Value"));
+    }
     let mut by_index: BTreeMap<u32, (Option<&str>, Option<&str>)> = BTreeMap::new();
     for (rest, value) in p.with_prefix("Tag") {
-        let Some((index, field)) = rest.split_once('.') else {
-            continue;
-        };
-        let Ok(index) = index.parse::<u32>() else {
-            continue;
-        };
+        // Anything else under `Tag.` would be dropped: refuse it instead.
+        let (index, field) = rest
+            .split_once('.')
+            .and_then(|(i, f)| Some((parse_index(i)?, f)))
+            .ok_or_else(|| invalid("use Tag.N.Key and Tag.N.Value with N = 1, 2, ..."))?;
         let slot = by_index.entry(index).or_default();
-        match field {
-            "Key" => slot.0 = Some(value),
-            "Value" => slot.1 = Some(value),
-            _ => {}
+        let place = match field {
+            "Key" => &mut slot.0,
+            "Value" => &mut slot.1,
+            _ => return Err(invalid("use Tag.N.Key and Tag.N.Value with N = 1, 2, ...")),
+        };
+        // `Tag.1.Key` and `Tag.01.Key` are one tag given twice.
+        if place.replace(value).is_some() {
+            return Err(invalid("a tag index is given twice"));
         }
     }
     by_index
         .into_values()
         .map(|(k, v)| match k {
             Some(k) if !k.is_empty() => Ok((k, v)),
-            _ => Err(ProtocolError::InvalidParameter {
-                name: "Tag",
-                reason: "every Tag.N needs a non-empty Tag.N.Key",
-            }),
+            _ => Err(invalid("every Tag.N needs a non-empty Tag.N.Key")),
         })
         .collect()
 }
@@ -79,7 +88,7 @@ impl<'a> ResourceSet<'a> {
         Ok(Self {
             region_id: p.required("RegionId")?,
             resource_type: p.required("ResourceType")?,
-            resource_ids: p.list("ResourceId"),
+            resource_ids: p.indexed_list("ResourceId")?,
         })
     }
 }
@@ -150,6 +159,15 @@ mod tests {
             vec![("a", Some("x")), ("b", None), ("c", None)]
         );
         assert!(indexed_tags(&params("Tag.1.Value=x")).is_err());
+        for text in [
+            "Tag.1.Key=a&Tag.01.Key=b",
+            "Tag.x.Key=a",
+            "Tag.1.Name=a",
+            "Tag=a",
+            "Tag.0.Key=a",
+        ] {
+            assert!(indexed_tags(&params(text)).is_err(), "{text}");
+        }
     }
 
     #[test]
@@ -160,5 +178,26 @@ mod tests {
         );
         assert!(TagResourceTarget::read(&params("KeyId=k&SecretName=s")).is_err());
         assert!(TagResourceTarget::read(&params("")).is_err());
+        // An empty parameter still counts as sent: ambiguous, never "the other one".
+        for text in [
+            "SecretName=&KeyId=k",
+            "KeyId=k&CertificateId=",
+            "SecretName=s&KeyId=",
+        ] {
+            assert!(matches!(
+                TagResourceTarget::read(&params(text)),
+                Err(ProtocolError::InvalidParameter { .. })
+            ));
+        }
+        for text in ["SecretName=", "KeyId=", "CertificateId="] {
+            assert!(matches!(
+                TagResourceTarget::read(&params(text)),
+                Err(ProtocolError::MissingParameter { .. })
+            ));
+        }
+        assert_eq!(
+            TagResourceTarget::read(&params("CertificateId=c")).unwrap(),
+            TagResourceTarget::CertificateId("c")
+        );
     }
 }
