@@ -271,38 +271,20 @@ impl Client {
             .map(|d| d.as_secs())
             .unwrap_or(0);
         let nonce = uuid::Uuid::new_v4().to_string();
-        let call = Call {
-            method: "POST",
-            host: &self.endpoint,
-            action,
-            version,
-            query: params
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            form: Vec::new(),
-        };
         let signer = Signer {
             access_key_id: &self.access_key_id,
             secret: self.secret.as_bytes(),
             security_token: self.token.as_deref(),
         };
-        let signed = signer.sign_v3(&call, &nonce, &format_unix(i64::try_from(now).unwrap_or(0)));
-        let mut request = format!("POST /?{} HTTP/1.1\r\n", signed.query).into_bytes();
-        for (name, value) in &signed.headers {
-            request.extend_from_slice(name.as_str().as_bytes());
-            request.extend_from_slice(b": ");
-            request.extend_from_slice(value.as_bytes());
-            request.extend_from_slice(b"\r\n");
-        }
-        request.extend_from_slice(
-            format!(
-                "content-length: {}\r\nconnection: close\r\n\r\n",
-                signed.body.len()
-            )
-            .as_bytes(),
+        let request = signed_request(
+            &signer,
+            &self.endpoint,
+            version,
+            action,
+            params,
+            &nonce,
+            &format_unix(i64::try_from(now).unwrap_or(0)),
         );
-        request.extend_from_slice(&signed.body);
         let connect = |source| ClientError::Connect {
             endpoint: self.endpoint.clone(),
             source,
@@ -321,6 +303,50 @@ impl Client {
             Err(ClientError::Refused { status })
         }
     }
+}
+
+/// The bytes of one signed V3 call. Every action parameter travels in the form body, never in
+/// the request target: proxies and access logs keep URLs, and SecretData, Plaintext, policy
+/// documents and passwords must not land there (threat model rule 6). The target is a bare
+/// `/`, as with `@alicloud/pop-core` POST; the body is signed through x-acs-content-sha256
+/// and its content-type header is signed too.
+fn signed_request(
+    signer: &Signer<'_>,
+    host: &str,
+    version: &str,
+    action: &str,
+    params: &[(&str, &str)],
+    nonce: &str,
+    date: &str,
+) -> Vec<u8> {
+    let call = Call {
+        method: "POST",
+        host,
+        action,
+        version,
+        query: Vec::new(),
+        form: params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    };
+    let signed = signer.sign_v3(&call, nonce, date);
+    let mut request = b"POST / HTTP/1.1\r\n".to_vec();
+    for (name, value) in &signed.headers {
+        request.extend_from_slice(name.as_str().as_bytes());
+        request.extend_from_slice(b": ");
+        request.extend_from_slice(value.as_bytes());
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(
+        format!(
+            "content-length: {}\r\nconnection: close\r\n\r\n",
+            signed.body.len()
+        )
+        .as_bytes(),
+    );
+    request.extend_from_slice(&signed.body);
+    request
 }
 
 /// Status and body of an HTTP/1.1 reply read to the end (content-length or close-delimited).
@@ -346,6 +372,35 @@ fn parse_reply(reply: &[u8]) -> Option<(u16, Vec<u8>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parameters_travel_in_the_signed_body_never_in_the_url() {
+        let signer = Signer {
+            access_key_id: "ak",
+            secret: b"secret",
+            security_token: None,
+        };
+        let request = signed_request(
+            &signer,
+            "127.0.0.1:1",
+            KMS_VERSION,
+            "CreateSecret",
+            &[("SecretName", "db"), ("SecretData", "hunter2 & more")],
+            "nonce",
+            "2026-01-01T00:00:00Z",
+        );
+        let text = String::from_utf8(request).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let request_line = head.lines().next().unwrap();
+        assert_eq!(request_line, "POST / HTTP/1.1");
+        assert!(!head.contains("hunter2") && !head.contains("SecretName"));
+        assert_eq!(body, "SecretName=db&SecretData=hunter2%20%26%20more");
+        let auth = head
+            .lines()
+            .find(|l| l.starts_with("authorization:"))
+            .unwrap();
+        assert!(auth.contains("content-type;"), "{auth}");
+    }
 
     #[test]
     fn reads_a_content_length_reply() {
