@@ -9,13 +9,30 @@
 //!   SetSecretPolicy needs no invalidation. Tags are read only when a policy tests `kms:tag/`.
 //! - Resources are the ARNs of spec §5. A secret that does not exist is authorized on the ARN
 //!   its name would have, so a caller without permission learns nothing about existence.
-//!   CreateSecret is checked on the ARN the new secret will have (the KMS docs are unclear
-//!   whether it is the secret container; **unconfirmed**), ListSecrets on the container
-//!   `acs:kms:<region>:<uid>:secret`, ListKeys/CreateKey on `…:key`, ListAliases on `…:alias`.
 //!   Actions openkms cannot tie to one resource are checked on `*`, which only a statement with
 //!   `Resource: "*"` matches: such a request fails closed. BatchGetSecretValue and the plural
 //!   TagResources/UntagResources touch several secrets at once, where a secret policy's Deny or
 //!   a customer key's permission would go unchecked: they are refused to RAM users for now.
+//!   Which resources each action is checked on (`kms:<Action>` on each, unless named):
+//!
+//!   | actions | resources |
+//!   | --- | --- |
+//!   | CreateSecret | the ARN of the name the secret will have (CreateSecret: the KMS docs are unclear whether it is the container; **unconfirmed**); `kms:GenerateDataKey` on a customer EncryptionKeyId |
+//!   | GetSecretValue | the secret (its policy and tags too); `kms:Decrypt` on its customer key |
+//!   | PutSecretValue, RotateSecret | the secret; `kms:GenerateDataKey` on its customer key |
+//!   | DescribeSecret, ListSecretVersionIds, DeleteSecret, RestoreSecret, UpdateSecret, UpdateSecretVersionStage, Get/SetSecretPolicy, UpdateSecretRotationPolicy | the secret |
+//!   | ListSecrets | `acs:kms:<region>:<uid>:secret` |
+//!   | CreateKey, ListKeys | `…:key` |
+//!   | ListAliases | `…:alias` |
+//!   | CreateAlias | the alias and the key |
+//!   | UpdateAlias | the alias, the key it names now, the new key |
+//!   | DeleteAlias | the alias and the key it names now |
+//!   | Decrypt | the key the CiphertextBlob names (`*` for a blob that names none) |
+//!   | DescribeKey, UpdateKeyDescription, Enable/DisableKey, Schedule/CancelKeyDeletion, CreateKeyVersion, DescribeKeyVersion, ListKeyVersions, UpdateRotationPolicy, ListAliasesByKeyId, Encrypt, GenerateDataKey, GenerateDataKeyWithoutPlaintext, ListResourceTags | the key (an alias or ARN: the key it resolves to) |
+//!   | TagResource, UntagResource | the one secret, key or certificate named |
+//!   | BatchGetSecretValue, TagResources, UntagResources | root key only |
+//!   | DescribeRegions | nothing |
+//!   | every other action (ListTagResources, instances, GetRandomPassword, unimplemented ones) | `*` |
 //! - A secret under a customer key (EncryptionKeyId, not the service-managed key) also needs
 //!   `kms:Decrypt` on that key to read a value and `kms:GenerateDataKey` to write one.
 //! - Every resource an action touches is checked with the action's own name (threat model

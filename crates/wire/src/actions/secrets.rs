@@ -301,9 +301,26 @@ const CUSTOM_DATA: &str = "ExtendedConfig.CustomData";
 
 impl<'a> UpdateSecretRequest<'a> {
     /// Reads the parameters. CustomData arrives as `ExtendedConfig.CustomData=<JSON object>`
-    /// (legacy SDK) or as `ExtendedConfig.CustomData.<key>=<value>` (generated SDK); both are
-    /// accepted, and when both are sent the flattened pairs are applied after the JSON ones.
+    /// (legacy SDK) or as `ExtendedConfig.CustomData.<key>=<value>` (generated SDK); either is
+    /// accepted, both at once is 400 `InvalidParameter` (which one was meant is unknown), and
+    /// any other `ExtendedConfig` parameter is refused rather than dropped (only CustomData can
+    /// change here).
     pub fn read(p: &'a Params) -> Result<Self, ProtocolError> {
+        if p.present("ExtendedConfig")
+            || p.with_prefix("ExtendedConfig")
+                .any(|(rest, _)| rest != "CustomData" && !rest.starts_with("CustomData."))
+        {
+            return Err(ProtocolError::InvalidParameter {
+                name: "ExtendedConfig",
+                reason: "only ExtendedConfig.CustomData can be changed",
+            });
+        }
+        if p.present(CUSTOM_DATA) && p.with_prefix(CUSTOM_DATA).next().is_some() {
+            return Err(ProtocolError::InvalidParameter {
+                name: CUSTOM_DATA,
+                reason: "send it either as JSON text or flattened, not both",
+            });
+        }
         let mut pairs: Option<Vec<(String, String)>> = None;
         if let Some(text) = p.optional(CUSTOM_DATA) {
             let invalid = || ProtocolError::InvalidParameter {
@@ -688,6 +705,41 @@ mod tests {
             ]))
             .is_err());
         }
+    }
+
+    #[test]
+    fn update_secret_refuses_both_custom_data_forms_and_other_extended_config() {
+        for extra in [
+            [
+                ("ExtendedConfig.CustomData", "{}"),
+                ("ExtendedConfig.CustomData.k", "v"),
+            ],
+            [("ExtendedConfig", "{}"), ("Description", "d")],
+            [("ExtendedConfig.SecretSubType", "x"), ("Description", "d")],
+        ] {
+            let mut pairs = vec![("SecretName", "a")];
+            pairs.extend(extra);
+            assert!(matches!(
+                UpdateSecretRequest::read(&params(&pairs)),
+                Err(ProtocolError::InvalidParameter { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn flattened_json_parameters_are_refused() {
+        let p = params(&[
+            ("SecretName", "a"),
+            ("VersionId", "v"),
+            ("SecretData", "x"),
+            ("Tags.1.TagKey", "k"),
+        ]);
+        assert!(CreateSecretRequest::read(&p).is_err());
+        let p = params(&[
+            ("SecretsList.1.SecretName", "a"),
+            ("SecretsList", "[\"a\"]"),
+        ]);
+        assert!(BatchGetSecretValueRequest::read(&p).is_err());
     }
 
     #[test]
