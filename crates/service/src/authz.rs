@@ -115,6 +115,9 @@ pub struct Authorized {
     pub key_id: Option<String>,
     /// The key an alias named when authorized (UpdateAlias, DeleteAlias).
     pub alias_key_id: Option<String>,
+    /// The stored secret whose policy and key were checked (its row id, which a secret
+    /// re-created under the same name does not share).
+    pub secret_id: Option<i64>,
 }
 
 impl Authorized {
@@ -294,6 +297,7 @@ impl Service {
                     Vec::new()
                 };
                 check(&action, &arn, Some(&policy), &tags)?;
+                resolved.secret_id = Some(record.id);
                 let permission = match key_use {
                     KeyUse::None => None,
                     KeyUse::Decrypt => Some("Decrypt"),

@@ -70,6 +70,7 @@ pub async fn get_value(cx: &Cx<'_>) -> Reply {
                 version_stage: r.version_stage,
                 fetch_extended_config: r.fetch_extended_config,
                 dry_run: r.dry_run,
+                authorized_secret: cx.authorized.secret_id,
             },
         )
         .await?;
@@ -122,6 +123,7 @@ pub async fn put_value(cx: &Cx<'_>) -> Reply {
                 secret_data: r.secret_data,
                 secret_data_type: r.secret_data_type,
                 version_stages: r.version_stages,
+                authorized_secret: cx.authorized.secret_id,
             },
         )
         .await?;
@@ -275,6 +277,8 @@ pub async fn batch_get_value(cx: &Cx<'_>) -> Reply {
             version_stage: e.version_stage.as_deref(),
             fetch_extended_config: e.fetch_extended_config,
             dry_run: false,
+            // Root only: nothing was authorized per entry.
+            authorized_secret: None,
         })
         .collect();
     let entries = cx.service.batch_get_secret_value(cx.caller, inputs).await?;

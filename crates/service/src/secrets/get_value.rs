@@ -18,6 +18,9 @@ pub struct GetSecretValueInput<'a> {
     pub version_stage: Option<&'a str>,
     pub fetch_extended_config: bool,
     pub dry_run: bool,
+    /// The secret authorization checked (`Authorized::secret_id`): a secret re-created under
+    /// the same name since then is not the one whose key was checked, and is not read.
+    pub authorized_secret: Option<i64>,
 }
 
 /// An opened secret version: the secret's and the version's records (shared with the store's
@@ -49,6 +52,7 @@ impl Service {
     ) -> Result<SecretValue, Error> {
         let name = self.secret_name(input.secret_name)?;
         let secret = self.find_secret(&name).await?;
+        check_same_secret(&secret, input.authorized_secret)?;
         if secret.planned_delete_at.is_some() {
             return Err(Error::PendingDeletion);
         }
@@ -108,5 +112,18 @@ impl Service {
             &secret_aad(self.account_id(), secret_name, &version.version_id),
         )
         .map_err(|_| Error::internal("open secret version"))
+    }
+}
+
+/// Refuses a secret other than the one authorization checked (deleted and re-created under
+/// the same name in between, perhaps under another key): for the caller, the secret it was
+/// allowed to use no longer exists.
+pub(crate) fn check_same_secret(
+    secret: &SecretRecord,
+    authorized: Option<i64>,
+) -> Result<(), Error> {
+    match authorized {
+        Some(id) if id != secret.id => Err(Error::SecretNotFound),
+        _ => Ok(()),
     }
 }

@@ -21,6 +21,8 @@ pub struct PutSecretValueInput<'a> {
     pub secret_data: &'a str,
     pub secret_data_type: Option<&'a str>,
     pub version_stages: Option<&'a str>,
+    /// The secret authorization checked (see `GetSecretValueInput::authorized_secret`).
+    pub authorized_secret: Option<i64>,
 }
 
 /// What PutSecretValue reports.
@@ -44,6 +46,7 @@ impl Service {
         let data_type = SecretDataType::parse(input.secret_data_type.unwrap_or("text"))?;
         let labels = parse_version_stages(input.version_stages)?;
         let secret = self.find_secret(&name).await?;
+        super::get_value::check_same_secret(&secret, input.authorized_secret)?;
         if secret.secret_type != SecretType::Generic.wire_name() {
             return Err(Rejection::GenericOnly.into());
         }
