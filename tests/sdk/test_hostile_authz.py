@@ -343,3 +343,25 @@ def test_the_cli_sends_secret_values_in_the_body_never_the_url(server, kms_clien
         assert b"SecretData=" + value.encode() in body
     finally:
         proxy.close()
+
+
+# ---- secrets named by ARN -----------------------------------------------------------------------
+
+
+def test_a_secret_arn_of_another_region_or_account_names_no_secret_here(server, kms_client, ram):
+    name = "app/" + uuid.uuid4().hex[:12]
+    ks.create_secret(kms_client, name, data="here")
+    user = User(server, ram, [allow("kms:GetSecretValue", "acs:kms:*:*:secret/app/*")])
+    assert ks.get_secret_value(user.kms, ks.secret_arn(name)).body.secret_data == "here"
+    for arn in ("acs:kms:cn-shanghai:%s:secret/%s" % (ks.ACCOUNT_ID, name),
+                "acs:kms:%s:1111111111111111:secret/%s" % (ks.REGION, name)):
+        with ks.expect_error("Forbidden.ResourceNotFound", 404):
+            ks.get_secret_value(user.kms, arn)
+        with ks.expect_error("Forbidden.ResourceNotFound", 404):
+            ks.get_secret_value(kms_client, arn)
+    # A policy on the neighbouring path, or the name in another case, reaches nothing.
+    neighbour = User(server, ram, [allow("kms:GetSecretValue", "acs:kms:*:*:secret/app2/*")])
+    with forbidden("kms:GetSecretValue", ks.secret_arn(name)):
+        ks.get_secret_value(neighbour.kms, name)
+    with forbidden("kms:GetSecretValue", ks.secret_arn(name.upper())):
+        ks.get_secret_value(user.kms, name.upper())

@@ -51,14 +51,16 @@ pub fn automatic_rotation(r: &RotationRecord) -> &'static str {
 }
 
 impl Service {
-    /// Resolves `SecretName` given as a name or an ARN of this account. A text that cannot
-    /// name a secret names none: lookups answer not-found rather than a syntax error.
+    /// Resolves `SecretName` given as a name or an ARN of this account and region (as
+    /// `resolve_key` does for keys: an ARN of another region names a secret this server does
+    /// not hold). A text that cannot name a secret names none: lookups answer not-found rather
+    /// than a syntax error. Authorization resolves names through this same function.
     pub(crate) fn secret_name(&self, input: &str) -> Result<SecretName, Error> {
         let r = parse_secret_ref(input).map_err(|_| Error::SecretNotFound)?;
-        if let Some(account) = r.account_id() {
-            if account != self.account_id() {
-                return Err(Error::SecretNotFound);
-            }
+        if r.account_id().is_some_and(|a| a != self.account_id())
+            || r.region().is_some_and(|g| g != self.region())
+        {
+            return Err(Error::SecretNotFound);
         }
         Ok(r.into_name())
     }
