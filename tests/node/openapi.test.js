@@ -1,6 +1,7 @@
 // Black-box test of openkms with the official Node clients:
 //   @alicloud/openapi-client 0.4.15 callApi (V3 default and signatureAlgorithm 'v2' = V1; the form
-//   body is sent with Transfer-Encoding: chunked) and @alicloud/pop-core 1.8.0 (V1, GET by default).
+//   body is sent with Transfer-Encoding: chunked), @alicloud/pop-core 1.8.0 (V1, GET by default) and
+//   @alicloud/kms20160120 1.2.0 (V1 through rpc-client, maps flattened into the query).
 // Starts its own server (free port, fresh tmp data dir, env keys) unless OPENKMS_TEST_ENDPOINT is set.
 'use strict';
 const { test, before, after } = require('node:test');
@@ -16,6 +17,7 @@ const OpenApi = require('@alicloud/openapi-client');
 const OpenApiUtil = require('@alicloud/openapi-util').default;
 const Util = require('@alicloud/tea-util');
 const { RPCClient } = require('@alicloud/pop-core');
+const Kms120 = require('@alicloud/kms20160120');
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const EXTERNAL = process.env.OPENKMS_TEST_ENDPOINT || '';
@@ -176,5 +178,42 @@ test('pop-core: unknown secret is an error with code Forbidden.ResourceNotFound'
   await assert.rejects(
     client.request('GetSecretValue', { RegionId: REGION, SecretName: uniqueName('node-missing') }),
     (err) => { assert.equal(err.code, 'Forbidden.ResourceNotFound'); return true; },
+  );
+});
+
+// @alicloud/kms20160120 1.2.0 flattens the EncryptionContext map into the query
+// (EncryptionContext.app=c5). It must bind the blob exactly as the JSON form does: an earlier
+// openkms dropped it, so the blob bound no context at all (issue 12).
+test('kms20160120 1.2.0: a flattened EncryptionContext binds like the JSON form', async () => {
+  const kms = new Kms120.default({
+    accessKeyId: AK, accessKeySecret: SK, regionId: REGION, endpoint, protocol: 'http',
+  });
+  const key = await callApi(openapiClient('v3'), 'CreateKey', {});
+  const keyId = key.body.KeyMetadata.KeyId;
+  const plaintext = Buffer.from('bound to c5').toString('base64');
+  const enc = await kms.encrypt(new Kms120.EncryptRequest({ keyId, plaintext, encryptionContext: { app: 'c5' } }));
+  const blob = enc.body ? enc.body.ciphertextBlob : enc.ciphertextBlob;
+  assert.ok(blob);
+
+  const decrypt = (context) => {
+    const query = { CiphertextBlob: blob };
+    if (context !== undefined) query.EncryptionContext = JSON.stringify(context);
+    return callApi(openapiClient('v3'), 'Decrypt', query);
+  };
+  const opened = await decrypt({ app: 'c5' });
+  assert.equal(Buffer.from(opened.body.Plaintext, 'base64').toString(), 'bound to c5');
+  for (const wrong of [undefined, { app: 'c6' }, {}]) {
+    await assert.rejects(decrypt(wrong), (err) => {
+      assert.equal(err.code, 'InvalidCiphertext');
+      return true;
+    });
+  }
+  // The same SDK decrypts with its own flattened form, and a wrong context still fails.
+  const back = await kms.decrypt(new Kms120.DecryptRequest({ ciphertextBlob: blob, encryptionContext: { app: 'c5' } }));
+  const text = back.body ? back.body.plaintext : back.plaintext;
+  assert.equal(Buffer.from(text, 'base64').toString(), 'bound to c5');
+  await assert.rejects(
+    kms.decrypt(new Kms120.DecryptRequest({ ciphertextBlob: blob, encryptionContext: { app: 'c6' } })),
+    (err) => { assert.match(String(err.code), /^InvalidCiphertext/); return true; },
   );
 });
