@@ -365,3 +365,20 @@ def test_a_secret_arn_of_another_region_or_account_names_no_secret_here(server, 
         ks.get_secret_value(neighbour.kms, name)
     with forbidden("kms:GetSecretValue", ks.secret_arn(name.upper())):
         ks.get_secret_value(user.kms, name.upper())
+
+
+def test_a_flattened_session_policy_is_refused_not_dropped(server, raw, ram):
+    from test_ram import m
+
+    role = "hostile-" + uuid.uuid4().hex[:10]
+    trust = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                             "Principal": {"RAM": "acs:ram::%s:root" % ks.ACCOUNT_ID}}]}
+    ram.create_role(m().CreateRoleRequest(role_name=role, assume_role_policy_document=json.dumps(trust)))
+    arn = "acs:ram::%s:role/%s" % (ks.ACCOUNT_ID, role)
+    # Dropping the narrowing policy would hand out the role's full rights.
+    resp = raw.v1("AssumeRole", {"RoleArn": arn, "RoleSessionName": "s", "Policy.Version": "1",
+                                 "Policy.Statement.1.Effect": "Deny"}, version="2015-04-01")
+    ks.assert_error_response(resp, "InvalidParameter", 400)
+    resp = raw.v1("CreatePolicy", {"PolicyName": "p-" + uuid.uuid4().hex[:8], "PolicyDocument": "{}",
+                                   "PolicyDocument.Version": "1"}, version="2015-05-01")
+    ks.assert_error_response(resp, "InvalidParameter", 400)

@@ -105,7 +105,8 @@ pub async fn dispatch(cx: &Cx<'_>, action: RamAction) -> Reply {
                 .create_policy(
                     c,
                     p.required("PolicyName")?,
-                    p.required("PolicyDocument")?,
+                    p.json_text("PolicyDocument")?
+                        .ok_or(missing("PolicyDocument"))?,
                     p.optional("Description"),
                 )
                 .await?;
@@ -157,7 +158,8 @@ pub async fn dispatch(cx: &Cx<'_>, action: RamAction) -> Reply {
                 .create_policy_version(
                     c,
                     p.required("PolicyName")?,
-                    p.required("PolicyDocument")?,
+                    p.json_text("PolicyDocument")?
+                        .ok_or(missing("PolicyDocument"))?,
                     p.bool("SetAsDefault")?.unwrap_or(false),
                 )
                 .await?;
@@ -212,7 +214,9 @@ pub async fn dispatch(cx: &Cx<'_>, action: RamAction) -> Reply {
                     c,
                     NewRole {
                         role_name: p.required("RoleName")?,
-                        trust_policy: p.required("AssumeRolePolicyDocument")?,
+                        trust_policy: p
+                            .json_text("AssumeRolePolicyDocument")?
+                            .ok_or(missing("AssumeRolePolicyDocument"))?,
                         description: p.optional("Description"),
                         max_session_duration: p.u64("MaxSessionDuration")?,
                     },
@@ -352,4 +356,9 @@ fn version_of(v: PolicyVersionRecord, is_default: bool) -> PolicyVersion {
         policy_document: v.document,
         create_date: format_unix(v.created_at),
     }
+}
+
+/// A required JSON-text parameter that was not sent (its flattened form is refused first).
+fn missing(name: &'static str) -> openkms_wire::ProtocolError {
+    openkms_wire::ProtocolError::MissingParameter { name }
 }
