@@ -264,6 +264,24 @@ impl Service {
         user_name: &str,
     ) -> Result<CreatedAccessKey, Error> {
         self.require_root(caller, "CreateAccessKey", &format!("user/{user_name}"))?;
+        let CreatedAccessKey { record, secret } =
+            self.new_access_key(format!("user/{user_name}")).await?;
+        match self
+            .store
+            .create_user_access_key(user_name, record.clone(), MAX_ACCESS_KEYS_PER_USER)
+            .await?
+        {
+            IamOutcome::Done(()) => Ok(CreatedAccessKey { record, secret }),
+            other => Err(outcome_error(other, user_name, "")),
+        }
+    }
+
+    /// A new active access key for `principal`, its secret sealed by the active root of trust;
+    /// not stored yet.
+    pub(crate) async fn new_access_key(
+        &self,
+        principal: String,
+    ) -> Result<CreatedAccessKey, Error> {
         let id = ids::access_key_id()?;
         let secret = ids::access_key_secret()?;
         let (sealed_secret, root_id) = self
@@ -275,18 +293,11 @@ impl Service {
             sealed_secret,
             root_id,
             access_key_id: id,
-            principal: format!("user/{user_name}"),
+            principal,
             status: "Active".into(),
             created_at: self.now(),
         };
-        match self
-            .store
-            .create_user_access_key(user_name, record.clone(), MAX_ACCESS_KEYS_PER_USER)
-            .await?
-        {
-            IamOutcome::Done(()) => Ok(CreatedAccessKey { record, secret }),
-            other => Err(outcome_error(other, user_name, "")),
-        }
+        Ok(CreatedAccessKey { record, secret })
     }
 
     /// UpdateAccessKey: `Active` or `Inactive`.

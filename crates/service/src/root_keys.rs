@@ -8,7 +8,7 @@
 use openkms_store::{AccessKeyRecord, RootKeyChange};
 
 use crate::iam::CreatedAccessKey;
-use crate::{access_key_aad, ids, Error, Service};
+use crate::{Error, Service};
 
 /// Shortest root access key secret: Alibaba issues 30 characters.
 pub const MIN_SECRET_LEN: usize = 30;
@@ -55,23 +55,9 @@ impl Service {
 
     /// A new root access key, generated; its secret is returned once.
     pub async fn create_root_access_key(&self) -> Result<CreatedAccessKey, Error> {
-        let id = ids::access_key_id()?;
-        let secret = ids::access_key_secret()?;
-        let (sealed_secret, root_id) = self
-            .roots
-            .seal(self.store.as_ref(), secret.as_bytes(), &access_key_aad(&id))
-            .await
-            .map_err(|e| Error::root("seal access key secret", e))?;
-        let record = AccessKeyRecord {
-            access_key_id: id,
-            sealed_secret,
-            root_id,
-            principal: "root".into(),
-            status: "Active".into(),
-            created_at: self.now(),
-        };
-        self.store.insert_access_key(record.clone()).await?;
-        Ok(CreatedAccessKey { record, secret })
+        let created = self.new_access_key("root".into()).await?;
+        self.store.insert_access_key(created.record.clone()).await?;
+        Ok(created)
     }
 
     /// Enables (`Some("Active")`), disables (`Some("Inactive")`) or deletes (`None`) a root
