@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -59,6 +60,24 @@ pub struct ServeArgs {
     /// Runtime worker threads [default: one per core].
     #[arg(long, env = "OPENKMS_WORKER_THREADS")]
     pub worker_threads: Option<usize>,
+    /// Seconds a client has to send a whole request head, from its connection (first request)
+    /// or the request's first byte; a slow head is answered 408 and closed [default: 30].
+    #[arg(long, env = "OPENKMS_HEAD_TIMEOUT")]
+    pub head_timeout: Option<u64>,
+    /// Seconds a client has to send a request body, from the end of its head [default: 60].
+    #[arg(long, env = "OPENKMS_BODY_TIMEOUT")]
+    pub body_timeout: Option<u64>,
+    /// Seconds to write one response before the connection is dropped [default: 30].
+    #[arg(long, env = "OPENKMS_WRITE_TIMEOUT")]
+    pub write_timeout: Option<u64>,
+    /// Seconds a keep-alive connection may stay idle between requests [default: 75].
+    #[arg(long, env = "OPENKMS_KEEP_ALIVE_TIMEOUT")]
+    pub keep_alive_timeout: Option<u64>,
+    /// Connections served at once; more are answered 503 and closed [default: the file
+    /// descriptor limit, raised to its hard maximum at start, less a reserve for the store and
+    /// the log].
+    #[arg(long, env = "OPENKMS_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     /// TOML file with any of the settings above (snake_case keys).
     #[arg(long, env = "OPENKMS_CONFIG")]
     pub config: Option<PathBuf>,
@@ -83,6 +102,11 @@ struct FileConfig {
     replay_capacity: Option<usize>,
     metrics_listen: Option<SocketAddr>,
     worker_threads: Option<usize>,
+    head_timeout: Option<u64>,
+    body_timeout: Option<u64>,
+    write_timeout: Option<u64>,
+    keep_alive_timeout: Option<u64>,
+    max_connections: Option<usize>,
 }
 
 /// The validated configuration.
@@ -104,6 +128,18 @@ pub struct ServeConfig {
     pub replay_capacity: usize,
     pub metrics_listen: Option<SocketAddr>,
     pub worker_threads: Option<usize>,
+    pub connections: ConnectionSettings,
+}
+
+/// Deadlines and the connection cap of the listeners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionSettings {
+    pub head_timeout: Duration,
+    pub body_timeout: Duration,
+    pub write_timeout: Duration,
+    pub keep_alive_timeout: Duration,
+    /// `None`: derived from the file descriptor limit at start.
+    pub max_connections: Option<usize>,
 }
 
 /// Where the data lives.
@@ -164,6 +200,10 @@ pub enum ConfigError {
     Region,
     #[error("--worker-threads must be at least 1")]
     WorkerThreads,
+    #[error("--{0} must be at least 1 second")]
+    Timeout(&'static str),
+    #[error("--max-connections must be at least 1")]
+    MaxConnections,
     #[error("--keyring-capacity must be at least 1")]
     KeyringCapacity,
     #[error("--replay-capacity must be at least 64")]
@@ -248,7 +288,39 @@ impl ServeArgs {
             Some(n) => n,
             None => openkms_service::DEFAULT_REPLAY_CAPACITY,
         };
+        let seconds = |flag: &'static str, value: Option<u64>, default: Duration| match value {
+            Some(0) => Err(ConfigError::Timeout(flag)),
+            Some(n) => Ok(Duration::from_secs(n)),
+            None => Ok(default),
+        };
+        let connections = ConnectionSettings {
+            head_timeout: seconds(
+                "head-timeout",
+                self.head_timeout.or(file.head_timeout),
+                openkms_server::DEFAULT_HEAD_TIMEOUT,
+            )?,
+            body_timeout: seconds(
+                "body-timeout",
+                self.body_timeout.or(file.body_timeout),
+                openkms_server::DEFAULT_BODY_TIMEOUT,
+            )?,
+            write_timeout: seconds(
+                "write-timeout",
+                self.write_timeout.or(file.write_timeout),
+                openkms_server::DEFAULT_WRITE_TIMEOUT,
+            )?,
+            keep_alive_timeout: seconds(
+                "keep-alive-timeout",
+                self.keep_alive_timeout.or(file.keep_alive_timeout),
+                openkms_server::DEFAULT_IDLE_TIMEOUT,
+            )?,
+            max_connections: match self.max_connections.or(file.max_connections) {
+                Some(0) => return Err(ConfigError::MaxConnections),
+                n => n,
+            },
+        };
         Ok(ServeConfig {
+            connections,
             listen: self
                 .listen
                 .or(file.listen)
@@ -376,6 +448,43 @@ mod tests {
         .resolve()
         .unwrap_err();
         assert!(matches!(err, ConfigError::Store));
+    }
+
+    #[test]
+    fn connection_settings_have_defaults_and_refuse_zero() {
+        let cfg = ServeArgs::default().resolve().unwrap();
+        assert_eq!(cfg.connections.head_timeout, Duration::from_secs(30));
+        assert_eq!(cfg.connections.body_timeout, Duration::from_secs(60));
+        assert_eq!(cfg.connections.write_timeout, Duration::from_secs(30));
+        assert_eq!(cfg.connections.keep_alive_timeout, Duration::from_secs(75));
+        assert_eq!(cfg.connections.max_connections, None);
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "head_timeout = 3\nmax_connections = 500\n").unwrap();
+        let cfg = ServeArgs {
+            config: Some(f),
+            keep_alive_timeout: Some(5),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(cfg.connections.head_timeout, Duration::from_secs(3));
+        assert_eq!(cfg.connections.keep_alive_timeout, Duration::from_secs(5));
+        assert_eq!(cfg.connections.max_connections, Some(500));
+        let err = ServeArgs {
+            head_timeout: Some(0),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Timeout("head-timeout")));
+        let err = ServeArgs {
+            max_connections: Some(0),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::MaxConnections));
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod client;
 mod config;
 mod db_instance;
 mod dir_lock;
+mod listeners;
 mod rekey;
 mod root;
 mod root_keys;

@@ -9,13 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openkms_crypto::SecretBytes;
-use openkms_server::{AppState, ServerLimits};
+use openkms_server::AppState;
 use openkms_service::BootstrapError;
 use openkms_service::{Service, StartOptions, SystemClock};
 use openkms_store::StoreError;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConfigError, ServeArgs, ServeConfig, StoreLocation};
-use crate::root;
+use crate::{listeners, root};
 
 /// How often the background loop runs: expired secrets purged, due keys rotated, keys past
 /// their DeleteDate destroyed.
@@ -68,15 +69,16 @@ pub enum ServeError {
 /// Runs the server until SIGINT or SIGTERM.
 pub fn run(args: ServeArgs) -> Result<(), ServeError> {
     let cfg = args.resolve()?;
+    let fd_limit = listeners::raise_fd_limit();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = cfg.worker_threads {
         builder.worker_threads(n);
     }
     let rt = builder.enable_all().build().map_err(ServeError::Runtime)?;
-    rt.block_on(serve(cfg))
+    rt.block_on(serve(cfg, fd_limit))
 }
 
-async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
+async fn serve(cfg: ServeConfig, fd_limit: Option<u64>) -> Result<(), ServeError> {
     // Checked before anything is written: a refused key leaves a fresh data dir untouched.
     let root_access_key = root_access_key_from_env()?;
     create_private_dir(&cfg.data_dir)?;
@@ -128,12 +130,16 @@ async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
         announce_root_key(&cfg, id, secret)?;
     }
     let service = Arc::new(started.service);
-    if let Some(addr) = cfg.metrics_listen {
-        metrics_exporter_prometheus::PrometheusBuilder::new()
-            .with_http_listener(addr)
-            .install()
-            .map_err(|e| ServeError::Metrics(e.to_string()))?;
-    }
+    let metrics = match cfg.metrics_listen {
+        Some(addr) => {
+            let handle = listeners::install_metrics().map_err(ServeError::Metrics)?;
+            let listener = listeners::bind_metrics(addr)
+                .await
+                .map_err(|e| ServeError::Metrics(e.to_string()))?;
+            Some((listener, handle))
+        }
+        None => None,
+    };
     // Every store: another node, or `openkms root-key` beside this server, may change access
     // keys and policies behind this process's caches.
     spawn_cache_refresh(service.clone());
@@ -151,11 +157,25 @@ async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
         region = service.region(),
         "openkms is ready"
     );
+    let shutdown = CancellationToken::new();
     let state = Arc::new(AppState {
         service,
-        limits: ServerLimits::default(),
+        limits: listeners::server_limits(&cfg.connections, fd_limit),
+        draining: shutdown.clone(),
     });
-    openkms_server::run(listener, state, shutdown_signal()).await;
+    let metrics_stop = CancellationToken::new();
+    if let Some((listener, handle)) = metrics {
+        let serving =
+            listeners::serve_metrics(listener, handle, state.clone(), metrics_stop.clone());
+        tokio::spawn(serving);
+    }
+    let signalled = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        signalled.cancel();
+    });
+    openkms_server::run(listener, state, shutdown, Duration::from_secs(30)).await;
+    metrics_stop.cancel();
     tracing::info!("openkms stopped");
     Ok(())
 }
