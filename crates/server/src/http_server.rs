@@ -1,13 +1,14 @@
 //! The listener: one task per connection, one RequestId per request, and the reply (success
 //! or Alibaba's error body) for every outcome.
 
-use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use openkms_wire::render::{self, ErrorBody, Format};
 use openkms_wire::{ErrorCode, RequestView, RpcRequest};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::error_response::ApiError;
 use crate::metrics_names::{REQUESTS_TOTAL, REQUEST_DURATION};
@@ -32,17 +33,23 @@ impl Default for ServerLimits {
     }
 }
 
-/// Serves connections from `listener` until `shutdown` resolves.
-pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()>) {
-    tokio::pin!(shutdown);
+/// Serves connections from `listener` until `shutdown` is cancelled, then stops accepting and
+/// waits up to `grace` for the connections already open to finish.
+pub async fn run(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: CancellationToken,
+    grace: Duration,
+) {
     let limits = http1::Limits {
         max_head: state.limits.max_head_bytes,
         max_body: state.limits.max_body_bytes,
     };
+    let connections = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            () = &mut shutdown => break,
+            () = shutdown.cancelled() => break,
         };
         let (stream, peer) = match accepted {
             Ok(s) => s,
@@ -53,10 +60,21 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Fut
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let peer = Some(peer.ip());
             http1::serve(stream, limits, |req| handle(&state, req, peer), unreadable).await;
         });
+    }
+    drop(listener);
+    connections.close();
+    if tokio::time::timeout(grace, connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = connections.len(),
+            "shutdown grace ended with connections still open"
+        );
     }
 }
 
@@ -104,7 +122,15 @@ async fn handle(
         Err(e) => return error_reply(Format::Json, &request_id, &host_id, "-", e.into(), started),
     };
     let format = rpc.format;
-    let caller = match auth::authenticate(&state.service, peer, &view, &rpc).await {
+    let caller = match auth::authenticate(
+        &state.service,
+        state.rate_limit.as_ref(),
+        peer,
+        &view,
+        &rpc,
+    )
+    .await
+    {
         Ok(c) => c,
         Err(e) => return error_reply(format, &request_id, &host_id, "-", e, started),
     };

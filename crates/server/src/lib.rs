@@ -7,15 +7,19 @@ mod handlers;
 mod http1;
 mod http_server;
 mod metrics_names;
+mod rate_limit;
 
 use std::sync::Arc;
 
 use openkms_service::Service;
 
 pub use http_server::{run, ServerLimits};
+pub use rate_limit::{RateLimit, RateLimiter};
 
 /// Shared state of every request.
 pub struct AppState {
     pub service: Arc<Service>,
     pub limits: ServerLimits,
+    /// Requests per access key, when limited (off by default).
+    pub rate_limit: Option<RateLimiter>,
 }
