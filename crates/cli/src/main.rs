@@ -5,11 +5,14 @@ mod client;
 mod config;
 mod db_instance;
 mod dir_lock;
+mod fresh_dir;
+mod harden;
 mod rekey;
 mod root;
 mod root_keys;
 mod serve;
 mod store;
+mod supervise;
 
 use clap::{Parser, Subcommand};
 
