@@ -2,8 +2,7 @@
 //! other nodes), load or create the root of trust (a key file or
 //! a key in the HSM), start the service, supervise the background jobs, then serve until a
 //! signal, and stop gracefully. Every setting is checked and both listeners are bound before
-//! the first file is written; they accept connections before the service is ready, which
-//! then wait for it.
+//! the first file is written; the API socket listens only once the service is ready.
 
 use std::fs;
 use std::path::Path;
@@ -92,12 +91,12 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
 async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
     // Checked before anything is written: a refused key leaves a fresh data dir untouched.
     let root_access_key = root_access_key_from_env()?;
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .map_err(|source| ServeError::Listen {
-            addr: cfg.listen.to_string(),
-            source,
-        })?;
+    // Bound now, so a taken port fails the start before any write; listening (accepting
+    // connections) only once the service is ready.
+    let socket = bind(cfg.listen).map_err(|source| ServeError::Listen {
+        addr: cfg.listen.to_string(),
+        source,
+    })?;
     if let Some(addr) = cfg.metrics_listen {
         metrics_exporter_prometheus::PrometheusBuilder::new()
             .with_http_listener(addr)
@@ -124,6 +123,12 @@ async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
         }
     };
     claim.keep();
+    let listener = socket
+        .listen(LISTEN_BACKLOG)
+        .map_err(|source| ServeError::Listen {
+            addr: cfg.listen.to_string(),
+            source,
+        })?;
     let shutdown = CancellationToken::new();
     watch_signals(shutdown.clone());
     let jobs = TaskTracker::new();
@@ -156,6 +161,20 @@ async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
     store.close().await;
     tracing::info!("openkms stopped");
     Ok(())
+}
+
+/// Pending connections the kernel queues before the server accepts them.
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// A socket bound to `addr` (address reuse as `TcpListener::bind` sets it), not yet listening.
+fn bind(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    Ok(socket)
 }
 
 fn sqlite(cfg: &ServeConfig) -> bool {
