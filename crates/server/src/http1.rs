@@ -12,6 +12,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
 
 const MAX_HEADERS: usize = 96;
 /// A connection idle this long between requests (or mid-request) is closed.
@@ -62,14 +63,27 @@ pub struct Limits {
 
 /// Serves one connection: reads requests in order, answers each with `handle`; a request that
 /// cannot be read is answered with `reject(status, reason)` and the connection closed.
-pub async fn serve<F, Fut, R>(mut stream: TcpStream, limits: Limits, handle: F, reject: R)
-where
+///
+/// Once `shutdown` is cancelled, a connection waiting for its next request is closed (after
+/// serving any request whose bytes already arrived), and the next response says
+/// `Connection: close`.
+pub async fn serve<F, Fut, R>(
+    mut stream: TcpStream,
+    limits: Limits,
+    shutdown: CancellationToken,
+    handle: F,
+    reject: R,
+) where
     F: Fn(Request) -> Fut,
     Fut: std::future::Future<Output = Response>,
     R: Fn(u16, &'static str) -> Response,
 {
     let mut buf = BytesMut::with_capacity(8 * 1024);
     loop {
+        if buf.is_empty() && !next_request_arrives(&mut stream, &mut buf, &shutdown).await {
+            let _ = stream.shutdown().await;
+            return;
+        }
         let (req, keep_alive) = match read_request(&mut stream, &mut buf, limits).await {
             Ok(r) => r,
             Err(ReadError::Closed) => return,
@@ -90,6 +104,7 @@ where
                 return;
             }
         };
+        let keep_alive = keep_alive && !shutdown.is_cancelled();
         if write_response(&mut stream, &resp, keep_alive)
             .await
             .is_err()
@@ -99,6 +114,36 @@ where
             return;
         }
     }
+}
+
+/// How long an idle keep-alive connection is kept once shutdown began: a client may have sent
+/// its next request just before the signal (or be sending it now, unaware); it is answered,
+/// with `Connection: close`, instead of meeting a closed connection.
+const DRAIN_IDLE_LINGER: Duration = Duration::from_secs(2);
+
+/// Waits for the first bytes of the next request; `false` when the connection closed, stayed
+/// idle too long, or stayed idle for [`DRAIN_IDLE_LINGER`] after shutdown began.
+async fn next_request_arrives(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    shutdown: &CancellationToken,
+) -> bool {
+    let idle = if shutdown.is_cancelled() {
+        DRAIN_IDLE_LINGER
+    } else {
+        IDLE
+    };
+    let read = tokio::time::timeout(idle, stream.read_buf(buf));
+    tokio::pin!(read);
+    tokio::select! {
+        biased;
+        r = &mut read => return matches!(r, Ok(Ok(n)) if n > 0),
+        () = shutdown.cancelled() => {}
+    }
+    matches!(
+        tokio::time::timeout(DRAIN_IDLE_LINGER, stream.read_buf(buf)).await,
+        Ok(Ok(n)) if n > 0
+    )
 }
 
 /// Polls a future, turning a panic during a poll into `Err(())`.
@@ -411,6 +456,7 @@ mod tests {
                     max_head: 200_000,
                     max_body: 1000,
                 },
+                CancellationToken::new(),
                 |req: Request| async move {
                     Response {
                         status: 200,
@@ -497,6 +543,7 @@ mod tests {
                     max_head: 1000,
                     max_body: 1000,
                 },
+                CancellationToken::new(),
                 |_req: Request| async move {
                     let v: Vec<u8> = Vec::new();
                     #[allow(clippy::indexing_slicing)]

@@ -60,9 +60,17 @@ pub async fn run(
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
+        let shutdown = shutdown.clone();
         connections.spawn(async move {
             let peer = Some(peer.ip());
-            http1::serve(stream, limits, |req| handle(&state, req, peer), unreadable).await;
+            http1::serve(
+                stream,
+                limits,
+                shutdown,
+                |req| handle(&state, req, peer),
+                unreadable,
+            )
+            .await;
         });
     }
     drop(listener);

@@ -58,7 +58,7 @@ impl SqliteStore {
         Ok(Self {
             path: path.to_owned(),
             readers: Mutex::new(Vec::new()),
-            writer: Writer::start(conn),
+            writer: Writer::start(conn)?,
             cache: cache::ReadCache::default(),
         })
     }

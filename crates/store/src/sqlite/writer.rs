@@ -28,15 +28,14 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer on its own connection.
-    pub fn start(conn: Connection) -> Self {
+    /// Starts the writer on its own connection; a store without one cannot open.
+    pub fn start(conn: Connection) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel::<Msg>();
         std::thread::Builder::new()
             .name("openkms-sqlite-writer".into())
             .spawn(move || supervise(conn, rx))
-            .map_err(|e| tracing::error!(error = %e, "could not start the SQLite writer"))
-            .ok();
-        Self { tx }
+            .map_err(StoreError::Create)?;
+        Ok(Self { tx })
     }
 
     /// Runs `f` inside a transaction; resolves after the commit is durable. A job that panics
