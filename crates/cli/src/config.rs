@@ -74,7 +74,7 @@ pub struct ServeArgs {
     #[arg(long, env = "OPENKMS_RATE_LIMIT_BURST")]
     pub rate_limit_burst: Option<u32>,
     /// Do not lock the process's memory (mlockall), which keeps key material out of swap.
-    #[arg(long, env = "OPENKMS_DISABLE_MLOCK")]
+    #[arg(long, env = "OPENKMS_DISABLE_MLOCK", value_parser = clap::builder::BoolishValueParser::new())]
     pub disable_mlock: bool,
     /// TOML file with any of the settings above (snake_case keys).
     #[arg(long, env = "OPENKMS_CONFIG")]
