@@ -380,3 +380,31 @@ def test_without_the_right_to_lock_memory_one_warning_is_logged_and_the_server_r
         assert _stop(proc) == 0, Path(err).read_text()
     text = Path(err).read_text()
     assert text.count("memory is not locked") == 1, text
+
+
+def test_sigint_stops_gracefully_too(fresh_server):
+    srv = fresh_server()
+    name = ks.unique("sigint")
+    ks.create_secret(srv.client(), name, data="kept")
+    proc, srv.process = srv.process, None
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 0, srv.stderr()
+    srv.start()
+    assert ks.body_map(ks.get_secret_value(srv.client(), name))["SecretData"] == "kept"
+
+
+def test_background_jobs_are_counted_in_metrics(fresh_server):
+    import urllib.request
+    port = free_port()
+    srv = fresh_server(env_overrides={"OPENKMS_METRICS_LISTEN": "127.0.0.1:%d" % port})
+    deadline = time.monotonic() + 20
+    text = ""
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+            text = r.read().decode()
+        if all('openkms_jobs_total{job="%s",outcome="ok"}' % job in text
+               for job in ("cache_refresh", "secret_purge", "key_rotation", "key_deletion",
+                           "secret_rotation", "nonce_purge")):
+            return
+        time.sleep(0.5)
+    raise AssertionError("every job's first pass should be counted:\n" + text)
