@@ -76,6 +76,24 @@ pub struct ServeArgs {
     /// Do not lock the process's memory (mlockall), which keeps key material out of swap.
     #[arg(long, env = "OPENKMS_DISABLE_MLOCK", value_parser = clap::builder::BoolishValueParser::new())]
     pub disable_mlock: bool,
+    /// Seconds a client has to send a whole request head, from its connection (first request)
+    /// or the request's first byte; a slow head is answered 408 and closed [default: 30].
+    #[arg(long, env = "OPENKMS_HEAD_TIMEOUT")]
+    pub head_timeout: Option<u64>,
+    /// Seconds a client has to send a request body, from the end of its head [default: 60].
+    #[arg(long, env = "OPENKMS_BODY_TIMEOUT")]
+    pub body_timeout: Option<u64>,
+    /// Seconds to write one response before the connection is dropped [default: 30].
+    #[arg(long, env = "OPENKMS_WRITE_TIMEOUT")]
+    pub write_timeout: Option<u64>,
+    /// Seconds a keep-alive connection may stay idle between requests [default: 75].
+    #[arg(long, env = "OPENKMS_KEEP_ALIVE_TIMEOUT")]
+    pub keep_alive_timeout: Option<u64>,
+    /// Connections served at once; more are answered 503 and closed [default: the file
+    /// descriptor limit, raised to its hard maximum at start, less a reserve for the store and
+    /// the log].
+    #[arg(long, env = "OPENKMS_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     /// TOML file with any of the settings above (snake_case keys).
     #[arg(long, env = "OPENKMS_CONFIG")]
     pub config: Option<PathBuf>,
@@ -104,6 +122,11 @@ struct FileConfig {
     rate_limit_per_key: Option<u32>,
     rate_limit_burst: Option<u32>,
     disable_mlock: Option<bool>,
+    head_timeout: Option<u64>,
+    body_timeout: Option<u64>,
+    write_timeout: Option<u64>,
+    keep_alive_timeout: Option<u64>,
+    max_connections: Option<usize>,
 }
 
 /// The validated configuration.
@@ -131,6 +154,18 @@ pub struct ServeConfig {
     pub rate_limit: Option<RateLimit>,
     /// Whether to lock the process's memory.
     pub mlock: bool,
+    pub connections: ConnectionSettings,
+}
+
+/// Deadlines and the connection cap of the listeners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionSettings {
+    pub head_timeout: Duration,
+    pub body_timeout: Duration,
+    pub write_timeout: Duration,
+    pub keep_alive_timeout: Duration,
+    /// `None`: derived from the file descriptor limit at start.
+    pub max_connections: Option<usize>,
 }
 
 /// Default of `--shutdown-grace`.
@@ -200,6 +235,10 @@ pub enum ConfigError {
     RateLimit,
     #[error("--worker-threads must be at least 1")]
     WorkerThreads,
+    #[error("--{0} must be at least 1 second")]
+    Timeout(&'static str),
+    #[error("--max-connections must be at least 1")]
+    MaxConnections,
     #[error("--keyring-capacity must be at least 1")]
     KeyringCapacity,
     #[error("--replay-capacity must be at least 64")]
@@ -308,7 +347,39 @@ impl ServeArgs {
                 burst: f64::from(burst.unwrap_or(rate)),
             }),
         };
+        let seconds = |flag: &'static str, value: Option<u64>, default: Duration| match value {
+            Some(0) => Err(ConfigError::Timeout(flag)),
+            Some(n) => Ok(Duration::from_secs(n)),
+            None => Ok(default),
+        };
+        let connections = ConnectionSettings {
+            head_timeout: seconds(
+                "head-timeout",
+                self.head_timeout.or(file.head_timeout),
+                openkms_server::DEFAULT_HEAD_TIMEOUT,
+            )?,
+            body_timeout: seconds(
+                "body-timeout",
+                self.body_timeout.or(file.body_timeout),
+                openkms_server::DEFAULT_BODY_TIMEOUT,
+            )?,
+            write_timeout: seconds(
+                "write-timeout",
+                self.write_timeout.or(file.write_timeout),
+                openkms_server::DEFAULT_WRITE_TIMEOUT,
+            )?,
+            keep_alive_timeout: seconds(
+                "keep-alive-timeout",
+                self.keep_alive_timeout.or(file.keep_alive_timeout),
+                openkms_server::DEFAULT_IDLE_TIMEOUT,
+            )?,
+            max_connections: match self.max_connections.or(file.max_connections) {
+                Some(0) => return Err(ConfigError::MaxConnections),
+                n => n,
+            },
+        };
         Ok(ServeConfig {
+            connections,
             listen: self
                 .listen
                 .or(file.listen)
@@ -439,6 +510,43 @@ mod tests {
         .resolve()
         .unwrap_err();
         assert!(matches!(err, ConfigError::Store));
+    }
+
+    #[test]
+    fn connection_settings_have_defaults_and_refuse_zero() {
+        let cfg = ServeArgs::default().resolve().unwrap();
+        assert_eq!(cfg.connections.head_timeout, Duration::from_secs(30));
+        assert_eq!(cfg.connections.body_timeout, Duration::from_secs(60));
+        assert_eq!(cfg.connections.write_timeout, Duration::from_secs(30));
+        assert_eq!(cfg.connections.keep_alive_timeout, Duration::from_secs(75));
+        assert_eq!(cfg.connections.max_connections, None);
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "head_timeout = 3\nmax_connections = 500\n").unwrap();
+        let cfg = ServeArgs {
+            config: Some(f),
+            keep_alive_timeout: Some(5),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(cfg.connections.head_timeout, Duration::from_secs(3));
+        assert_eq!(cfg.connections.keep_alive_timeout, Duration::from_secs(5));
+        assert_eq!(cfg.connections.max_connections, Some(500));
+        let err = ServeArgs {
+            head_timeout: Some(0),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Timeout("head-timeout")));
+        let err = ServeArgs {
+            max_connections: Some(0),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::MaxConnections));
     }
 
     #[test]

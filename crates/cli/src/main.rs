@@ -7,6 +7,7 @@ mod db_instance;
 mod dir_lock;
 mod fresh_dir;
 mod harden;
+mod listeners;
 mod rekey;
 mod root;
 mod root_keys;

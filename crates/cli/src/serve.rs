@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openkms_crypto::SecretBytes;
-use openkms_server::{AppState, RateLimiter, ServerLimits};
+use openkms_server::{AppState, RateLimiter};
 use openkms_service::BootstrapError;
 use openkms_service::{Service, StartOptions, SystemClock};
 use openkms_store::StoreError;
@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{ConfigError, ServeArgs, ServeConfig, StoreLocation};
-use crate::{root, supervise};
+use crate::{listeners, root, supervise};
 
 /// How often expired secrets are purged, due keys rotated, keys past their DeleteDate
 /// destroyed and (PostgreSQL) expired nonces purged.
@@ -75,12 +75,13 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
     // Before the runtime's threads exist and before any key is loaded.
     let memory = crate::harden::apply(cfg.mlock);
     tracing::debug!(?memory, "process hardened");
+    let fd_limit = listeners::raise_fd_limit();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = cfg.worker_threads {
         builder.worker_threads(n);
     }
     let rt = builder.enable_all().build().map_err(ServeError::Runtime)?;
-    rt.block_on(serve(cfg))
+    rt.block_on(serve(cfg, fd_limit))
 }
 
 /// Start-up checks every setting and binds the listeners before it writes anything, so a
@@ -88,7 +89,7 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
 /// stops accepting, answers the requests already received within `--shutdown-grace`, lets
 /// the background jobs finish their pass, commits the writes in flight, and returns `Ok`; a
 /// second signal exits at once with status 128 + the signal number.
-async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
+async fn serve(cfg: ServeConfig, fd_limit: Option<u64>) -> Result<(), ServeError> {
     // Checked before anything is written: a refused key leaves a fresh data dir untouched.
     let root_access_key = root_access_key_from_env()?;
     // Bound now, so a taken port fails the start before any write; listening (accepting
@@ -97,12 +98,16 @@ async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
         addr: cfg.listen.to_string(),
         source,
     })?;
-    if let Some(addr) = cfg.metrics_listen {
-        metrics_exporter_prometheus::PrometheusBuilder::new()
-            .with_http_listener(addr)
-            .install()
-            .map_err(|e| ServeError::Metrics(e.to_string()))?;
-    }
+    let metrics = match cfg.metrics_listen {
+        Some(addr) => {
+            let listener = listeners::bind_metrics(addr)
+                .await
+                .map_err(|e| ServeError::Metrics(e.to_string()))?;
+            let handle = listeners::install_metrics().map_err(ServeError::Metrics)?;
+            Some((listener, handle))
+        }
+        None => None,
+    };
     let token = root::open_token(cfg.hsm.as_ref())?;
     root::check_root_key_file(&cfg)?;
     let claim = crate::fresh_dir::Claim::take(&cfg.data_dir, &cfg.root_key_file)?;
@@ -141,9 +146,16 @@ async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
     );
     let state = Arc::new(AppState {
         service,
-        limits: ServerLimits::default(),
+        limits: listeners::server_limits(&cfg.connections, fd_limit),
         rate_limit: cfg.rate_limit.map(RateLimiter::new),
+        draining: shutdown.clone(),
     });
+    let metrics_stop = CancellationToken::new();
+    if let Some((listener, handle)) = metrics {
+        let serving =
+            listeners::serve_metrics(listener, handle, state.clone(), metrics_stop.clone());
+        tokio::spawn(serving);
+    }
     let grace = cfg.shutdown_grace;
     let finish_jobs = async {
         shutdown.cancelled().await;
@@ -156,6 +168,7 @@ async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
         openkms_server::run(listener, state, shutdown.clone(), grace),
         finish_jobs
     );
+    metrics_stop.cancel();
     // Writes acknowledged were committed before their answer; this commits the ones still
     // queued (their callers may be gone) and closes the database cleanly.
     store.close().await;

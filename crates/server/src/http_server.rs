@@ -8,13 +8,13 @@ use openkms_wire::render::{self, ErrorBody, Format};
 use openkms_wire::{ErrorCode, RequestView, RpcRequest};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::error_response::ApiError;
+use crate::listener::{accept_loop, ListenerConfig};
 use crate::metrics_names::{REQUESTS_TOTAL, REQUEST_DURATION};
-use crate::{auth, handlers, http1, AppState};
+use crate::{auth, handlers, health, http1, AppState};
 
-/// Size limits of requests.
+/// Size limits, deadlines and the connection cap of the API listener.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerLimits {
     /// Largest request head (request line + headers). The legacy SDK puts a 30 KiB secret,
@@ -22,68 +22,78 @@ pub struct ServerLimits {
     pub max_head_bytes: usize,
     /// Largest body after de-chunking.
     pub max_body_bytes: usize,
+    /// Reading a whole request head, from the accept or the request's first byte.
+    pub head_timeout: Duration,
+    /// Reading a body, from the end of its head.
+    pub body_timeout: Duration,
+    /// Writing one response.
+    pub write_timeout: Duration,
+    /// A keep-alive connection idle this long between requests is closed.
+    pub idle_timeout: Duration,
+    /// Connections served at once; more are answered 503 and closed at once.
+    pub max_connections: usize,
 }
+
+/// Default deadline for a whole request head (as hyper's).
+pub const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default deadline for a body.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default deadline for writing a response.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default keep-alive idle timeout.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(75);
+/// Connection cap when none is derived from the file limit.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 impl Default for ServerLimits {
     fn default() -> Self {
         Self {
             max_head_bytes: 256 * 1024,
             max_body_bytes: 1024 * 1024,
+            head_timeout: DEFAULT_HEAD_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
 
-/// Serves connections from `listener` until `shutdown` is cancelled, then stops accepting and
-/// waits up to `grace` for the connections already open to finish.
+impl ServerLimits {
+    pub(crate) fn http1(&self) -> http1::Limits {
+        http1::Limits {
+            max_head: self.max_head_bytes,
+            max_body: self.max_body_bytes,
+            head_timeout: self.head_timeout,
+            body_timeout: self.body_timeout,
+            write_timeout: self.write_timeout,
+            idle_timeout: self.idle_timeout,
+        }
+    }
+}
+
+/// Serves connections from `listener` until `shutdown` is cancelled. Then it stops accepting at
+/// once, closes idle keep-alive connections, finishes and answers every request already
+/// received (with `Connection: close`), and returns when every connection is closed, or when
+/// `grace` has run out and the remaining connections are dropped.
 pub async fn run(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: CancellationToken,
     grace: Duration,
 ) {
-    let limits = http1::Limits {
-        max_head: state.limits.max_head_bytes,
-        max_body: state.limits.max_body_bytes,
+    let config = ListenerConfig {
+        limits: state.limits.http1(),
+        max_connections: state.limits.max_connections,
+        grace,
     };
-    let connections = TaskTracker::new();
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            () = shutdown.cancelled() => break,
-        };
-        let (stream, peer) = match accepted {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
+    let draining = shutdown.clone();
+    let handle_one = move |req, ip| {
         let state = state.clone();
-        let shutdown = shutdown.clone();
-        connections.spawn(async move {
-            let peer = Some(peer.ip());
-            http1::serve(
-                stream,
-                limits,
-                shutdown,
-                |req| handle(&state, req, peer),
-                unreadable,
-            )
-            .await;
-        });
-    }
-    drop(listener);
-    connections.close();
-    if tokio::time::timeout(grace, connections.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            open = connections.len(),
-            "shutdown grace ended with connections still open"
-        );
-    }
+        let draining = draining.clone();
+        async move { handle(&state, &draining, req, Some(ip)).await }
+    };
+    accept_loop(listener, config, shutdown, handle_one, unreadable).await;
 }
 
 /// The reply to a request that could not be read (too large, malformed), in Alibaba's shape.
@@ -108,9 +118,15 @@ fn unreadable(status: u16, reason: &'static str) -> http1::Response {
 
 async fn handle(
     state: &AppState,
+    shutdown: &CancellationToken,
     req: http1::Request,
     peer: Option<std::net::IpAddr>,
 ) -> http1::Response {
+    // Health checks come before the RPC path: unauthenticated, not counted as actions, never
+    // audited.
+    if let Some(resp) = health::answer(state, shutdown, &req).await {
+        return resp;
+    }
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let host_id = req

@@ -97,6 +97,18 @@ impl Service {
         self.clock.now()
     }
 
+    /// Whether this node can serve requests: the store answers a read (the roots table) and
+    /// the active root of trust is loaded. For `/readyz`; a failure is logged at debug.
+    pub async fn ready(&self) -> bool {
+        match self.roots.active(self.store.as_ref()).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::debug!(error = %e, "not ready");
+                false
+            }
+        }
+    }
+
     /// Looks up an access key for signature checking; cached after the first read.
     pub async fn access_key(&self, id: &str) -> Result<Option<Arc<AccessKeyEntry>>, Error> {
         let generation = match self.access_keys.read() {

@@ -191,6 +191,8 @@ pub enum ProtocolError {
     MissingParameter { name: &'static str },
     #[error("The parameter {name} is given more than once.")]
     DuplicateParameter { name: String },
+    #[error("The request carries more than {limit} parameters.")]
+    TooManyParameters { limit: usize },
     #[error("The parameter {name} is not valid: {reason}.")]
     InvalidParameter {
         name: &'static str,
@@ -230,9 +232,9 @@ impl ProtocolError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::MissingParameter { .. } => ErrorCode::MissingParameter,
-            Self::DuplicateParameter { .. } | Self::InvalidParameter { .. } => {
-                ErrorCode::InvalidParameter
-            }
+            Self::DuplicateParameter { .. }
+            | Self::TooManyParameters { .. }
+            | Self::InvalidParameter { .. } => ErrorCode::InvalidParameter,
             Self::IncompleteSignature { .. } => ErrorCode::IncompleteSignature,
             Self::SignatureV1Mismatch { .. }
             | Self::SignatureV3Mismatch { .. }

@@ -5,8 +5,14 @@
 //! rejected. Accepting one copy would let a signed value and a read value differ.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use crate::error::ProtocolError;
+
+/// Most parameters one request may carry, query and form together. The widest SDK call sends a
+/// few dozen (flattened tag lists of up to 20 pairs); this is far above it, and bounds the
+/// work done before the signature is checked.
+pub const MAX_PARAMS: usize = 1000;
 
 /// Decoded request parameters in arrival order. `Debug` shows names only: values include
 /// SecretData and Plaintext.
@@ -24,19 +30,35 @@ impl std::fmt::Debug for Params {
 }
 
 impl Params {
-    /// Builds the map from already-decoded pairs, rejecting duplicate names.
+    /// Builds the map from already-decoded pairs, rejecting duplicate names and more than
+    /// [`MAX_PARAMS`] pairs. Linear in the input: it runs before authentication.
     pub fn from_pairs(pairs: Vec<(String, String)>) -> Result<Self, ProtocolError> {
-        for (i, (name, _)) in pairs.iter().enumerate() {
-            if pairs.iter().skip(i + 1).any(|(other, _)| other == name) {
+        if pairs.len() > MAX_PARAMS {
+            return Err(ProtocolError::TooManyParameters { limit: MAX_PARAMS });
+        }
+        let mut seen = HashSet::with_capacity(pairs.len());
+        for (name, _) in &pairs {
+            if !seen.insert(name.as_str()) {
                 return Err(ProtocolError::DuplicateParameter { name: name.clone() });
             }
         }
         Ok(Self { pairs })
     }
 
-    /// Decodes `application/x-www-form-urlencoded` text (`+` is a space) into pairs.
-    pub fn decode_form(input: &[u8], into: &mut Vec<(String, String)>) {
-        into.extend(form_urlencoded::parse(input).map(|(k, v)| (k.into_owned(), v.into_owned())));
+    /// Decodes `application/x-www-form-urlencoded` text (`+` is a space) into pairs, stopping
+    /// as soon as `into` would hold more than [`MAX_PARAMS`]: a body of 240 000 names is
+    /// refused after reading 1 001 of them, not after decoding them all.
+    pub fn decode_form(
+        input: &[u8],
+        into: &mut Vec<(String, String)>,
+    ) -> Result<(), ProtocolError> {
+        for (k, v) in form_urlencoded::parse(input) {
+            if into.len() >= MAX_PARAMS {
+                return Err(ProtocolError::TooManyParameters { limit: MAX_PARAMS });
+            }
+            into.push((k.into_owned(), v.into_owned()));
+        }
+        Ok(())
     }
 
     /// All pairs, for signing.
@@ -216,7 +238,7 @@ mod tests {
 
     fn params(s: &str) -> Params {
         let mut v = Vec::new();
-        Params::decode_form(s.as_bytes(), &mut v);
+        Params::decode_form(s.as_bytes(), &mut v).unwrap();
         Params::from_pairs(v).unwrap()
     }
 
@@ -237,10 +259,41 @@ mod tests {
     #[test]
     fn rejects_duplicate_parameter_names() {
         let mut v = Vec::new();
-        Params::decode_form(b"A=1&A=2", &mut v);
+        Params::decode_form(b"A=1&A=2", &mut v).unwrap();
         assert_eq!(
             Params::from_pairs(v).unwrap_err(),
             ProtocolError::DuplicateParameter { name: "A".into() }
+        );
+    }
+
+    #[test]
+    fn refuses_more_parameters_than_the_cap_while_decoding() {
+        let body: String = (0..240_000).map(|i| format!("p{i}=&")).collect();
+        let mut v = Vec::new();
+        assert_eq!(
+            Params::decode_form(body.as_bytes(), &mut v).unwrap_err(),
+            ProtocolError::TooManyParameters { limit: MAX_PARAMS }
+        );
+        assert_eq!(v.len(), MAX_PARAMS, "decoding stops at the cap");
+        let at_cap: String = (0..MAX_PARAMS).map(|i| format!("p{i}=&")).collect();
+        let mut v = Vec::new();
+        Params::decode_form(at_cap.as_bytes(), &mut v).unwrap();
+        assert_eq!(Params::from_pairs(v).unwrap().pairs().len(), MAX_PARAMS);
+        let over: Vec<(String, String)> = (0..=MAX_PARAMS)
+            .map(|i| (format!("p{i}"), String::new()))
+            .collect();
+        assert!(Params::from_pairs(over).is_err());
+    }
+
+    #[test]
+    fn finds_a_duplicate_among_many_names() {
+        let mut v: Vec<(String, String)> = (0..MAX_PARAMS - 1)
+            .map(|i| (format!("p{i}"), String::new()))
+            .collect();
+        v.push(("p3".into(), "x".into()));
+        assert_eq!(
+            Params::from_pairs(v).unwrap_err(),
+            ProtocolError::DuplicateParameter { name: "p3".into() }
         );
     }
 
@@ -344,8 +397,9 @@ mod tests {
         #[test]
         fn form_decoding_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let mut v = Vec::new();
-            Params::decode_form(&bytes, &mut v);
-            let _ = Params::from_pairs(v);
+            if Params::decode_form(&bytes, &mut v).is_ok() {
+                let _ = Params::from_pairs(v);
+            }
         }
 
         #[test]

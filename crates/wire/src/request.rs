@@ -42,10 +42,10 @@ impl RpcRequest {
             return Err(ProtocolError::UnsupportedHttpMethod);
         }
         let mut pairs = Vec::new();
-        Params::decode_form(view.query.as_bytes(), &mut pairs);
+        Params::decode_form(view.query.as_bytes(), &mut pairs)?;
         let query_len = pairs.len();
         if is_form(view.headers) {
-            Params::decode_form(view.body, &mut pairs);
+            Params::decode_form(view.body, &mut pairs)?;
         }
         let params = Params::from_pairs(pairs)?;
         let claim = signature::claim(view.headers, &params)?;

@@ -89,7 +89,7 @@ mod tests {
 
     fn params(s: &str) -> Params {
         let mut v = Vec::new();
-        Params::decode_form(s.as_bytes(), &mut v);
+        Params::decode_form(s.as_bytes(), &mut v).unwrap();
         Params::from_pairs(v).unwrap()
     }
 

@@ -331,3 +331,23 @@ fn v3_signed_headers_naming_a_header_twice_is_refused_before_any_key_lookup() {
         Err(ProtocolError::IncompleteSignature { .. })
     ));
 }
+
+#[test]
+fn v3_signed_headers_naming_a_header_twice_in_another_case_is_refused() {
+    for repeated in [
+        format!("{ALL_SIGNED};Host"),
+        format!("{ALL_SIGNED};X-ACS-DATE"),
+    ] {
+        let (headers, query, body) = v3_with_signed_headers(&repeated);
+        let view = RequestView {
+            method: "POST",
+            query: &query,
+            headers: &headers,
+            body: &body,
+        };
+        assert!(matches!(
+            RpcRequest::parse(&view),
+            Err(ProtocolError::IncompleteSignature { .. })
+        ));
+    }
+}

@@ -57,7 +57,12 @@ pub(super) fn claim(headers: &HeaderMap, auth: &str) -> Result<Claim, ProtocolEr
     // Each name once, and a bounded list: a repeated name would make the canonical request
     // repeat that header's values, letting a small request build a huge string before the
     // signature is checked.
-    let mut names: Vec<&str> = signed_headers.split(';').collect();
+    // Header lookups ignore case, so `host;Host` names one header twice: compare lower-cased.
+    let mut names: Vec<String> = signed_headers
+        .split(';')
+        .take(MAX_SIGNED_HEADERS + 1)
+        .map(str::to_ascii_lowercase)
+        .collect();
     if names.len() > MAX_SIGNED_HEADERS {
         return Err(incomplete("SignedHeaders names too many headers"));
     }
@@ -160,6 +165,13 @@ pub(super) fn verify(
     if !claimed_hash.eq_ignore_ascii_case(&actual_hash) {
         return Err(ProtocolError::ContentHashMismatch);
     }
+    // Defence in depth behind the duplicate-name check: the canonical request may not be
+    // larger than the request it is built from allows, so no claim can amplify memory.
+    if signed_section_len(view.headers, signed_headers) > canonical_budget(view, signed_headers) {
+        return Err(ProtocolError::IncompleteSignature {
+            reason: "SignedHeaders makes the canonical request larger than the request",
+        });
+    }
     let canonical = canonical_request(
         view.method,
         query,
@@ -178,4 +190,33 @@ pub(super) fn verify(
             string_to_sign: sts,
         })
     }
+}
+
+/// Bytes the signed-header lines of the canonical request would take, counted without
+/// building them.
+fn signed_section_len(headers: &HeaderMap, signed_headers: &str) -> usize {
+    signed_headers
+        .split(';')
+        .map(|name| {
+            let values: usize = headers
+                .get_all(name)
+                .iter()
+                .map(|v| v.len().saturating_add(1))
+                .sum();
+            name.len().saturating_add(2).saturating_add(values)
+        })
+        .fold(0usize, usize::saturating_add)
+}
+
+/// The most the signed-header lines may take: each header of the request at most once, with
+/// its name and separators.
+fn canonical_budget(view: &RequestView<'_>, signed_headers: &str) -> usize {
+    let header_bytes = view
+        .headers
+        .iter()
+        .map(|(n, v)| n.as_str().len().saturating_add(v.len()).saturating_add(2))
+        .fold(0usize, usize::saturating_add);
+    header_bytes
+        .saturating_add(signed_headers.len().saturating_mul(2))
+        .saturating_add(64)
 }
