@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use openkms_server::RateLimit;
 use serde::Deserialize;
 
 /// Flags of `openkms serve`; each has an `OPENKMS_*` variable.
@@ -60,6 +61,21 @@ pub struct ServeArgs {
     /// Runtime worker threads [default: one per core].
     #[arg(long, env = "OPENKMS_WORKER_THREADS")]
     pub worker_threads: Option<usize>,
+    /// Seconds a stop (SIGTERM, SIGINT) waits for requests already received before the
+    /// process exits [default: 30].
+    #[arg(long, env = "OPENKMS_SHUTDOWN_GRACE")]
+    pub shutdown_grace: Option<u64>,
+    /// Requests per second allowed to each access key (a token bucket; off when absent).
+    /// Beyond it a request is answered Rejected.Throttling (429).
+    #[arg(long, env = "OPENKMS_RATE_LIMIT_PER_KEY")]
+    pub rate_limit_per_key: Option<u32>,
+    /// Requests one access key may send at once under --rate-limit-per-key [default: the
+    /// per-second rate].
+    #[arg(long, env = "OPENKMS_RATE_LIMIT_BURST")]
+    pub rate_limit_burst: Option<u32>,
+    /// Do not lock the process's memory (mlockall), which keeps key material out of swap.
+    #[arg(long, env = "OPENKMS_DISABLE_MLOCK", value_parser = clap::builder::BoolishValueParser::new())]
+    pub disable_mlock: bool,
     /// Seconds a client has to send a whole request head, from its connection (first request)
     /// or the request's first byte; a slow head is answered 408 and closed [default: 30].
     #[arg(long, env = "OPENKMS_HEAD_TIMEOUT")]
@@ -102,6 +118,10 @@ struct FileConfig {
     replay_capacity: Option<usize>,
     metrics_listen: Option<SocketAddr>,
     worker_threads: Option<usize>,
+    shutdown_grace: Option<u64>,
+    rate_limit_per_key: Option<u32>,
+    rate_limit_burst: Option<u32>,
+    disable_mlock: Option<bool>,
     head_timeout: Option<u64>,
     body_timeout: Option<u64>,
     write_timeout: Option<u64>,
@@ -128,6 +148,12 @@ pub struct ServeConfig {
     pub replay_capacity: usize,
     pub metrics_listen: Option<SocketAddr>,
     pub worker_threads: Option<usize>,
+    /// How long a stop waits for requests already received.
+    pub shutdown_grace: Duration,
+    /// Requests per access key, when limited.
+    pub rate_limit: Option<RateLimit>,
+    /// Whether to lock the process's memory.
+    pub mlock: bool,
     pub connections: ConnectionSettings,
 }
 
@@ -141,6 +167,9 @@ pub struct ConnectionSettings {
     /// `None`: derived from the file descriptor limit at start.
     pub max_connections: Option<usize>,
 }
+
+/// Default of `--shutdown-grace`.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Where the data lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,6 +227,12 @@ pub enum ConfigError {
     Store,
     #[error("--region must be lower-case letters, digits and '-', like cn-hangzhou")]
     Region,
+    #[error("--account-id must be 16 digits")]
+    AccountId,
+    #[error("--shutdown-grace must be at most 3600 seconds")]
+    ShutdownGrace,
+    #[error("--rate-limit-per-key and --rate-limit-burst must be at least 1")]
+    RateLimit,
     #[error("--worker-threads must be at least 1")]
     WorkerThreads,
     #[error("--{0} must be at least 1 second")]
@@ -288,6 +323,30 @@ impl ServeArgs {
             Some(n) => n,
             None => openkms_service::DEFAULT_REPLAY_CAPACITY,
         };
+        let account_id = self.account_id.or(file.account_id);
+        // The service checks it again; checked here so a bad one is refused before anything
+        // is written.
+        if let Some(a) = &account_id {
+            if a.len() != 16 || !a.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ConfigError::AccountId);
+            }
+        }
+        let shutdown_grace = match self.shutdown_grace.or(file.shutdown_grace) {
+            Some(s) if s > 3600 => return Err(ConfigError::ShutdownGrace),
+            Some(s) => Duration::from_secs(s),
+            None => DEFAULT_SHUTDOWN_GRACE,
+        };
+        let rate_limit = match (
+            self.rate_limit_per_key.or(file.rate_limit_per_key),
+            self.rate_limit_burst.or(file.rate_limit_burst),
+        ) {
+            (None, _) => None,
+            (Some(0), _) | (_, Some(0)) => return Err(ConfigError::RateLimit),
+            (Some(rate), burst) => Some(RateLimit {
+                per_second: f64::from(rate),
+                burst: f64::from(burst.unwrap_or(rate)),
+            }),
+        };
         let seconds = |flag: &'static str, value: Option<u64>, default: Duration| match value {
             Some(0) => Err(ConfigError::Timeout(flag)),
             Some(n) => Ok(Duration::from_secs(n)),
@@ -328,7 +387,7 @@ impl ServeArgs {
             data_dir,
             store,
             region,
-            account_id: self.account_id.or(file.account_id),
+            account_id,
             root_key_file,
             root_of_trust,
             hsm,
@@ -339,6 +398,9 @@ impl ServeArgs {
                 Some(0) => return Err(ConfigError::WorkerThreads),
                 n => n,
             },
+            shutdown_grace,
+            rate_limit,
+            mlock: !(self.disable_mlock || file.disable_mlock.unwrap_or(false)),
         })
     }
 }
@@ -485,6 +547,53 @@ mod tests {
         .resolve()
         .unwrap_err();
         assert!(matches!(err, ConfigError::MaxConnections));
+    }
+
+    #[test]
+    fn process_settings_have_defaults_and_are_checked_before_use() {
+        let cfg = ServeArgs::default().resolve().unwrap();
+        assert_eq!(cfg.shutdown_grace, DEFAULT_SHUTDOWN_GRACE);
+        assert_eq!(cfg.rate_limit, None);
+        assert!(cfg.mlock);
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "shutdown_grace = 5\nrate_limit_per_key = 7\ndisable_mlock = true\n",
+        )
+        .unwrap();
+        let cfg = ServeArgs {
+            config: Some(f),
+            rate_limit_burst: Some(20),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(cfg.shutdown_grace, Duration::from_secs(5));
+        assert_eq!(
+            cfg.rate_limit,
+            Some(RateLimit {
+                per_second: 7.0,
+                burst: 20.0
+            })
+        );
+        assert!(!cfg.mlock);
+        for bad in ["abc", "123", "12345678901234567", "123456789012345x"] {
+            let err = ServeArgs {
+                account_id: Some(bad.into()),
+                ..Default::default()
+            }
+            .resolve()
+            .unwrap_err();
+            assert!(matches!(err, ConfigError::AccountId), "{bad}");
+        }
+        let err = ServeArgs {
+            rate_limit_per_key: Some(0),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::RateLimit));
     }
 
     #[test]

@@ -5,12 +5,15 @@ mod client;
 mod config;
 mod db_instance;
 mod dir_lock;
+mod fresh_dir;
+mod harden;
 mod listeners;
 mod rekey;
 mod root;
 mod root_keys;
 mod serve;
 mod store;
+mod supervise;
 
 use clap::{Parser, Subcommand};
 
@@ -69,6 +72,11 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // `serve` hardens itself (with memory locking); the other commands handle key material
+    // or access key secrets too, briefly: no core file of them either.
+    if !matches!(cli.command, Command::Serve(_)) {
+        harden::apply(false);
+    }
     let result = match cli.command {
         Command::Serve(args) => serve::run(args).map_err(|e| describe(&e)),
         Command::Migrate(args) => store::migrate(args).map_err(|e| describe(&e)),

@@ -49,6 +49,18 @@ pub fn open_token(hsm: Option<&HsmConfig>) -> Result<Option<Arc<Pkcs11Token>>, R
     Ok(Some(Pkcs11Token::open(&hsm.module, &hsm.token_label, pin)?))
 }
 
+/// Reads the configured root key file, if it exists, to refuse an unreadable or malformed one
+/// before anything is written. Its absence is decided later (created on first start).
+pub fn check_root_key_file(cfg: &ServeConfig) -> Result<(), RootSetupError> {
+    if cfg.root_of_trust != RootOfTrustKind::File {
+        return Ok(());
+    }
+    match RootKey::load(&cfg.root_key_file) {
+        Ok(_) | Err(RootKeyError::Missing { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Loads the configured root; creates it (a file, or a key in the token) only when the store
 /// is not initialised yet.
 pub fn configured_root(

@@ -1,7 +1,8 @@
 //! `openkms serve`: open the data directory and the store (SQLite, or PostgreSQL shared with
 //! other nodes), load or create the root of trust (a key file or
-//! a key in the HSM), start the service, then listen. The listener is bound only once
-//! everything is ready to answer.
+//! a key in the HSM), start the service, supervise the background jobs, then serve until a
+//! signal, and stop gracefully. Every setting is checked and both listeners are bound before
+//! the first file is written; the API socket listens only once the service is ready.
 
 use std::fs;
 use std::path::Path;
@@ -9,17 +10,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openkms_crypto::SecretBytes;
-use openkms_server::AppState;
+use openkms_server::{AppState, RateLimiter};
 use openkms_service::BootstrapError;
 use openkms_service::{Service, StartOptions, SystemClock};
 use openkms_store::StoreError;
+
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::{ConfigError, ServeArgs, ServeConfig, StoreLocation};
-use crate::{listeners, root};
+use crate::{listeners, root, supervise};
 
-/// How often the background loop runs: expired secrets purged, due keys rotated, keys past
-/// their DeleteDate destroyed.
+/// How often expired secrets are purged, due keys rotated, keys past their DeleteDate
+/// destroyed and (PostgreSQL) expired nonces purged.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
 
 /// How often due secret rotations are claimed.
@@ -66,9 +69,12 @@ pub enum ServeError {
     },
 }
 
-/// Runs the server until SIGINT or SIGTERM.
+/// Runs the server until SIGINT or SIGTERM, then stops gracefully (see [`serve`]).
 pub fn run(args: ServeArgs) -> Result<(), ServeError> {
     let cfg = args.resolve()?;
+    // Before the runtime's threads exist and before any key is loaded.
+    let memory = crate::harden::apply(cfg.mlock);
+    tracing::debug!(?memory, "process hardened");
     let fd_limit = listeners::raise_fd_limit();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = cfg.worker_threads {
@@ -78,19 +84,126 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
     rt.block_on(serve(cfg, fd_limit))
 }
 
+/// Start-up checks every setting and binds the listeners before it writes anything, so a
+/// start that fails leaves a fresh data directory as it found it. A stop (SIGTERM or SIGINT)
+/// stops accepting, answers the requests already received within `--shutdown-grace`, lets
+/// the background jobs finish their pass, commits the writes in flight, and returns `Ok`; a
+/// second signal exits at once with status 128 + the signal number.
 async fn serve(cfg: ServeConfig, fd_limit: Option<u64>) -> Result<(), ServeError> {
     // Checked before anything is written: a refused key leaves a fresh data dir untouched.
     let root_access_key = root_access_key_from_env()?;
-    create_private_dir(&cfg.data_dir)?;
-    // Held until the process exits: no second server, and no `migrate --from`, on this directory.
-    let lock = crate::dir_lock::DirLock::acquire(&cfg.data_dir)?;
-    tracing::debug!(lock = %lock.path().display(), "data directory locked");
-    let store = crate::store::open(&cfg).await?;
+    // Bound now, so a taken port fails the start before any write; listening (accepting
+    // connections) only once the service is ready.
+    let socket = bind(cfg.listen).map_err(|source| ServeError::Listen {
+        addr: cfg.listen.to_string(),
+        source,
+    })?;
+    let metrics = match cfg.metrics_listen {
+        Some(addr) => {
+            let listener = listeners::bind_metrics(addr)
+                .await
+                .map_err(|e| ServeError::Metrics(e.to_string()))?;
+            let handle = listeners::install_metrics().map_err(ServeError::Metrics)?;
+            Some((listener, handle))
+        }
+        None => None,
+    };
     let token = root::open_token(cfg.hsm.as_ref())?;
+    root::check_root_key_file(&cfg)?;
+    let claim = crate::fresh_dir::Claim::take(&cfg.data_dir, &cfg.root_key_file)?;
+    let store = match crate::store::open(&cfg).await {
+        Ok(store) => store,
+        Err(e) => {
+            claim.roll_back(sqlite(&cfg));
+            return Err(e.into());
+        }
+    };
+    let service = match start_service(&cfg, &store, token, root_access_key).await {
+        Ok(service) => service,
+        Err(e) => {
+            store.close().await;
+            drop(store);
+            claim.roll_back(sqlite(&cfg));
+            return Err(e);
+        }
+    };
+    claim.keep();
+    let listener = socket
+        .listen(LISTEN_BACKLOG)
+        .map_err(|source| ServeError::Listen {
+            addr: cfg.listen.to_string(),
+            source,
+        })?;
+    let shutdown = CancellationToken::new();
+    watch_signals(shutdown.clone());
+    let jobs = TaskTracker::new();
+    spawn_jobs(&jobs, &shutdown, &service);
+    tracing::info!(
+        listen = %cfg.listen,
+        account_id = service.account_id(),
+        region = service.region(),
+        "openkms is ready"
+    );
+    let state = Arc::new(AppState {
+        service,
+        limits: listeners::server_limits(&cfg.connections, fd_limit),
+        rate_limit: cfg.rate_limit.map(RateLimiter::new),
+        draining: shutdown.clone(),
+    });
+    let metrics_stop = CancellationToken::new();
+    if let Some((listener, handle)) = metrics {
+        let serving =
+            listeners::serve_metrics(listener, handle, state.clone(), metrics_stop.clone());
+        tokio::spawn(serving);
+    }
+    let grace = cfg.shutdown_grace;
+    let finish_jobs = async {
+        shutdown.cancelled().await;
+        jobs.close();
+        if tokio::time::timeout(grace, jobs.wait()).await.is_err() {
+            tracing::warn!("a background job was still in its pass when the shutdown grace ended");
+        }
+    };
+    tokio::join!(
+        openkms_server::run(listener, state, shutdown.clone(), grace),
+        finish_jobs
+    );
+    metrics_stop.cancel();
+    // Writes acknowledged were committed before their answer; this commits the ones still
+    // queued (their callers may be gone) and closes the database cleanly.
+    store.close().await;
+    tracing::info!("openkms stopped");
+    Ok(())
+}
+
+/// Pending connections the kernel queues before the server accepts them.
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// A socket bound to `addr` (address reuse as `TcpListener::bind` sets it), not yet listening.
+fn bind(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    Ok(socket)
+}
+
+fn sqlite(cfg: &ServeConfig) -> bool {
+    matches!(cfg.store, StoreLocation::Sqlite(_))
+}
+
+/// Starts (and on first start initialises) the service, and shows a generated root key.
+async fn start_service(
+    cfg: &ServeConfig,
+    store: &Arc<dyn openkms_store::Store>,
+    token: Option<Arc<openkms_crypto::pkcs11::Pkcs11Token>>,
+    root_access_key: Option<(String, SecretBytes)>,
+) -> Result<Arc<Service>, ServeError> {
     let start = |initialised| {
         let store = store.clone();
-        let root = root::configured_root(&cfg, token.clone(), initialised);
-        let cfg = &cfg;
+        let root = root::configured_root(cfg, token.clone(), initialised);
         let root_access_key = root_access_key
             .as_ref()
             .map(|(id, s)| (id.clone(), SecretBytes::from_slice(s.expose_secret())));
@@ -127,57 +240,117 @@ async fn serve(cfg: ServeConfig, fd_limit: Option<u64>) -> Result<(), ServeError
         other => other?,
     };
     if let Some((id, secret)) = &started.generated_root_key {
-        announce_root_key(&cfg, id, secret)?;
+        announce_root_key(cfg, id, secret)?;
     }
-    let service = Arc::new(started.service);
-    let metrics = match cfg.metrics_listen {
-        Some(addr) => {
-            let handle = listeners::install_metrics().map_err(ServeError::Metrics)?;
-            let listener = listeners::bind_metrics(addr)
-                .await
-                .map_err(|e| ServeError::Metrics(e.to_string()))?;
-            Some((listener, handle))
-        }
-        None => None,
+    Ok(Arc::new(started.service))
+}
+
+/// The background jobs, each supervised (see [`crate::supervise`]).
+fn spawn_jobs(jobs: &TaskTracker, shutdown: &CancellationToken, service: &Arc<Service>) {
+    let job = |name, every, pass: fn(Arc<Service>) -> JobPass| {
+        let service = service.clone();
+        supervise::spawn(jobs, shutdown, name, every, move || pass(service.clone()));
     };
     // Every store: another node, or `openkms root-key` beside this server, may change access
     // keys and policies behind this process's caches.
-    spawn_cache_refresh(service.clone());
-    spawn_purge(service.clone());
-    spawn_rotations(service.clone());
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .map_err(|source| ServeError::Listen {
-            addr: cfg.listen.to_string(),
-            source,
-        })?;
-    tracing::info!(
-        listen = %cfg.listen,
-        account_id = service.account_id(),
-        region = service.region(),
-        "openkms is ready"
-    );
-    let shutdown = CancellationToken::new();
-    let state = Arc::new(AppState {
-        service,
-        limits: listeners::server_limits(&cfg.connections, fd_limit),
-        draining: shutdown.clone(),
+    job("cache_refresh", SHARED_CACHE_REFRESH, |service| {
+        Box::pin(async move {
+            service.forget_shared_caches();
+            service.refresh_replay_fence().await?;
+            Ok(())
+        })
     });
-    let metrics_stop = CancellationToken::new();
-    if let Some((listener, handle)) = metrics {
-        let serving =
-            listeners::serve_metrics(listener, handle, state.clone(), metrics_stop.clone());
-        tokio::spawn(serving);
-    }
-    let signalled = shutdown.clone();
+    job("secret_purge", PURGE_EVERY, |service| {
+        Box::pin(async move {
+            let n = service.purge_expired_secrets().await?;
+            if n > 0 {
+                tracing::info!(purged = n, "purged secrets whose recovery window ended");
+            }
+            Ok(())
+        })
+    });
+    job("nonce_purge", PURGE_EVERY, |service| {
+        Box::pin(async move {
+            service.purge_shared_nonces().await?;
+            Ok(())
+        })
+    });
+    job("key_rotation", PURGE_EVERY, |service| {
+        Box::pin(async move {
+            let n = service.rotate_due_keys(service.now()).await?;
+            if n > 0 {
+                tracing::info!(rotated = n, "rotated keys due for automatic rotation");
+            }
+            Ok(())
+        })
+    });
+    job("key_deletion", PURGE_EVERY, |service| {
+        Box::pin(async move {
+            let n = service.destroy_due_keys(service.now()).await?;
+            if n > 0 {
+                tracing::info!(destroyed = n, "destroyed keys whose deletion date passed");
+            }
+            Ok(())
+        })
+    });
+    // More often than the purge: a failed rotation's first retry comes 30 s later.
+    job("secret_rotation", ROTATE_EVERY, |service| {
+        Box::pin(async move {
+            let pass = service.run_due_rotations().await?;
+            if pass != Default::default() {
+                tracing::info!(
+                    rotated = pass.rotated,
+                    failed = pass.failed,
+                    "ran due secret rotations"
+                );
+            }
+            if pass.failed > 0 {
+                metrics::counter!(supervise::JOB_ITEMS_FAILED, "job" => "secret_rotation")
+                    .increment(pass.failed as u64);
+            }
+            Ok(())
+        })
+    });
+}
+
+type JobPass = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<(), supervise::PassError>> + Send + 'static>,
+>;
+
+/// Cancels `shutdown` on the first SIGTERM or SIGINT; a second one ends the process at once
+/// with status 128 + its number (143 for SIGTERM, 130 for SIGINT), skipping the drain.
+fn watch_signals(shutdown: CancellationToken) {
     tokio::spawn(async move {
-        shutdown_signal().await;
-        signalled.cancel();
+        let first = next_signal().await;
+        tracing::info!(
+            signal = first,
+            "stopping: no new connections; answering the requests already received"
+        );
+        shutdown.cancel();
+        let second = next_signal().await;
+        tracing::warn!(signal = second, "second signal: exiting at once");
+        std::process::exit(128 + second);
     });
-    openkms_server::run(listener, state, shutdown, Duration::from_secs(30)).await;
-    metrics_stop.cancel();
-    tracing::info!("openkms stopped");
-    Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT and returns its number.
+async fn next_signal() -> i32 {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (term, int) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        );
+        if let (Ok(mut term), Ok(mut int)) = (term, int) {
+            return tokio::select! {
+                _ = term.recv() => 15,
+                _ = int.recv() => 2,
+            };
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    2
 }
 
 pub(crate) fn create_private_dir(dir: &Path) -> Result<(), ServeError> {
@@ -244,88 +417,4 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut f = opts.open(path)?;
     f.write_all(bytes)?;
     f.sync_all()
-}
-
-fn spawn_purge(service: Arc<Service>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(PURGE_EVERY);
-        loop {
-            tick.tick().await;
-            match service.purge_expired_secrets().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(purged = n, "purged secrets whose recovery window ended"),
-                Err(e) => tracing::error!(error = %e, "purging expired secrets failed"),
-            }
-            match service.purge_shared_nonces().await {
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "purging expired nonces failed"),
-            }
-            let now = service.now();
-            match service.rotate_due_keys(now).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(rotated = n, "rotated keys due for automatic rotation"),
-                Err(e) => tracing::error!(error = %e, "rotating keys failed"),
-            }
-            match service.destroy_due_keys(now).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(destroyed = n, "destroyed keys whose deletion date passed"),
-                Err(e) => tracing::error!(error = %e, "destroying keys failed"),
-            }
-        }
-    });
-}
-
-/// Drops the caches other nodes cannot invalidate (see [`SHARED_CACHE_REFRESH`]).
-fn spawn_cache_refresh(service: Arc<Service>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(SHARED_CACHE_REFRESH);
-        loop {
-            tick.tick().await;
-            service.forget_shared_caches();
-            if let Err(e) = service.refresh_replay_fence().await {
-                tracing::warn!(error = %e, "could not read the shared replay fence");
-            }
-        }
-    });
-}
-
-/// Runs due secret rotations (and resumes unfinished ones) more often than the purge loop:
-/// a failed rotation's first retry comes 30 s later.
-fn spawn_rotations(service: Arc<Service>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(ROTATE_EVERY);
-        loop {
-            tick.tick().await;
-            match service.run_due_rotations().await {
-                Ok(pass) if pass == Default::default() => {}
-                Ok(pass) => tracing::info!(
-                    rotated = pass.rotated,
-                    failed = pass.failed,
-                    "ran due secret rotations"
-                ),
-                Err(e) => tracing::error!(error = %e, "claiming due secret rotations failed"),
-            }
-        }
-    });
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

@@ -5,10 +5,12 @@ use openkms_service::{Caller, Service};
 use openkms_wire::{ErrorCode, ProtocolError, RequestView, RpcRequest};
 
 use crate::error_response::ApiError;
+use crate::rate_limit::RateLimiter;
 
 /// Authenticates a parsed request.
 pub async fn authenticate(
     service: &Service,
+    rate_limit: Option<&RateLimiter>,
     peer: Option<std::net::IpAddr>,
     view: &RequestView<'_>,
     rpc: &RpcRequest,
@@ -38,6 +40,16 @@ pub async fn authenticate(
     }
     openkms_wire::signature::verify(view, rpc, entry.secret.expose_secret())?;
     service.check_fresh(&claim.access_key_id, &claim.nonce, claim.timestamp)?;
+    // After the signature (only the key's holder spends its tokens) and the local replay check
+    // (a replayed capture cannot drain them), before the shared nonce costs a store write.
+    if let Some(limiter) = rate_limit {
+        if !limiter.allow(&claim.access_key_id) {
+            return Err(ApiError {
+                code: ErrorCode::RejectedThrottling,
+                message: "This access key sent more requests than its rate limit allows; slow down and retry later.".into(),
+            });
+        }
+    }
     // Nodes sharing a store also share the window: a nonce this node has not seen may have
     // reached another one.
     if !service

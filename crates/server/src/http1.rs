@@ -158,25 +158,32 @@ pub async fn serve<F, Fut, R>(
     }
 }
 
+/// How long an idle keep-alive connection is kept once draining began: a client may have sent
+/// its next request just before the signal (or be sending it now, unaware that the server is
+/// stopping); it is answered, with `Connection: close`, instead of meeting a closed connection.
+const DRAIN_IDLE_LINGER: Duration = Duration::from_secs(2);
+
 /// Waits until the first bytes of a request are in `buf`. False when the peer closed, the
-/// wait ran out, or `drain` was cancelled with nothing received.
+/// wait ran out, or `drain` was cancelled and nothing arrived within [`DRAIN_IDLE_LINGER`].
 async fn next_request_starts(
     stream: &mut TcpStream,
     buf: &mut BytesMut,
     until: Instant,
     drain: &CancellationToken,
 ) -> bool {
-    if drain.is_cancelled() {
-        return matches!(stream.try_read_buf(buf), Ok(n) if n > 0);
-    }
-    tokio::select! {
-        biased;
-        r = timeout_at(until, stream.read_buf(buf)) => matches!(r, Ok(Ok(n)) if n > 0),
-        () = drain.cancelled() => {
-            // A request that has arrived is served; an idle connection closes now.
-            matches!(stream.try_read_buf(buf), Ok(n) if n > 0)
+    if !drain.is_cancelled() {
+        let read = timeout_at(until, stream.read_buf(buf));
+        tokio::pin!(read);
+        tokio::select! {
+            biased;
+            r = &mut read => return matches!(r, Ok(Ok(n)) if n > 0),
+            () = drain.cancelled() => {}
         }
     }
+    // Draining: a request that has arrived, or arrives within the linger, is served; an idle
+    // connection closes after it.
+    let until = until.min(Instant::now() + DRAIN_IDLE_LINGER);
+    matches!(timeout_at(until, stream.read_buf(buf)).await, Ok(Ok(n)) if n > 0)
 }
 
 /// Closes after the last response: FIN first, then discard what the peer still sends for a

@@ -146,7 +146,15 @@ async fn handle(
         Err(e) => return error_reply(Format::Json, &request_id, &host_id, "-", e.into(), started),
     };
     let format = rpc.format;
-    let caller = match auth::authenticate(&state.service, peer, &view, &rpc).await {
+    let caller = match auth::authenticate(
+        &state.service,
+        state.rate_limit.as_ref(),
+        peer,
+        &view,
+        &rpc,
+    )
+    .await
+    {
         Ok(c) => c,
         Err(e) => return error_reply(format, &request_id, &host_id, "-", e, started),
     };

@@ -310,4 +310,7 @@ pub trait Store: IamStore + Send + Sync + 'static {
     }
     /// Gives a lease back (no-op unless `owner` holds it).
     async fn release_rotation(&self, name: &str, owner: &str) -> Result<(), StoreError>;
+    /// Stops writing at shutdown: every write already acknowledged is durable (as always), and
+    /// the writes queued before this call are committed and answered first. Later writes fail.
+    async fn close(&self) {}
 }

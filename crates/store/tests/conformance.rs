@@ -237,6 +237,7 @@ conformance!(
     create_then_read_back_secret_version_and_tags,
     second_create_of_a_name_reports_it_taken,
     rejected_plan_writes_nothing,
+    a_panicking_plan_fails_alone_and_the_store_goes_on_writing,
     update_inserts_version_moves_stages_and_purge_removes_all,
     purge_expired_removes_only_due_secrets,
     concurrent_writers_all_land,
@@ -321,6 +322,33 @@ async fn second_create_of_a_name_reports_it_taken(f: Fixture) {
 async fn rejected_plan_writes_nothing(f: Fixture) {
     let s = f.store.clone();
     s.create_secret(new_secret("db")).await.unwrap();
+    let out = s
+        .update_secret("db", Box::new(|_| Err(Rejection::GenericOnly)))
+        .await
+        .unwrap();
+    assert!(matches!(
+        out,
+        UpdateOutcome::Rejected(Rejection::GenericOnly)
+    ));
+    let rec = s.secret("db").await.unwrap().unwrap();
+    assert_eq!(s.versions(rec.id).await.unwrap().len(), 1);
+}
+
+/// A bug in a plan fails that write only: a write issued beside it lands, and later writes
+/// (of the same secret too) go on landing; the store never answers "unavailable" for good.
+async fn a_panicking_plan_fails_alone_and_the_store_goes_on_writing(f: Fixture) {
+    let s = f.store.clone();
+    s.create_secret(new_secret("db")).await.unwrap();
+    #[allow(clippy::panic)]
+    let boom = s.update_secret("db", Box::new(|_| panic!("a bug in a plan")));
+    let beside = s.create_secret(new_secret("beside"));
+    let (boom, beside) = tokio::join!(boom, beside);
+    assert!(boom.is_err(), "{boom:?}");
+    assert_eq!(beside.unwrap(), CreateOutcome::Created);
+    assert_eq!(
+        s.create_secret(new_secret("after")).await.unwrap(),
+        CreateOutcome::Created
+    );
     let out = s
         .update_secret("db", Box::new(|_| Err(Rejection::GenericOnly)))
         .await

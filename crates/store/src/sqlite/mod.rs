@@ -58,7 +58,7 @@ impl SqliteStore {
         Ok(Self {
             path: path.to_owned(),
             readers: Mutex::new(Vec::new()),
-            writer: Writer::start(conn),
+            writer: Writer::start(conn)?,
             cache: cache::ReadCache::default(),
         })
     }
@@ -148,6 +148,10 @@ fn db(op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn close(&self) {
+        self.writer.stop().await;
+    }
+
     async fn meta(&self) -> Result<Option<Meta>, StoreError> {
         self.read(|c| {
             c.prepare_cached("SELECT account_id, root_fingerprint, default_instance, service_key_id, created_at FROM meta WHERE id = 1")

@@ -120,3 +120,44 @@ async fn an_installation_from_before_roots_gets_its_one_root_recorded_on_every_r
     assert_eq!(s.access_key("ak").await.unwrap().unwrap().root_id, "oldfp");
     assert!(s.rows_to_rewrap().await.unwrap().is_empty());
 }
+
+/// A plan that panics inside the writer is rolled back alone: the writes in its group commit,
+/// and the store goes on writing (it used to answer every later write `WriterGone`).
+#[tokio::test]
+async fn a_panicking_plan_does_not_stop_the_writer() {
+    let (_d, s) = store();
+    assert_eq!(
+        s.create_secret(new_secret("a")).await.unwrap(),
+        CreateOutcome::Created
+    );
+    #[allow(clippy::panic)]
+    let boom = s.update_secret("a", Box::new(|_: &SecretState| panic!("a bug in a plan")));
+    let beside = s.create_secret(new_secret("b"));
+    let (boom, beside) = tokio::join!(boom, beside);
+    assert!(matches!(boom, Err(StoreError::WriterGone)), "{boom:?}");
+    assert_eq!(beside.unwrap(), CreateOutcome::Created);
+    assert_eq!(
+        s.create_secret(new_secret("c")).await.unwrap(),
+        CreateOutcome::Created
+    );
+    for name in ["a", "b", "c"] {
+        assert!(s.secret(name).await.unwrap().is_some(), "{name}");
+    }
+}
+
+/// `close` answers the writes queued before it (committed) and refuses later ones.
+#[tokio::test]
+async fn close_commits_what_was_queued_and_refuses_later_writes() {
+    let (d, s) = store();
+    let queued = s.create_secret(new_secret("a"));
+    let close = s.close();
+    let (queued, ()) = tokio::join!(queued, close);
+    assert_eq!(queued.unwrap(), CreateOutcome::Created);
+    assert!(matches!(
+        s.create_secret(new_secret("b")).await,
+        Err(StoreError::WriterGone)
+    ));
+    drop(s);
+    let reopened = SqliteStore::open(&d.path().join("t.db")).unwrap();
+    assert!(reopened.secret("a").await.unwrap().is_some());
+}

@@ -2,6 +2,7 @@
 //! share the next one, so concurrent writers pay one fsync between them instead of one each.
 //! Each job runs in its own savepoint, so a failing job rolls back alone.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
 
 use rusqlite::Connection;
@@ -15,24 +16,30 @@ const MAX_BATCH: usize = 128;
 type Respond = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 type Job = Box<dyn FnOnce(&Connection) -> (bool, Respond) + Send>;
 
+enum Msg {
+    Job(Job),
+    /// Commit what is queued before it, then stop; answered once the connection is closed.
+    Stop(oneshot::Sender<()>),
+}
+
 /// Handle to the writer thread.
 pub struct Writer {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::Sender<Msg>,
 }
 
 impl Writer {
-    /// Starts the writer on its own connection.
-    pub fn start(conn: Connection) -> Self {
-        let (tx, rx) = mpsc::channel::<Job>();
+    /// Starts the writer on its own connection; a store without one cannot open.
+    pub fn start(conn: Connection) -> Result<Self, StoreError> {
+        let (tx, rx) = mpsc::channel::<Msg>();
         std::thread::Builder::new()
             .name("openkms-sqlite-writer".into())
-            .spawn(move || run(conn, rx))
-            .map_err(|e| tracing::error!(error = %e, "could not start the SQLite writer"))
-            .ok();
-        Self { tx }
+            .spawn(move || supervise(conn, rx))
+            .map_err(StoreError::Create)?;
+        Ok(Self { tx })
     }
 
-    /// Runs `f` inside a transaction; resolves after the commit is durable.
+    /// Runs `f` inside a transaction; resolves after the commit is durable. A job that panics
+    /// is rolled back alone and answered [`StoreError::WriterGone`]; the writer goes on.
     pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -51,22 +58,76 @@ impl Writer {
             });
             (keep, respond)
         });
-        self.tx.send(job).map_err(|_| StoreError::WriterGone)?;
+        self.tx
+            .send(Msg::Job(job))
+            .map_err(|_| StoreError::WriterGone)?;
         done_rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Commits every write queued so far, closes the connection and ends the thread. Later
+    /// writes answer [`StoreError::WriterGone`].
+    pub async fn stop(&self) {
+        let (ack_tx, ack_rx) = oneshot::channel();
+        if self.tx.send(Msg::Stop(ack_tx)).is_ok() {
+            // An error means the thread is gone already: nothing left to wait for.
+            let _ = ack_rx.await;
+        }
     }
 }
 
-fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
+/// Runs the writer loop, and runs it again on the same connection if it panics outside a job
+/// (every job has its own guard): the batch in flight was not committed and its callers were
+/// answered `WriterGone`, so nothing acknowledged is lost, and later writes are served.
+fn supervise(conn: Connection, rx: mpsc::Receiver<Msg>) {
+    loop {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| run(&conn, &rx))) {
+            Ok(ack) => {
+                drop(conn);
+                if let Some(ack) = ack {
+                    let _ = ack.send(());
+                }
+                return;
+            }
+            Err(_) => {
+                metrics::counter!(WRITER_RESTARTS).increment(1);
+                tracing::error!(
+                    "the SQLite writer panicked; its open batch was rolled back and it restarts"
+                );
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+            }
+        }
+    }
+}
+
+/// Metric: restarts of the SQLite writer loop after a panic outside a job.
+pub const WRITER_RESTARTS: &str = "openkms_sqlite_writer_restarts_total";
+/// Metric: write jobs that panicked (each rolled back alone).
+pub const WRITE_PANICS: &str = "openkms_sqlite_write_panics_total";
+
+/// Serves jobs until the channel closes (`None`) or a stop arrives (its acknowledgement).
+fn run(conn: &Connection, rx: &mpsc::Receiver<Msg>) -> Option<oneshot::Sender<()>> {
+    let mut stop = None;
+    while stop.is_none() {
+        let first = match rx.recv() {
+            Ok(Msg::Job(job)) => job,
+            Ok(Msg::Stop(ack)) => return Some(ack),
+            Err(_) => return None,
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(Msg::Job(job)) => batch.push(job),
+                Ok(Msg::Stop(ack)) => {
+                    stop = Some(ack);
+                    break;
+                }
                 Err(_) => break,
             }
         }
         let mut responders = Vec::with_capacity(batch.len());
-        let begin = exec_cached(&conn, "BEGIN IMMEDIATE");
+        let begin = exec_cached(conn, "BEGIN IMMEDIATE");
         if let Err(e) = begin {
             let e = db("begin", e);
             tracing::error!(error = %e, "SQLite writer could not begin a transaction");
@@ -75,22 +136,32 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
             continue;
         }
         for job in batch {
-            if let Err(e) = exec_cached(&conn, "SAVEPOINT job") {
+            if let Err(e) = exec_cached(conn, "SAVEPOINT job") {
                 tracing::error!(error = %db("savepoint", e), "SQLite savepoint failed");
             }
-            let (keep, respond) = job(&conn);
+            // A panicking plan drops its answer (the caller sees `WriterGone`) and is rolled
+            // back like a failed one; it must not take the writer, and every later write, with it.
+            let (keep, respond) = match std::panic::catch_unwind(AssertUnwindSafe(|| job(conn))) {
+                Ok((keep, respond)) => (keep, Some(respond)),
+                Err(_) => {
+                    metrics::counter!(WRITE_PANICS).increment(1);
+                    tracing::error!(
+                        "a write panicked inside the SQLite writer; it was rolled back"
+                    );
+                    (false, None)
+                }
+            };
             let end = if keep {
-                exec_cached(&conn, "RELEASE job")
+                exec_cached(conn, "RELEASE job")
             } else {
-                exec_cached(&conn, "ROLLBACK TO job")
-                    .and_then(|()| exec_cached(&conn, "RELEASE job"))
+                exec_cached(conn, "ROLLBACK TO job").and_then(|()| exec_cached(conn, "RELEASE job"))
             };
             if let Err(e) = end {
                 tracing::error!(error = %db("savepoint end", e), "SQLite savepoint failed");
             }
-            responders.push(respond);
+            responders.extend(respond);
         }
-        let commit = exec_cached(&conn, "COMMIT").map_err(|e| db("commit", e));
+        let commit = exec_cached(conn, "COMMIT").map_err(|e| db("commit", e));
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
@@ -102,6 +173,7 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
             respond(r);
         }
     }
+    stop
 }
 
 /// Runs a statement through the prepared-statement cache (these run once per write).
