@@ -301,6 +301,23 @@ mod tests {
         ExtendedConfig::parse_for(ty, text)
     }
 
+    /// Found by the `extended_config` fuzz target: without serde_json's `float_roundtrip`, a
+    /// long decimal was parsed 1 ulp off, so the stored text read back as another number.
+    #[test]
+    fn numbers_survive_the_stored_text() {
+        let text = format!(
+            r#"{{"SecretSubType":"DoubleUsers","InstanceId":"r-0","n":6{}7{}}}"#,
+            "0".repeat(50),
+            "0".repeat(30)
+        );
+        let config = parse(SecretType::Redis, &text).unwrap().unwrap();
+        let again = parse(SecretType::Redis, &config.to_json_string())
+            .unwrap()
+            .unwrap();
+        assert_eq!(again, config);
+        assert_eq!(again.to_json_string(), config.to_json_string());
+    }
+
     #[test]
     fn parses_documented_rds_example() {
         let config = parse(SecretType::Rds, RDS).unwrap().unwrap();
