@@ -3,7 +3,7 @@
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// The server's HTTP/1.1 layer, compiled from its own source file: it uses only `bytes`, `http`,
-/// `httparse`, `tokio` and `tracing`, while depending on `openkms-server` would build the whole
+/// `httparse`, `tokio`, `tokio-util` and `tracing`, while depending on `openkms-server` would build the whole
 /// service, store and SQLite into every fuzz build (a cold build 3.5x as long; see
 /// docs/fuzzing.md). If http1.rs starts using other items of its crate, give this module what
 /// it needs or switch to a `#[doc(hidden)] pub mod fuzzing` in openkms-server.
@@ -15,10 +15,19 @@ mod http1;
 /// bodies, `Expect: 100-continue`, keep-alive and pipelining) and a handler that answers each
 /// request with its method, target length, header count and body.
 pub async fn serve_http1(stream: tokio::net::TcpStream, max_head: usize, max_body: usize) {
-    let limits = http1::Limits { max_head, max_body };
+    // Generous deadlines: the harness closes its end after writing, so the reader ends on EOF.
+    let limits = http1::Limits {
+        max_head,
+        max_body,
+        head_timeout: std::time::Duration::from_secs(10),
+        body_timeout: std::time::Duration::from_secs(10),
+        write_timeout: std::time::Duration::from_secs(10),
+        idle_timeout: std::time::Duration::from_secs(10),
+    };
     http1::serve(
         stream,
         limits,
+        tokio_util::sync::CancellationToken::new(),
         |req| async move {
             let mut body = format!(
                 "{} {} {} {}\n",
