@@ -158,12 +158,9 @@ impl Service {
         if caller.is_root() {
             return Ok(Authorized::default());
         }
-        let principal = match (&caller.session, caller.user_name()) {
-            (Some(session), _) => Principal::role(self.account_id(), &session.role_name),
-            (None, Some(user)) => Principal::user(self.account_id(), user),
-            (None, None) => return Err(self.denied(&format!("kms:{action}"), "*")),
+        let Some(principal) = self.principal_of(caller) else {
+            return Err(self.denied(&format!("kms:{action}"), "*"));
         };
-        let session_policy = caller.session.as_ref().and_then(|s| s.policy.clone());
         let identity = self.identity_policies(&caller.principal).await?;
         let action = format!("kms:{action}");
         let region = self.region().to_owned();
@@ -173,35 +170,15 @@ impl Service {
                      secret_policy: Option<&Policy>,
                      tags: &[TagRecord]|
          -> Result<(), Error> {
-            let context = RequestContext {
-                source_ip: caller.source_ip,
-                current_time: Some(self.now()),
-                secure_transport: Some(false),
-                mfa_present: Some(false),
-                access_key_id: Some(&caller.access_key_id),
-                tags: tags
-                    .iter()
-                    .map(|t| (t.key.as_str(), t.value.as_str()))
-                    .collect(),
-                other: Vec::new(),
-            };
-            let request = Request {
+            if self.allows(
+                caller,
+                &principal,
+                &identity,
                 action,
                 resource,
-                context: &context,
-            };
-            let decision = decide(
-                &principal,
-                &account,
-                identity.iter().map(|p| p.as_ref()),
                 secret_policy,
-                &request,
-            );
-            // A session policy can only narrow: it must allow as well, and its Deny denies.
-            let narrowed = session_policy
-                .as_ref()
-                .is_none_or(|p| p.evaluate(&request) == Outcome::Allow);
-            if decision.is_allowed() && narrowed {
+                tags,
+            ) {
                 Ok(())
             } else {
                 Err(self.denied(action, resource))
@@ -317,6 +294,61 @@ impl Service {
             }
         }
         Ok(resolved)
+    }
+
+    /// The policy principal a non-root caller acts as: its role for a session, else its user.
+    pub(crate) fn principal_of(&self, caller: &Caller) -> Option<Principal> {
+        match (&caller.session, caller.user_name()) {
+            (Some(session), _) => Some(Principal::role(self.account_id(), &session.role_name)),
+            (None, Some(user)) => Some(Principal::user(self.account_id(), user)),
+            (None, None) => None,
+        }
+    }
+
+    /// One decision: the identity policies (and the resource's secret policy, if any) allow
+    /// `action` on `resource`, and a session policy, which can only narrow, allows it too.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn allows(
+        &self,
+        caller: &Caller,
+        principal: &Principal,
+        identity: &IdentityPolicies,
+        action: &str,
+        resource: &str,
+        secret_policy: Option<&Policy>,
+        tags: &[TagRecord],
+    ) -> bool {
+        let context = RequestContext {
+            source_ip: caller.source_ip,
+            current_time: Some(self.now()),
+            secure_transport: Some(false),
+            mfa_present: Some(false),
+            access_key_id: Some(&caller.access_key_id),
+            tags: tags
+                .iter()
+                .map(|t| (t.key.as_str(), t.value.as_str()))
+                .collect(),
+            other: Vec::new(),
+        };
+        let request = Request {
+            action,
+            resource,
+            context: &context,
+        };
+        let decision = decide(
+            principal,
+            self.account_id(),
+            identity.iter().map(|p| p.as_ref()),
+            secret_policy,
+            &request,
+        );
+        // A session policy can only narrow: it must allow as well, and its Deny denies.
+        let narrowed = caller
+            .session
+            .as_ref()
+            .and_then(|s| s.policy.as_ref())
+            .is_none_or(|p| p.evaluate(&request) == Outcome::Allow);
+        decision.is_allowed() && narrowed
     }
 
     /// Empties the identity-policy cache: attachments, policy versions or users changed.

@@ -6,8 +6,6 @@
 //! identity policies, or a role session's role policies narrowed by its session policy, must
 //! allow, and an explicit Deny in either refuses.
 
-use openkms_domain::policy::{decide, Outcome, Principal, Request, RequestContext};
-
 use crate::{Caller, Error, Service};
 
 impl Service {
@@ -22,46 +20,14 @@ impl Service {
         if caller.is_root() {
             return Ok(());
         }
-        let denied = || Error::NoPermission {
-            action: action.to_owned(),
-            resource: resource.to_owned(),
-        };
-        let principal = match (&caller.session, caller.user_name()) {
-            (Some(session), _) => Principal::role(self.account_id(), &session.role_name),
-            (None, Some(user)) => Principal::user(self.account_id(), user),
-            (None, None) => return Err(denied()),
-        };
+        let principal = self.principal_of(caller);
         let identity = self.identity_policies(&caller.principal).await?;
-        let context = RequestContext {
-            source_ip: caller.source_ip,
-            current_time: Some(self.now()),
-            secure_transport: Some(false),
-            mfa_present: Some(false),
-            access_key_id: Some(&caller.access_key_id),
-            ..RequestContext::default()
-        };
-        let request = Request {
-            action,
-            resource,
-            context: &context,
-        };
-        let decision = decide(
-            &principal,
-            self.account_id(),
-            identity.iter().map(|p| p.as_ref()),
-            None,
-            &request,
-        );
-        // A session policy can only narrow: it must allow as well, and its Deny denies.
-        let narrowed = caller
-            .session
-            .as_ref()
-            .and_then(|s| s.policy.as_ref())
-            .is_none_or(|p| p.evaluate(&request) == Outcome::Allow);
-        if decision.is_allowed() && narrowed {
-            Ok(())
-        } else {
-            Err(denied())
+        match principal {
+            Some(p) if self.allows(caller, &p, &identity, action, resource, None, &[]) => Ok(()),
+            _ => Err(Error::NoPermission {
+                action: action.to_owned(),
+                resource: resource.to_owned(),
+            }),
         }
     }
 }
