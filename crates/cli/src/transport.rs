@@ -37,11 +37,10 @@ pub struct EndpointArgs {
     pub ca_file: Option<PathBuf>,
 }
 
-/// The one TLS provider the workspace builds. rustls deprecates ring's provider only because
-/// its post-quantum key exchange needs aws-lc-rs, which this project leaves out on purpose.
-#[allow(deprecated)]
+/// The one TLS provider the workspace builds: aws-lc-rs, whose hybrid post-quantum key
+/// exchange (X25519MLKEM768) rustls prefers.
 pub(crate) fn tls_provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
 /// A resolved endpoint with, for HTTPS, its client configuration.

@@ -103,11 +103,10 @@ impl Dialer {
     }
 }
 
-/// The one TLS provider the workspace builds. rustls deprecates ring's provider only because
-/// its post-quantum key exchange needs aws-lc-rs, which this project leaves out on purpose.
-#[allow(deprecated)]
+/// The one TLS provider the workspace builds: aws-lc-rs, whose hybrid post-quantum key
+/// exchange (X25519MLKEM768) rustls prefers.
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
 /// System roots (when they load) plus the CA file's certificates.
