@@ -330,7 +330,7 @@ async fn read_head(
 async fn send_continue(stream: &mut impl Io, write_timeout: Duration) -> Result<(), ReadError> {
     match tokio::time::timeout(
         write_timeout,
-        stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n"),
+        write_flushed(stream, b"HTTP/1.1 100 Continue\r\n\r\n"),
     )
     .await
     {
@@ -567,6 +567,14 @@ fn find_from(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
         .map(|i| i + from)
 }
 
+/// Writes and flushes: `AsyncWrite` lets a writer buffer (TLS keeps records in its session
+/// when the socket is full), and a response must leave before the server waits for the next
+/// request.
+async fn write_flushed(stream: &mut impl Io, bytes: &[u8]) -> std::io::Result<()> {
+    stream.write_all(bytes).await?;
+    stream.flush().await
+}
+
 async fn write_response(
     stream: &mut impl Io,
     resp: &Response,
@@ -599,7 +607,7 @@ async fn write_response(
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(&resp.body);
-    match tokio::time::timeout(write_timeout, stream.write_all(&out)).await {
+    match tokio::time::timeout(write_timeout, write_flushed(stream, &out)).await {
         Ok(r) => r,
         Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
     }

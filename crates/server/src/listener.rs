@@ -437,6 +437,54 @@ mod tls_tests {
     }
 
     #[tokio::test]
+    async fn a_large_reply_reaches_a_slow_reader_whole_and_the_connection_stays_usable() {
+        const BODY: usize = 4 << 20;
+        fn large(_req: http1::Request, _ip: IpAddr) -> std::future::Ready<http1::Response> {
+            std::future::ready(http1::Response {
+                status: 200,
+                headers: vec![],
+                body: vec![b'x'; BODY],
+            })
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let pki = test_pki();
+        let tls = Arc::new(TlsConfig::load(write_pair(dir.path(), &pki)).unwrap());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(accept_loop(
+            listener,
+            config(),
+            Transport::Tls(tls),
+            shutdown.clone(),
+            large,
+            reject,
+        ));
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut tls = client(&pki.ca, None).connect(name, tcp).await.unwrap();
+        for _ in 0..2 {
+            tls.write_all(b"GET / HTTP/1.1\r\nhost: localhost\r\n\r\n")
+                .await
+                .unwrap();
+            // The server fills the socket and must not leave the tail in its TLS buffer.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                head.push(tls.read_u8().await.unwrap());
+            }
+            let mut body = vec![0u8; BODY];
+            tokio::time::timeout(Duration::from_secs(20), tls.read_exact(&mut body))
+                .await
+                .expect("the whole body arrives")
+                .unwrap();
+        }
+        shutdown.cancel();
+        drop(tls);
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
     async fn mutual_tls_refuses_a_client_without_a_certificate_in_the_handshake() {
         let dir = tempfile::tempdir().unwrap();
         let pki = test_pki();
