@@ -473,6 +473,19 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
 mod tests {
     use super::*;
 
+    /// The configuration from a TOML file alone.
+    fn from_file(toml: &str) -> ServeConfig {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, toml).unwrap();
+        ServeArgs {
+            config: Some(f),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap()
+    }
+
     #[test]
     fn plain_http_is_refused_off_loopback_unless_asked_for_or_tls_is_given() {
         let on = |listen: &str| ServeArgs {
@@ -526,19 +539,9 @@ mod tests {
 
     #[test]
     fn tls_files_come_from_the_config_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("c.toml");
-        std::fs::write(
-            &f,
+        let cfg = from_file(
             "listen = \"0.0.0.0:8443\"\ntls_cert = \"/etc/openkms/server.pem\"\ntls_key = \"/etc/openkms/server-key.pem\"\ntls_client_ca = \"/etc/openkms/clients.pem\"\n",
-        )
-        .unwrap();
-        let cfg = ServeArgs {
-            config: Some(f),
-            ..Default::default()
-        }
-        .resolve()
-        .unwrap();
+        );
         assert_eq!(
             cfg.tls.unwrap(),
             TlsFiles {
@@ -572,19 +575,9 @@ mod tests {
 
     #[test]
     fn hsm_settings_come_from_the_file_and_the_pin_never_from_a_flag() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("c.toml");
-        std::fs::write(
-            &f,
+        let cfg = from_file(
             "root_of_trust = \"pkcs11\"\nhsm_module = \"/lib/p11.so\"\nhsm_token_label = \"T\"\nhsm_pin_env = \"MY_PIN\"\nkeyring_capacity = 10\n",
-        )
-        .unwrap();
-        let cfg = ServeArgs {
-            config: Some(f),
-            ..Default::default()
-        }
-        .resolve()
-        .unwrap();
+        );
         assert_eq!(cfg.root_of_trust, RootOfTrustKind::Pkcs11);
         assert_eq!(cfg.keyring_capacity, 10);
         assert_eq!(

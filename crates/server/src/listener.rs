@@ -211,7 +211,7 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    fn config(max_connections: usize) -> ListenerConfig {
+    pub(super) fn config(max_connections: usize) -> ListenerConfig {
         ListenerConfig {
             limits: http1::Limits {
                 max_head: 10_000,
@@ -226,7 +226,7 @@ mod tests {
         }
     }
 
-    fn ok(_req: http1::Request, _ip: IpAddr) -> std::future::Ready<http1::Response> {
+    pub(super) fn ok(_req: http1::Request, _ip: IpAddr) -> std::future::Ready<http1::Response> {
         std::future::ready(http1::Response {
             status: 200,
             headers: vec![],
@@ -234,7 +234,7 @@ mod tests {
         })
     }
 
-    fn reject(status: u16, _reason: &'static str) -> http1::Response {
+    pub(super) fn reject(status: u16, _reason: &'static str) -> http1::Response {
         http1::Response {
             status,
             headers: vec![],
@@ -328,42 +328,12 @@ mod tests {
 
 #[cfg(test)]
 mod tls_tests {
+    use super::tests::{config, ok, reject};
     use super::*;
     use crate::tls::tests::{test_pki, write_pair};
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    fn config() -> ListenerConfig {
-        ListenerConfig {
-            limits: http1::Limits {
-                max_head: 10_000,
-                max_body: 10_000,
-                head_timeout: Duration::from_secs(5),
-                body_timeout: Duration::from_secs(5),
-                write_timeout: Duration::from_secs(5),
-                idle_timeout: Duration::from_secs(5),
-            },
-            max_connections: 10,
-            grace: Duration::from_secs(5),
-        }
-    }
-
-    fn ok(_req: http1::Request, _ip: IpAddr) -> std::future::Ready<http1::Response> {
-        std::future::ready(http1::Response {
-            status: 200,
-            headers: vec![],
-            body: b"ok".to_vec(),
-        })
-    }
-
-    fn reject(status: u16, _reason: &'static str) -> http1::Response {
-        http1::Response {
-            status,
-            headers: vec![],
-            body: vec![],
-        }
-    }
 
     fn client(ca: &str, identity: Option<(&str, &str)>) -> tokio_rustls::TlsConnector {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -413,7 +383,7 @@ mod tls_tests {
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(accept_loop(
             listener,
-            config(),
+            config(10),
             Transport::Tls(tls),
             shutdown.clone(),
             ok,
@@ -454,7 +424,7 @@ mod tls_tests {
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(accept_loop(
             listener,
-            config(),
+            config(10),
             Transport::Tls(tls),
             shutdown.clone(),
             large,
@@ -498,7 +468,7 @@ mod tls_tests {
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(accept_loop(
             listener,
-            config(),
+            config(10),
             Transport::Tls(tls),
             shutdown.clone(),
             ok,
