@@ -11,8 +11,8 @@
 
 use std::sync::Arc;
 
-use openkms_rotation::{Credential, Engine, Target};
-use openkms_service::rotation::{RotationPass, RotationStep};
+use openkms_rotation::{Credential, Engine, Target, TlsMode};
+use openkms_service::rotation::{DbInstanceInput, RotationPass, RotationStep};
 use openkms_service::secrets::{CreateSecretInput, GetSecretValueInput};
 use openkms_service::{Error, Service};
 use sqlx::{Connection, Executor};
@@ -49,7 +49,7 @@ async fn create_account(password: &str) -> String {
 }
 
 async fn logs_in(account: &str, password: &str) -> bool {
-    let target = Target::new(Engine::Mysql, &mysql_address()).unwrap();
+    let target = Target::new(Engine::Mysql, &mysql_address(), TlsMode::Disabled, None).unwrap();
     target
         .verify(Credential { account, password })
         .await
@@ -71,9 +71,18 @@ async fn register(svc: &Service, address: &str) -> String {
     )
     .await
     .unwrap();
-    svc.add_db_instance(&caller(), &id, "mysql", address, &admin)
-        .await
-        .unwrap();
+    svc.add_db_instance(
+        &caller(),
+        DbInstanceInput {
+            instance_id: &id,
+            engine: "mysql",
+            address,
+            admin_secret: &admin,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     id
 }
 
@@ -295,10 +304,13 @@ async fn a_target_that_is_down_is_retried_with_backoff_and_then_rotates() {
     svc.remove_db_instance(&caller(), &instance).await.unwrap();
     svc.add_db_instance(
         &caller(),
-        &instance,
-        "mysql",
-        &mysql_address(),
-        &format!("admin/{instance}"),
+        DbInstanceInput {
+            instance_id: &instance,
+            engine: "mysql",
+            address: &mysql_address(),
+            admin_secret: &format!("admin/{instance}"),
+            ..Default::default()
+        },
     )
     .await
     .unwrap();
