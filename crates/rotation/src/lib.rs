@@ -309,9 +309,18 @@ impl Target {
         &self,
         f: impl std::future::Future<Output = Result<T, TargetError>>,
     ) -> Result<T, TargetError> {
-        tokio::time::timeout(TIMEOUT, f)
-            .await
-            .map_err(|_| self.unreachable(format!("no answer within {}s", TIMEOUT.as_secs())))?
+        tokio::time::timeout(TIMEOUT, f).await.map_err(|_| {
+            // A plain Redis port reads a TLS ClientHello as an unfinished command and waits.
+            let hint = match self.tls {
+                TlsMode::Disabled => String::new(),
+                mode => format!(
+                    " (TLS mode {}: a port that does not speak TLS may never answer the \
+                     handshake)",
+                    mode.name()
+                ),
+            };
+            self.unreachable(format!("no answer within {}s{hint}", TIMEOUT.as_secs()))
+        })?
     }
 }
 
