@@ -254,6 +254,7 @@ class MariadbTls:
 
     def __init__(self, ca):
         _require("mariadb-install-db")
+        _require("mariadb")
         self.mariadbd = _require("mariadbd")
         self.dir = Path(tempfile.mkdtemp(prefix="openkms-mariadb-"))
         self.data = self.dir / "data"

@@ -74,10 +74,12 @@ impl PgStore {
     /// Connects to `url` and brings the schema up to date. TLS follows libpq's URL parameters
     /// (`sslmode`, `sslrootcert`, `sslcert`, `sslkey`; [`tls`]).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let files = tls::check_url(url)?;
+        // Parsed first: a malformed URL must be refused without quoting any part of it.
         let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Config {
-            reason: format!("invalid PostgreSQL URL: {}", redacted(&e)),
+            reason: tls::bad_sslmode(url)
+                .unwrap_or_else(|| format!("invalid PostgreSQL URL: {}", redacted(&e))),
         })?;
+        let files = tls::check_url(url)?;
         Self::open(options, Some(files)).await
     }
 

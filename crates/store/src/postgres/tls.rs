@@ -48,6 +48,27 @@ pub struct UrlFiles {
     pub client_cert: bool,
 }
 
+fn query(url: &str) -> &str {
+    url.split_once('?')
+        .map(|(_, q)| q.split_once('#').map_or(q, |(q, _)| q))
+        .unwrap_or("")
+}
+
+fn sslmode_message() -> String {
+    format!(
+        "the store URL's sslmode must be one of {}",
+        MODES.join(", ")
+    )
+}
+
+/// The message for an `sslmode` value sqlx refused, which it reports only as an unparsable
+/// URL. Without the value: a URL may hold a password.
+pub fn bad_sslmode(url: &str) -> Option<String> {
+    form_urlencoded::parse(query(url).as_bytes())
+        .any(|(k, v)| matches!(k.as_ref(), "sslmode" | "ssl-mode") && !MODES.contains(&v.as_ref()))
+        .then(sslmode_message)
+}
+
 /// Checks the URL's query parameters and that the TLS files it names can be read. Messages
 /// name a parameter or a file, never a value (a URL may hold a password).
 pub fn check_url(url: &str) -> Result<UrlFiles, StoreError> {
@@ -56,26 +77,30 @@ pub fn check_url(url: &str) -> Result<UrlFiles, StoreError> {
         root_cert: std::env::var_os("PGSSLROOTCERT").is_some(),
         client_cert: std::env::var_os("PGSSLCERT").is_some(),
     };
-    let query = url
-        .split_once('?')
-        .map(|(_, q)| q.split_once('#').map_or(q, |(q, _)| q))
-        .unwrap_or("");
-    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+    for (key, value) in form_urlencoded::parse(query(url).as_bytes()) {
         let known =
             KNOWN.contains(&key.as_ref()) || (key.starts_with("options[") && key.ends_with(']'));
         if !known {
+            // Named only when it looks like a parameter name, never a stray part of a password.
+            let plausible = !key.is_empty()
+                && key.len() <= 40
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+            let named = if plausible {
+                format!("the parameter {key:?}")
+            } else {
+                "a parameter".to_owned()
+            };
             return Err(config(format!(
-                "the store URL has the parameter {key:?}, which openkms's PostgreSQL driver does \
-                 not support (known: {}, options[...])",
+                "the store URL has {named}, which openkms's PostgreSQL driver does not support \
+                 (known: {}, options[...])",
                 KNOWN.join(", ")
             )));
         }
         match key.as_ref() {
             "sslmode" | "ssl-mode" if !MODES.contains(&value.as_ref()) => {
-                return Err(config(format!(
-                    "the store URL's sslmode must be one of {}",
-                    MODES.join(", ")
-                )));
+                return Err(config(sslmode_message()));
             }
             "sslrootcert" | "ssl-root-cert" | "ssl-ca" => {
                 readable(&key, &value)?;
