@@ -498,3 +498,59 @@ async fn a_due_secret_that_cannot_rotate_backs_off_instead_of_retrying_every_pas
         "Invalid"
     );
 }
+
+/// The service, not the CLI, decides the TLS mode of a registration that names none, so every
+/// caller gets the same: verify-identity, or disabled on a loopback host.
+#[tokio::test]
+async fn a_registration_without_a_tls_mode_gets_the_secure_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = start(dir.path(), FakeClock::at(T0)).await;
+    let admin = format!("admin/{}", uuid::Uuid::new_v4().simple());
+    svc.create_secret(
+        &caller(),
+        CreateSecretInput {
+            secret_name: &admin,
+            version_id: "v1",
+            secret_data: r#"{"AccountName":"root","AccountPassword":""}"#,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let add = |id: &'static str, address: &'static str, tls_mode: Option<&'static str>| {
+        let svc = &svc;
+        let admin = admin.clone();
+        async move {
+            svc.add_db_instance(
+                &caller(),
+                DbInstanceInput {
+                    instance_id: id,
+                    engine: "mysql",
+                    address,
+                    admin_secret: &admin,
+                    tls_mode,
+                    tls_ca: None,
+                },
+            )
+            .await
+        }
+    };
+    let remote = add("rm-remote", "db.internal:3306", None).await.unwrap();
+    assert_eq!(
+        (remote.tls_mode.as_str(), remote.tls_ca),
+        ("verify-identity", None)
+    );
+    let local = add("rm-local", "127.0.0.1:3306", None).await.unwrap();
+    assert_eq!(local.tls_mode, "disabled");
+    let asked = add("rm-asked", "db.internal:3306", Some("disabled"))
+        .await
+        .unwrap();
+    assert_eq!(asked.tls_mode, "disabled");
+    let err = add("rm-bad", "db.internal:3306", Some("verify-full"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid(_)), "{err:?}");
+    assert!(err.to_string().contains("TlsMode"), "{err}");
+    let stored = svc.list_db_instances(&caller()).await.unwrap();
+    assert_eq!(stored.len(), 3);
+}
