@@ -13,6 +13,8 @@ import kms_support as ks
 from conftest import fresh_pg_store, openkms_binary, store_base_url
 from test_authorization import User, allow
 from test_ram import ram_client
+from test_rotation import cli
+from tls_servers import TestCA
 
 pytestmark = pytest.mark.skipif(
     not store_base_url(),
@@ -48,7 +50,7 @@ def versions(client, name):
 
 
 def test_a_migrated_installation_serves_its_secrets_keys_and_identities_from_postgres(
-        sqlite_server, fresh_server):
+        sqlite_server, fresh_server, tmp_path):
     src = sqlite_server
     c = src.client()
     app = "app/" + uuid.uuid4().hex[:12]
@@ -74,6 +76,14 @@ def test_a_migrated_installation_serves_its_secrets_keys_and_identities_from_pos
     user = User(src, ram, [allow("kms:GetSecretValue", "acs:kms:*:*:secret/app/*")])
     assert ks.body_map(ks.get_secret_value(user.kms, app))["SecretData"] == "two"
     before = versions(c, app)
+    # Registered database instances keep their TLS settings (mode and CA text).
+    admin = "admin/" + uuid.uuid4().hex[:12]
+    ks.create_secret(c, admin, data=json.dumps({"AccountName": "root", "AccountPassword": ""}))
+    ca = TestCA(tmp_path)
+    tls_instance, plain_instance = "rm-tls" + uuid.uuid4().hex[:8], "rm-plain" + uuid.uuid4().hex[:8]
+    cli(src, "add", tls_instance, "--engine", "mysql", "--address", "db.invalid:3306", "--admin-secret", admin,
+        "--tls-ca-file", str(ca.path))
+    cli(src, "add", plain_instance, "--engine", "redis", "--address", "127.0.0.1:6379", "--admin-secret", admin)
     src.stop()
 
     target = fresh_pg_store(store_base_url())
@@ -112,6 +122,9 @@ def test_a_migrated_installation_serves_its_secrets_keys_and_identities_from_pos
     ks.create_secret(n, after, data="new")
     assert ks.body_map(ks.get_secret_value(n, after))["SecretData"] == "new"
     ks.assert_secret_absent(n, purged)
+    instances = {i["DBInstanceId"]: i for i in json.loads(cli(node, "list").stdout)["DBInstances"]["DBInstance"]}
+    assert (instances[tls_instance]["TlsMode"], instances[tls_instance]["TlsCaConfigured"]) == ("verify-identity", True)
+    assert (instances[plain_instance]["TlsMode"], instances[plain_instance]["TlsCaConfigured"]) == ("disabled", False)
 
 
 def test_migrate_refuses_a_database_that_already_holds_data_and_leaves_it_as_it_was(

@@ -44,6 +44,16 @@ enum DbInstanceCommand {
         /// Name of the admin secret.
         #[arg(long)]
         admin_secret: String,
+        /// TLS to the instance: disabled, preferred, required (encrypted, certificate not
+        /// checked) or verify-identity (certificate checked against the CA and the address's
+        /// host). Default, decided by the server: verify-identity, or disabled when the host
+        /// is loopback (127.0.0.0/8, ::1, localhost).
+        #[arg(long, value_name = "MODE", value_parser = ["disabled", "preferred", "required", "verify-identity"])]
+        tls: Option<String>,
+        /// PEM file of the CA certificate(s) that sign the instance's certificate; its text is
+        /// stored with the registration, so every node sharing the store has it.
+        #[arg(long, value_name = "PATH")]
+        tls_ca_file: Option<PathBuf>,
     },
     /// List the registered instances.
     List,
@@ -51,7 +61,20 @@ enum DbInstanceCommand {
     Remove { id: String },
 }
 
-pub fn run(args: DbInstanceArgs) -> Result<(), ClientError> {
+/// Why a db-instance command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbInstanceError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("cannot read --tls-ca-file {path}")]
+    CaFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub fn run(args: DbInstanceArgs) -> Result<(), DbInstanceError> {
     let client = client(&args)?;
     match &args.command {
         DbInstanceCommand::Add {
@@ -59,22 +82,38 @@ pub fn run(args: DbInstanceArgs) -> Result<(), ClientError> {
             engine,
             address,
             admin_secret,
-        } => client.print(
-            API_VERSION,
-            "OpenkmsAddDbInstance",
-            &[
+            tls,
+            tls_ca_file,
+        } => {
+            let ca = tls_ca_file
+                .as_ref()
+                .map(|path| {
+                    std::fs::read_to_string(path).map_err(|source| DbInstanceError::CaFile {
+                        path: path.display().to_string(),
+                        source,
+                    })
+                })
+                .transpose()?;
+            let mut params: Vec<(&str, &str)> = vec![
                 ("DBInstanceId", id),
                 ("Engine", engine),
                 ("Address", address),
                 ("AdminSecretName", admin_secret),
-            ],
-        ),
-        DbInstanceCommand::List => client.print(API_VERSION, "OpenkmsListDbInstances", &[]),
-        DbInstanceCommand::Remove { id } => client.print(
+            ];
+            if let Some(mode) = tls {
+                params.push(("TlsMode", mode));
+            }
+            if let Some(pem) = &ca {
+                params.push(("TlsCaCertificate", pem));
+            }
+            Ok(client.print(API_VERSION, "OpenkmsAddDbInstance", &params)?)
+        }
+        DbInstanceCommand::List => Ok(client.print(API_VERSION, "OpenkmsListDbInstances", &[])?),
+        DbInstanceCommand::Remove { id } => Ok(client.print(
             API_VERSION,
             "OpenkmsRemoveDbInstance",
             &[("DBInstanceId", id)],
-        ),
+        )?),
     }
 }
 

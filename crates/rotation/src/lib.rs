@@ -7,10 +7,17 @@
 //! Passwords cross this crate as `&str` because the drivers take them so; callers generate
 //! them from an alphabet that needs no quoting (letters and digits), and account names are
 //! checked by [`check_account_name`] before they reach any statement.
+//!
+//! Every connection (the admin's and each verification login) uses the instance's TLS
+//! settings ([`TlsMode`], an optional CA); a TLS failure is [`TargetError::Tls`], never a
+//! reason to try again in plain text.
 
 mod mysql;
 mod postgres;
 mod redis_acl;
+pub mod tls;
+
+pub use tls::TlsMode;
 
 use std::time::Duration;
 
@@ -87,12 +94,32 @@ pub enum TargetError {
         address: String,
         account: String,
     },
+    /// TLS was asked for and failed: the certificate did not verify, the handshake failed, or
+    /// the server does not speak TLS.
+    #[error("{engine} at {address} (TLS mode {mode}): {reason}")]
+    Tls {
+        engine: &'static str,
+        address: String,
+        mode: &'static str,
+        reason: String,
+    },
     #[error("{0}")]
     Invalid(String),
 }
 
+/// Why a new registration was refused, by the setting at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error("{0}")]
+    Address(String),
+    #[error("{0}")]
+    TlsMode(String),
+    #[error("{0}")]
+    TlsCa(String),
+}
+
 /// A registered instance to rotate passwords on.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Target {
     engine: Engine,
     host: String,
@@ -100,19 +127,88 @@ pub struct Target {
     /// PostgreSQL database to connect to (`host:port/db`); `postgres` when not given.
     database: Option<String>,
     address: String,
+    tls: TlsMode,
+    /// PEM certificates trusted to sign the server's certificate (with `VerifyIdentity`).
+    ca_pem: Option<String>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("engine", &self.engine)
+            .field("address", &self.address)
+            .field("tls", &self.tls)
+            .field("ca", &self.ca_pem.is_some())
+            .finish()
+    }
 }
 
 impl Target {
-    /// A target at `address`: `host:port`, or `host:port/database` for PostgreSQL.
-    pub fn new(engine: Engine, address: &str) -> Result<Self, TargetError> {
-        let (hostport, database) = match address.split_once('/') {
-            Some((hp, db)) if !db.is_empty() => (hp, Some(db.to_owned())),
-            _ => (address, None),
-        };
+    /// A registered target: `address` is `host:port` (PostgreSQL: `host:port/database`;
+    /// Redis: also `rediss://host:port`), with the TLS settings it was registered with.
+    pub fn new(
+        engine: Engine,
+        address: &str,
+        tls: TlsMode,
+        ca_pem: Option<&str>,
+    ) -> Result<Self, TargetError> {
+        let mut target = Self::at(engine, address)?;
+        let tls_scheme = address.starts_with("rediss://");
+        check_tls(engine, tls_scheme, tls, ca_pem.is_some()).map_err(TargetError::Invalid)?;
+        if let Some(pem) = ca_pem {
+            tls::check_ca_pem(pem)
+                .map_err(|e| TargetError::Invalid(format!("the TLS CA certificate {e}")))?;
+        }
+        target.tls = tls;
+        target.ca_pem = ca_pem.map(str::to_owned);
+        Ok(target)
+    }
+
+    /// A new registration: checks the address and TLS settings; `tls` `None` takes the
+    /// secure default ([`tls::default_mode`]). The mode to record is [`Target::tls_mode`].
+    pub fn register(
+        engine: Engine,
+        address: &str,
+        tls: Option<TlsMode>,
+        ca_pem: Option<&str>,
+    ) -> Result<Self, RegisterError> {
+        let mut target =
+            Self::at(engine, address).map_err(|e| RegisterError::Address(e.to_string()))?;
+        let tls_scheme = address.starts_with("rediss://");
+        let mode =
+            tls.unwrap_or_else(|| tls::default_mode(&target.host, tls_scheme, ca_pem.is_some()));
+        check_tls(engine, tls_scheme, mode, ca_pem.is_some()).map_err(RegisterError::TlsMode)?;
+        if let Some(pem) = ca_pem {
+            tls::check_ca_pem(pem).map_err(RegisterError::TlsCa)?;
+        }
+        target.tls = mode;
+        target.ca_pem = ca_pem.map(str::to_owned);
+        Ok(target)
+    }
+
+    /// The TLS mode connections use.
+    pub fn tls_mode(&self) -> TlsMode {
+        self.tls
+    }
+
+    /// Address parsing alone; TLS stays disabled until the callers above set it.
+    fn at(engine: Engine, address: &str) -> Result<Self, TargetError> {
         let invalid = || {
             TargetError::Invalid(format!(
-                "address {address:?} must be HOST:PORT (PostgreSQL: HOST:PORT or HOST:PORT/DATABASE)"
+                "address {address:?} must be HOST:PORT (PostgreSQL: HOST:PORT or HOST:PORT/DATABASE; \
+                 Redis: also redis://HOST:PORT or rediss://HOST:PORT)"
             ))
+        };
+        let bare = match engine {
+            Engine::Redis => address
+                .strip_prefix("rediss://")
+                .or_else(|| address.strip_prefix("redis://"))
+                .unwrap_or(address),
+            _ => address,
+        };
+        let (hostport, database) = match bare.split_once('/') {
+            Some((hp, db)) if !db.is_empty() => (hp, Some(db.to_owned())),
+            _ => (bare, None),
         };
         let (host, port) = hostport.rsplit_once(':').ok_or_else(invalid)?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -126,6 +222,8 @@ impl Target {
             port,
             database,
             address: address.to_owned(),
+            tls: TlsMode::Disabled,
+            ca_pem: None,
         })
     }
 
@@ -185,6 +283,19 @@ impl Target {
         }
     }
 
+    /// The driver error as a [`TargetError::Tls`] when TLS failed; `None` otherwise.
+    fn tls_failure(&self, e: &(dyn std::error::Error + 'static)) -> Option<TargetError> {
+        if self.tls == TlsMode::Disabled {
+            return None;
+        }
+        tls::failure(e).map(|reason| TargetError::Tls {
+            engine: self.engine.name(),
+            address: self.address.clone(),
+            mode: self.tls.name(),
+            reason,
+        })
+    }
+
     fn no_such_account(&self, account: &str) -> TargetError {
         TargetError::NoSuchAccount {
             engine: self.engine.name(),
@@ -198,10 +309,41 @@ impl Target {
         &self,
         f: impl std::future::Future<Output = Result<T, TargetError>>,
     ) -> Result<T, TargetError> {
-        tokio::time::timeout(TIMEOUT, f)
-            .await
-            .map_err(|_| self.unreachable(format!("no answer within {}s", TIMEOUT.as_secs())))?
+        tokio::time::timeout(TIMEOUT, f).await.map_err(|_| {
+            // A plain Redis port reads a TLS ClientHello as an unfinished command and waits.
+            let hint = match self.tls {
+                TlsMode::Disabled => String::new(),
+                mode => format!(
+                    " (TLS mode {}: a port that does not speak TLS may never answer the \
+                     handshake)",
+                    mode.name()
+                ),
+            };
+            self.unreachable(format!("no answer within {}s{hint}", TIMEOUT.as_secs()))
+        })?
     }
+}
+
+/// Settings that contradict each other or the engine.
+fn check_tls(engine: Engine, tls_scheme: bool, mode: TlsMode, ca: bool) -> Result<(), String> {
+    if engine == Engine::Redis && mode == TlsMode::Preferred {
+        return Err(
+            "Redis has no negotiated TLS (a TLS port is a port of its own): use disabled, \
+             required or verify-identity"
+                .into(),
+        );
+    }
+    if tls_scheme && mode == TlsMode::Disabled {
+        return Err("a rediss:// address asks for TLS: TLS mode disabled contradicts it".into());
+    }
+    if ca && mode != TlsMode::VerifyIdentity {
+        return Err(format!(
+            "a TLS CA certificate serves only to verify the server: it needs TLS mode \
+             verify-identity, not {}",
+            mode.name()
+        ));
+    }
+    Ok(())
 }
 
 /// Account names go into SQL and ACL statements as identifiers, so only a plain alphabet
@@ -238,17 +380,91 @@ fn check_generated_password(password: &str) -> Result<(), TargetError> {
 mod tests {
     use super::*;
 
+    fn plain(engine: Engine, address: &str) -> Result<Target, TargetError> {
+        Target::new(engine, address, TlsMode::Disabled, None)
+    }
+
     #[test]
     fn addresses_parse_with_an_optional_postgres_database() {
-        let t = Target::new(Engine::Postgresql, "127.0.0.1:5432/test").unwrap();
+        let t = plain(Engine::Postgresql, "127.0.0.1:5432/test").unwrap();
         assert_eq!((t.host.as_str(), t.port), ("127.0.0.1", 5432));
         assert_eq!(t.database.as_deref(), Some("test"));
-        let t = Target::new(Engine::Mysql, "[::1]:3306").unwrap();
+        let t = plain(Engine::Mysql, "[::1]:3306").unwrap();
         assert_eq!(t.host, "::1");
-        for bad in ["localhost", "h:port", ":1", "h:70000"] {
-            assert!(Target::new(Engine::Mysql, bad).is_err(), "{bad}");
+        for bad in ["localhost", "h:port", ":1", "h:70000", "rediss://h:1"] {
+            assert!(plain(Engine::Mysql, bad).is_err(), "{bad}");
         }
-        assert!(Target::new(Engine::Redis, "h:6379/db").is_err());
+        assert!(plain(Engine::Redis, "h:6379/db").is_err());
+        let t = plain(Engine::Redis, "redis://cache.internal:6379").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("cache.internal", 6379));
+    }
+
+    fn registered(engine: Engine, address: &str, mode: Option<&str>) -> Result<TlsMode, String> {
+        Target::register(engine, address, mode.and_then(TlsMode::parse), None)
+            .map(|t| t.tls_mode())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_registration_without_a_mode_verifies_unless_on_loopback() {
+        use TlsMode::*;
+        for (engine, address, want) in [
+            (Engine::Mysql, "10.0.0.5:3306", VerifyIdentity),
+            (Engine::Postgresql, "db.internal:5432/app", VerifyIdentity),
+            (Engine::Redis, "cache.internal:6379", VerifyIdentity),
+            (Engine::Mysql, "127.0.0.1:3306", Disabled),
+            (Engine::Postgresql, "localhost:5432/app", Disabled),
+            (Engine::Redis, "[::1]:6379", Disabled),
+            (Engine::Redis, "rediss://127.0.0.1:6380", VerifyIdentity),
+        ] {
+            assert_eq!(registered(engine, address, None), Ok(want), "{address}");
+        }
+        // Plaintext to another host is allowed when asked for.
+        assert_eq!(
+            registered(Engine::Mysql, "10.0.0.5:3306", Some("disabled")),
+            Ok(Disabled)
+        );
+        assert_eq!(
+            registered(Engine::Redis, "rediss://10.0.0.7:6380", Some("required")),
+            Ok(Required)
+        );
+    }
+
+    #[test]
+    fn contradictory_tls_settings_are_refused_by_setting() {
+        let err = Target::register(
+            Engine::Redis,
+            "10.0.0.7:6379",
+            Some(TlsMode::Preferred),
+            None,
+        )
+        .unwrap_err();
+        assert!(matches!(err, RegisterError::TlsMode(_)), "{err}");
+        let err = Target::register(
+            Engine::Redis,
+            "rediss://10.0.0.7:6380",
+            Some(TlsMode::Disabled),
+            None,
+        )
+        .unwrap_err();
+        assert!(matches!(err, RegisterError::TlsMode(_)), "{err}");
+        let ca = tls::tests_support::ca_pem();
+        let err = Target::register(
+            Engine::Mysql,
+            "10.0.0.5:3306",
+            Some(TlsMode::Required),
+            Some(&ca),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("verify-identity"), "{err}");
+        // A CA alone asks for verification, on loopback too.
+        let t = Target::register(Engine::Mysql, "127.0.0.1:3306", None, Some(&ca)).unwrap();
+        assert_eq!(t.tls_mode(), TlsMode::VerifyIdentity);
+        let err = Target::register(Engine::Mysql, "10.0.0.5:3306", None, Some("nope")).unwrap_err();
+        assert!(matches!(err, RegisterError::TlsCa(_)), "{err}");
+        let err = Target::register(Engine::Mysql, "10.0.0.5", None, None).unwrap_err();
+        assert!(matches!(err, RegisterError::Address(_)), "{err}");
+        assert!(!format!("{t:?}").contains("BEGIN"));
     }
 
     #[test]

@@ -4,15 +4,22 @@
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlRow, MySqlSslMode};
 use sqlx::{Connection, Executor, Row};
 
-use crate::{check_generated_password, Credential, Target, TargetError};
+use crate::{check_generated_password, Credential, Target, TargetError, TlsMode};
 
 async fn connect(t: &Target, c: Credential<'_>) -> Result<MySqlConnection, TargetError> {
-    // Plain TCP: TLS to targets is not built in (see docs/rotation.md).
     let mut opts = MySqlConnectOptions::new()
         .host(&t.host)
         .port(t.port)
         .username(c.account)
-        .ssl_mode(MySqlSslMode::Disabled);
+        .ssl_mode(match t.tls {
+            TlsMode::Disabled => MySqlSslMode::Disabled,
+            TlsMode::Preferred => MySqlSslMode::Preferred,
+            TlsMode::Required => MySqlSslMode::Required,
+            TlsMode::VerifyIdentity => MySqlSslMode::VerifyIdentity,
+        });
+    if let Some(ca) = &t.ca_pem {
+        opts = opts.ssl_ca_from_pem(ca.as_bytes().to_vec());
+    }
     // An empty admin password means an account without one, which must not be sent at all.
     if !c.password.is_empty() {
         opts = opts.password(c.password);
@@ -23,6 +30,9 @@ async fn connect(t: &Target, c: Credential<'_>) -> Result<MySqlConnection, Targe
 }
 
 fn login_error(t: &Target, e: sqlx::Error) -> TargetError {
+    if let Some(tls) = t.tls_failure(&e) {
+        return tls;
+    }
     match e {
         sqlx::Error::Database(d) => t.refused("the login", d.message()),
         other => t.unreachable(other),

@@ -4,25 +4,35 @@
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 use sqlx::{Connection, Executor};
 
-use crate::{check_generated_password, Credential, Target, TargetError};
+use crate::{check_generated_password, Credential, Target, TargetError, TlsMode};
 
 async fn connect(t: &Target, c: Credential<'_>) -> Result<PgConnection, TargetError> {
-    // Plain TCP: TLS to targets is not built in (see docs/rotation.md).
     let mut opts = PgConnectOptions::new()
         .host(&t.host)
         .port(t.port)
         .username(c.account)
         .database(t.database.as_deref().unwrap_or("postgres"))
-        .ssl_mode(PgSslMode::Disable);
+        .ssl_mode(match t.tls {
+            TlsMode::Disabled => PgSslMode::Disable,
+            TlsMode::Preferred => PgSslMode::Prefer,
+            TlsMode::Required => PgSslMode::Require,
+            TlsMode::VerifyIdentity => PgSslMode::VerifyFull,
+        });
+    if let Some(ca) = &t.ca_pem {
+        opts = opts.ssl_root_cert_from_pem(ca.as_bytes().to_vec());
+    }
     if !c.password.is_empty() {
         opts = opts.password(c.password);
     }
-    PgConnection::connect_with(&opts)
-        .await
-        .map_err(|e| match e {
+    PgConnection::connect_with(&opts).await.map_err(|e| {
+        if let Some(tls) = t.tls_failure(&e) {
+            return tls;
+        }
+        match e {
             sqlx::Error::Database(d) => t.refused("the login", d.message()),
             other => t.unreachable(other),
-        })
+        }
+    })
 }
 
 pub async fn verify(t: &Target, c: Credential<'_>) -> Result<(), TargetError> {

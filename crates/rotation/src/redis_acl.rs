@@ -2,13 +2,32 @@
 //! missing clone gets the template's rules (from `ACL LIST`) without its passwords.
 
 use redis::aio::MultiplexedConnection;
-use redis::{ConnectionAddr, ConnectionInfo, ProtocolVersion, RedisConnectionInfo};
+use redis::{
+    ConnectionAddr, ConnectionInfo, ProtocolVersion, RedisConnectionInfo, TlsCertificates,
+};
 
-use crate::{check_generated_password, Credential, Target, TargetError};
+use crate::{check_generated_password, Credential, Target, TargetError, TlsMode};
 
 async fn connect(t: &Target, c: Credential<'_>) -> Result<MultiplexedConnection, TargetError> {
+    let addr = match t.tls {
+        TlsMode::Disabled => ConnectionAddr::Tcp(t.host.clone(), t.port),
+        // Refused at registration: Redis serves TLS on a port of its own, with nothing to
+        // negotiate; treated as `required` should a row hold it anyway.
+        TlsMode::Preferred | TlsMode::Required => ConnectionAddr::TcpTls {
+            host: t.host.clone(),
+            port: t.port,
+            insecure: true,
+            tls_params: None,
+        },
+        TlsMode::VerifyIdentity => ConnectionAddr::TcpTls {
+            host: t.host.clone(),
+            port: t.port,
+            insecure: false,
+            tls_params: None,
+        },
+    };
     let info = ConnectionInfo {
-        addr: ConnectionAddr::Tcp(t.host.clone(), t.port),
+        addr,
         redis: RedisConnectionInfo {
             db: 0,
             username: Some(c.account.to_owned()),
@@ -17,13 +36,29 @@ async fn connect(t: &Target, c: Credential<'_>) -> Result<MultiplexedConnection,
             protocol: ProtocolVersion::RESP2,
         },
     };
-    let client = redis::Client::open(info).map_err(|e| t.unreachable(e))?;
+    let client = match (&t.ca_pem, t.tls) {
+        // With a CA, the driver trusts that CA alone (not the system's roots).
+        (Some(ca), TlsMode::VerifyIdentity) => redis::Client::build_with_tls(
+            info,
+            TlsCertificates {
+                client_tls: None,
+                root_cert: Some(ca.as_bytes().to_vec()),
+            },
+        ),
+        _ => redis::Client::open(info),
+    }
+    .map_err(|e| TargetError::Invalid(format!("redis client for {}: {e}", t.address)))?;
     client
         .get_multiplexed_async_connection()
         .await
-        .map_err(|e| match e.kind() {
-            redis::ErrorKind::AuthenticationFailed => t.refused("the login", e),
-            _ => t.unreachable(e),
+        .map_err(|e| {
+            if let Some(tls) = t.tls_failure(&e) {
+                return tls;
+            }
+            match e.kind() {
+                redis::ErrorKind::AuthenticationFailed => t.refused("the login", e),
+                _ => t.unreachable(e),
+            }
         })
 }
 

@@ -11,8 +11,8 @@
 
 use std::sync::Arc;
 
-use openkms_rotation::{Credential, Engine, Target};
-use openkms_service::rotation::{RotationPass, RotationStep};
+use openkms_rotation::{Credential, Engine, Target, TlsMode};
+use openkms_service::rotation::{DbInstanceInput, RotationPass, RotationStep};
 use openkms_service::secrets::{CreateSecretInput, GetSecretValueInput};
 use openkms_service::{Error, Service};
 use sqlx::{Connection, Executor};
@@ -49,7 +49,7 @@ async fn create_account(password: &str) -> String {
 }
 
 async fn logs_in(account: &str, password: &str) -> bool {
-    let target = Target::new(Engine::Mysql, &mysql_address()).unwrap();
+    let target = Target::new(Engine::Mysql, &mysql_address(), TlsMode::Disabled, None).unwrap();
     target
         .verify(Credential { account, password })
         .await
@@ -71,9 +71,18 @@ async fn register(svc: &Service, address: &str) -> String {
     )
     .await
     .unwrap();
-    svc.add_db_instance(&caller(), &id, "mysql", address, &admin)
-        .await
-        .unwrap();
+    svc.add_db_instance(
+        &caller(),
+        DbInstanceInput {
+            instance_id: &id,
+            engine: "mysql",
+            address,
+            admin_secret: &admin,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     id
 }
 
@@ -295,10 +304,13 @@ async fn a_target_that_is_down_is_retried_with_backoff_and_then_rotates() {
     svc.remove_db_instance(&caller(), &instance).await.unwrap();
     svc.add_db_instance(
         &caller(),
-        &instance,
-        "mysql",
-        &mysql_address(),
-        &format!("admin/{instance}"),
+        DbInstanceInput {
+            instance_id: &instance,
+            engine: "mysql",
+            address: &mysql_address(),
+            admin_secret: &format!("admin/{instance}"),
+            ..Default::default()
+        },
     )
     .await
     .unwrap();
@@ -485,4 +497,60 @@ async fn a_due_secret_that_cannot_rotate_backs_off_instead_of_retrying_every_pas
         openkms_service::secrets::automatic_rotation(&secret.rotation),
         "Invalid"
     );
+}
+
+/// The service, not the CLI, decides the TLS mode of a registration that names none, so every
+/// caller gets the same: verify-identity, or disabled on a loopback host.
+#[tokio::test]
+async fn a_registration_without_a_tls_mode_gets_the_secure_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = start(dir.path(), FakeClock::at(T0)).await;
+    let admin = format!("admin/{}", uuid::Uuid::new_v4().simple());
+    svc.create_secret(
+        &caller(),
+        CreateSecretInput {
+            secret_name: &admin,
+            version_id: "v1",
+            secret_data: r#"{"AccountName":"root","AccountPassword":""}"#,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let add = |id: &'static str, address: &'static str, tls_mode: Option<&'static str>| {
+        let svc = &svc;
+        let admin = admin.clone();
+        async move {
+            svc.add_db_instance(
+                &caller(),
+                DbInstanceInput {
+                    instance_id: id,
+                    engine: "mysql",
+                    address,
+                    admin_secret: &admin,
+                    tls_mode,
+                    tls_ca: None,
+                },
+            )
+            .await
+        }
+    };
+    let remote = add("rm-remote", "db.internal:3306", None).await.unwrap();
+    assert_eq!(
+        (remote.tls_mode.as_str(), remote.tls_ca),
+        ("verify-identity", None)
+    );
+    let local = add("rm-local", "127.0.0.1:3306", None).await.unwrap();
+    assert_eq!(local.tls_mode, "disabled");
+    let asked = add("rm-asked", "db.internal:3306", Some("disabled"))
+        .await
+        .unwrap();
+    assert_eq!(asked.tls_mode, "disabled");
+    let err = add("rm-bad", "db.internal:3306", Some("verify-full"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid(_)), "{err:?}");
+    assert!(err.to_string().contains("TlsMode"), "{err}");
+    let stored = svc.list_db_instances(&caller()).await.unwrap();
+    assert_eq!(stored.len(), 3);
 }

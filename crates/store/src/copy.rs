@@ -207,6 +207,8 @@ const TABLES: &[Table] = &[
             ("address", "address", Text),
             ("admin_secret", "admin_secret", Text),
             ("created_at", "created_at", Int),
+            ("tls_mode", "tls_mode", Text),
+            ("tls_ca", "tls_ca", Text),
         ],
         order_by: &["instance_id"],
         identity: None,

@@ -43,6 +43,13 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    /// TLS to PostgreSQL failed while connecting at start: the server's certificate did not
+    /// verify, the handshake failed, or the server offers no TLS and `sslmode` requires it.
+    #[error("TLS to the PostgreSQL store failed (sslmode={sslmode}): {reason}")]
+    Tls {
+        sslmode: &'static str,
+        reason: String,
+    },
     /// A failure shared by every request of one batched statement (the shared nonce window).
     #[error("a batched PostgreSQL statement failed")]
     Batch {

@@ -236,11 +236,16 @@ pub struct DbInstanceRecord {
     pub instance_id: String,
     /// `mysql`, `postgresql` or `redis`.
     pub engine: String,
-    /// `host:port`.
+    /// `host:port` (PostgreSQL: `host:port/db`; Redis: also `rediss://host:port`).
     pub address: String,
     /// Name of the Generic secret holding `{"AccountName":..,"AccountPassword":..}`.
     pub admin_secret: String,
     pub created_at: i64,
+    /// `disabled`, `preferred`, `required` or `verify-identity`; rows registered before TLS
+    /// settings existed read `disabled`.
+    pub tls_mode: String,
+    /// PEM certificates trusted to sign the target's certificate (not a secret).
+    pub tls_ca: Option<String>,
 }
 
 /// A secret's metadata.

@@ -1408,12 +1408,29 @@ async fn db_instances_register_once_and_are_forgotten(f: Fixture) {
         address: "127.0.0.1:3306".into(),
         admin_secret: "admin".into(),
         created_at: 3,
+        tls_mode: "disabled".into(),
+        tls_ca: None,
+    };
+    // TLS settings and the CA's PEM text come back as written.
+    let tls = DbInstanceRecord {
+        address: "db.internal:3306".into(),
+        tls_mode: "verify-identity".into(),
+        tls_ca: Some("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into()),
+        ..rec("c")
     };
     assert!(s.add_db_instance(rec("b")).await.unwrap());
     assert!(s.add_db_instance(rec("a")).await.unwrap());
+    assert!(s.add_db_instance(tls.clone()).await.unwrap());
     assert!(!s.add_db_instance(rec("a")).await.unwrap());
     assert_eq!(s.db_instance("a").await.unwrap(), Some(rec("a")));
-    assert_eq!(s.db_instances().await.unwrap(), [rec("a"), rec("b")]);
+    assert_eq!(s.db_instance("c").await.unwrap(), Some(tls.clone()));
+    assert_eq!(s.db_instances().await.unwrap(), [rec("a"), rec("b"), tls]);
+    // A mode the service does not know is refused by the schema on both backends.
+    let bad = DbInstanceRecord {
+        tls_mode: "sometimes".into(),
+        ..rec("d")
+    };
+    assert!(s.add_db_instance(bad).await.is_err());
     assert!(s.remove_db_instance("a").await.unwrap());
     assert!(!s.remove_db_instance("a").await.unwrap());
     assert_eq!(s.db_instance("a").await.unwrap(), None);

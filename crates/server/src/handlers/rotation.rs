@@ -1,5 +1,6 @@
 //! RotateSecret and the own db-instance registry actions.
 
+use openkms_service::rotation::DbInstanceInput;
 use openkms_store::DbInstanceRecord;
 use openkms_wire::actions::common::EmptyResponse;
 use openkms_wire::actions::rotation::*;
@@ -31,10 +32,14 @@ pub async fn own(cx: &Cx<'_>, action: OwnAction) -> Reply {
                 .service
                 .add_db_instance(
                     cx.caller,
-                    r.db_instance_id,
-                    r.engine,
-                    r.address,
-                    r.admin_secret_name,
+                    DbInstanceInput {
+                        instance_id: r.db_instance_id,
+                        engine: r.engine,
+                        address: r.address,
+                        admin_secret: r.admin_secret_name,
+                        tls_mode: r.tls_mode,
+                        tls_ca: r.tls_ca_certificate,
+                    },
                 )
                 .await?;
             Ok(cx.render(&DbInstanceResponse {
@@ -66,5 +71,7 @@ fn item(rec: DbInstanceRecord) -> DbInstanceItem {
         address: rec.address,
         admin_secret_name: rec.admin_secret,
         create_time: format_unix(rec.created_at),
+        tls_mode: rec.tls_mode,
+        tls_ca_configured: rec.tls_ca.is_some(),
     }
 }

@@ -3,7 +3,7 @@
 //! account's root key only, so `openkms db-instance` can manage it on a running server.
 
 use openkms_domain::{SecretName, ValidationError};
-use openkms_rotation::{Engine, Target};
+use openkms_rotation::{Engine, RegisterError, Target, TlsMode};
 use openkms_store::DbInstanceRecord;
 
 use crate::{Caller, Error, Service};
@@ -25,6 +25,19 @@ fn check_instance_id(id: &str) -> Result<(), Error> {
     }
 }
 
+/// OpenkmsAddDbInstance parameters as received.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DbInstanceInput<'a> {
+    pub instance_id: &'a str,
+    pub engine: &'a str,
+    pub address: &'a str,
+    pub admin_secret: &'a str,
+    /// `None`: the secure default (`openkms_rotation::tls::default_mode`).
+    pub tls_mode: Option<&'a str>,
+    /// PEM certificates trusted to sign the instance's certificate.
+    pub tls_ca: Option<&'a str>,
+}
+
 fn root_only(caller: &Caller, what: &'static str) -> Result<(), Error> {
     if caller.principal == "root" {
         Ok(())
@@ -35,22 +48,41 @@ fn root_only(caller: &Caller, what: &'static str) -> Result<(), Error> {
 
 impl Service {
     /// Registers a database instance for rotation. The admin secret must exist (its value is
-    /// read at each rotation, so it can itself be rotated with PutSecretValue).
+    /// read at each rotation, so it can itself be rotated with PutSecretValue). Without a TLS
+    /// mode the instance gets the secure default, decided by the rotation crate for every
+    /// caller alike: verify-identity, or disabled on a loopback host.
     pub async fn add_db_instance(
         &self,
         caller: &Caller,
-        instance_id: &str,
-        engine: &str,
-        address: &str,
-        admin_secret: &str,
+        input: DbInstanceInput<'_>,
     ) -> Result<DbInstanceRecord, Error> {
+        let DbInstanceInput {
+            instance_id,
+            engine,
+            address,
+            admin_secret,
+            tls_mode,
+            tls_ca,
+        } = input;
         root_only(caller, "register database instances")?;
         check_instance_id(instance_id)?;
         let engine = Engine::parse(engine).ok_or_else(|| {
             ValidationError::invalid("Engine", "must be mysql, postgresql or redis")
         })?;
-        Target::new(engine, address)
-            .map_err(|e| ValidationError::invalid("Address", e.to_string()))?;
+        let mode = tls_mode
+            .map(|m| {
+                TlsMode::parse(m).ok_or_else(|| {
+                    ValidationError::invalid("TlsMode", format!("must be {}", TlsMode::NAMES))
+                })
+            })
+            .transpose()?;
+        // An empty parameter is no CA, as a client that always sends the field would mean.
+        let tls_ca = tls_ca.filter(|pem| !pem.trim().is_empty());
+        let target = Target::register(engine, address, mode, tls_ca).map_err(|e| match e {
+            RegisterError::Address(m) => ValidationError::invalid("Address", m),
+            RegisterError::TlsMode(m) => ValidationError::invalid("TlsMode", m),
+            RegisterError::TlsCa(m) => ValidationError::invalid("TlsCaCertificate", m),
+        })?;
         let admin = SecretName::parse(admin_secret)?;
         self.store
             .secret(admin.as_str())
@@ -62,6 +94,8 @@ impl Service {
             address: address.to_owned(),
             admin_secret: admin.as_str().to_owned(),
             created_at: self.now(),
+            tls_mode: target.tls_mode().name().to_owned(),
+            tls_ca: tls_ca.map(str::to_owned),
         };
         if !self.store.add_db_instance(rec.clone()).await? {
             return Err(Error::DbInstanceExists {

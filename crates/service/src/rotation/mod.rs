@@ -25,7 +25,7 @@ use openkms_crypto::SecretBytes;
 use openkms_domain::secret::Rejection;
 use openkms_domain::stages::{versions_to_drop, CURRENT};
 use openkms_domain::{secret_arn, ExtendedConfig, SecretName, SecretType, VersionId};
-use openkms_rotation::{Engine, Target, TargetError};
+use openkms_rotation::{Engine, Target, TargetError, TlsMode};
 use openkms_store::{
     DbInstanceRecord, RotationProgress, SecretRecord, SecretUpdate, VersionRecord,
 };
@@ -36,6 +36,7 @@ use crate::{Caller, Error, Service};
 pub(crate) use authority::CredentialTarget;
 pub use authority::{MANAGE_DATABASE_CREDENTIAL, RAM_ACCESS_KEY_ACTIONS};
 use credential::AccountCredential;
+pub use db_instances::DbInstanceInput;
 
 /// The stage label of a version whose rotation has begun and not finished.
 pub const PENDING: &str = "ACSPending";
@@ -80,7 +81,7 @@ enum Kind {
     /// A database account on a registered instance.
     Db {
         plan: Plan,
-        instance: DbInstanceRecord,
+        instance: Box<DbInstanceRecord>,
     },
     /// The access keys of one of openkms's RAM users.
     Ram { user: String },
@@ -352,7 +353,10 @@ impl Service {
         }
         let plan = Plan::for_secret(secret)?;
         let instance = self.db_instance_of(&plan).await?;
-        Ok(Kind::Db { plan, instance })
+        Ok(Kind::Db {
+            plan,
+            instance: Box::new(instance),
+        })
     }
 
     async fn db_instance_of(&self, plan: &Plan) -> Result<DbInstanceRecord, Error> {
@@ -463,7 +467,10 @@ impl Service {
         let admin = self.admin_credential(instance).await?;
         let engine = Engine::parse(&instance.engine)
             .ok_or_else(|| Error::internal("read a registered instance's engine"))?;
-        let target = Target::new(engine, &instance.address).map_err(target_error)?;
+        let tls = TlsMode::parse(&instance.tls_mode)
+            .ok_or_else(|| Error::internal("read a registered instance's TLS mode"))?;
+        let target = Target::new(engine, &instance.address, tls, instance.tls_ca.as_deref())
+            .map_err(target_error)?;
         let (base, clone) = plan.accounts(Some(&pending.account))?;
         let template = (plan.double && pending.account == clone).then_some(base.as_str());
         target

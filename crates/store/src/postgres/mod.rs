@@ -14,6 +14,7 @@
 mod nonces;
 mod rows;
 mod tags;
+pub mod tls;
 mod version_cache;
 mod write_queue;
 
@@ -42,6 +43,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_ram.sql"),
     include_str!("../../migrations/postgres/0003_nonces.sql"),
+    include_str!("../../migrations/postgres/0004_db_instance_tls.sql"),
 ];
 
 /// Connections per node; PostgreSQL's default limit is 100, shared by every node.
@@ -69,16 +71,30 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    /// Connects to `url` and brings the schema up to date.
+    /// Connects to `url` and brings the schema up to date. TLS follows libpq's URL parameters
+    /// (`sslmode`, `sslrootcert`, `sslcert`, `sslkey`; [`tls`]).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        // Parsed first: a malformed URL must be refused without quoting any part of it.
         let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Config {
-            reason: format!("invalid PostgreSQL URL: {}", redacted(&e)),
+            reason: tls::bad_sslmode(url)
+                .unwrap_or_else(|| format!("invalid PostgreSQL URL: {}", redacted(&e))),
         })?;
-        Self::connect_with(options).await
+        let files = tls::check_url(url)?;
+        Self::open(options, Some(files)).await
     }
 
     /// Connects with `options` (tests set a schema through `search_path`) and migrates.
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
+        Self::open(options, None).await
+    }
+
+    async fn open(
+        options: PgConnectOptions,
+        files: Option<tls::UrlFiles>,
+    ) -> Result<Self, StoreError> {
+        let sslmode = tls::mode_name(options.get_ssl_mode());
+        let host = options.get_host().to_owned();
+        let socket = options.get_socket().is_some();
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -94,7 +110,13 @@ impl PgStore {
             })
             .connect_with(options)
             .await
-            .map_err(pg("connect"))?;
+            // A TLS failure is the configuration's (or an attacker's): said as such, not as
+            // an unreachable database to wait for.
+            .map_err(|e| match tls::failure(&e) {
+                Some(reason) => StoreError::Tls { sslmode, reason },
+                None => classify("connect", e),
+            })?;
+        tls::log_connection(&pool, sslmode, &host, socket, files.as_ref()).await;
         migrate(&pool).await?;
         Ok(Self {
             nonces: NonceBatcher::start(pool.clone()),
@@ -883,7 +905,7 @@ impl Store for PgStore {
     }
 
     async fn db_instance(&self, instance_id: &str) -> Result<Option<DbInstanceRecord>, StoreError> {
-        sqlx::query("SELECT instance_id, engine, address, admin_secret, created_at FROM db_instances WHERE instance_id = $1")
+        sqlx::query("SELECT instance_id, engine, address, admin_secret, created_at, tls_mode, tls_ca FROM db_instances WHERE instance_id = $1")
             .bind(instance_id)
             .try_map(|r: PgRow| rows::db_instance(&r))
             .fetch_optional(&self.pool)
@@ -892,7 +914,7 @@ impl Store for PgStore {
     }
 
     async fn db_instances(&self) -> Result<Vec<DbInstanceRecord>, StoreError> {
-        sqlx::query("SELECT instance_id, engine, address, admin_secret, created_at FROM db_instances ORDER BY instance_id")
+        sqlx::query("SELECT instance_id, engine, address, admin_secret, created_at, tls_mode, tls_ca FROM db_instances ORDER BY instance_id")
             .try_map(|r: PgRow| rows::db_instance(&r))
             .fetch_all(&self.pool)
             .await
@@ -900,12 +922,14 @@ impl Store for PgStore {
     }
 
     async fn add_db_instance(&self, rec: DbInstanceRecord) -> Result<bool, StoreError> {
-        sqlx::query("INSERT INTO db_instances (instance_id, engine, address, admin_secret, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (instance_id) DO NOTHING")
+        sqlx::query("INSERT INTO db_instances (instance_id, engine, address, admin_secret, created_at, tls_mode, tls_ca) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (instance_id) DO NOTHING")
             .bind(&rec.instance_id)
             .bind(&rec.engine)
             .bind(&rec.address)
             .bind(&rec.admin_secret)
             .bind(rec.created_at)
+            .bind(&rec.tls_mode)
+            .bind(&rec.tls_ca)
             .execute(&self.pool)
             .await
             .map(|r| r.rows_affected() == 1)

@@ -100,6 +100,8 @@ pub fn db_instance(r: &PgRow) -> sqlx::Result<DbInstanceRecord> {
         address: r.try_get(2)?,
         admin_secret: r.try_get(3)?,
         created_at: r.try_get(4)?,
+        tls_mode: r.try_get(5)?,
+        tls_ca: r.try_get(6)?,
     })
 }
 

@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0007_rotation.sql"),
     include_str!("../../migrations/sqlite/0008_ram.sql"),
     include_str!("../../migrations/sqlite/0009_ram_roles.sql"),
+    include_str!("../../migrations/sqlite/0010_db_instance_tls.sql"),
 ];
 
 /// Reader connections kept for reuse; more are opened under bursts and closed after.
@@ -932,7 +933,7 @@ impl Store for SqliteStore {
 
     async fn db_instance(&self, instance_id: &str) -> Result<Option<DbInstanceRecord>, StoreError> {
         self.read(|c| {
-            c.prepare_cached("SELECT instance_id, engine, address, admin_secret, created_at FROM db_instances WHERE instance_id = ?1")
+            c.prepare_cached("SELECT instance_id, engine, address, admin_secret, created_at, tls_mode, tls_ca FROM db_instances WHERE instance_id = ?1")
                 .and_then(|mut s| s.query_row([instance_id], rows::db_instance).optional())
                 .map_err(db("read db instance"))
         })
@@ -940,7 +941,7 @@ impl Store for SqliteStore {
 
     async fn db_instances(&self) -> Result<Vec<DbInstanceRecord>, StoreError> {
         self.read(|c| {
-            c.prepare_cached("SELECT instance_id, engine, address, admin_secret, created_at FROM db_instances ORDER BY instance_id")
+            c.prepare_cached("SELECT instance_id, engine, address, admin_secret, created_at, tls_mode, tls_ca FROM db_instances ORDER BY instance_id")
                 .and_then(|mut s| s.query_map([], rows::db_instance)?.collect())
                 .map_err(db("list db instances"))
         })
@@ -949,8 +950,8 @@ impl Store for SqliteStore {
     async fn add_db_instance(&self, rec: DbInstanceRecord) -> Result<bool, StoreError> {
         self.writer
             .write(move |c| {
-                c.prepare_cached("INSERT INTO db_instances (instance_id, engine, address, admin_secret, created_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (instance_id) DO NOTHING")
-                    .and_then(|mut s| s.execute(params![rec.instance_id, rec.engine, rec.address, rec.admin_secret, rec.created_at]))
+                c.prepare_cached("INSERT INTO db_instances (instance_id, engine, address, admin_secret, created_at, tls_mode, tls_ca) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (instance_id) DO NOTHING")
+                    .and_then(|mut s| s.execute(params![rec.instance_id, rec.engine, rec.address, rec.admin_secret, rec.created_at, rec.tls_mode, rec.tls_ca]))
                     .map(|n| n == 1)
                     .map_err(db("register db instance"))
             })

@@ -97,6 +97,8 @@ pub fn db_instance(r: &Row<'_>) -> rusqlite::Result<DbInstanceRecord> {
         address: r.get(2)?,
         admin_secret: r.get(3)?,
         created_at: r.get(4)?,
+        tls_mode: r.get(5)?,
+        tls_ca: r.get(6)?,
     })
 }
 

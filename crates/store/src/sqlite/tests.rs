@@ -121,6 +121,35 @@ async fn an_installation_from_before_roots_gets_its_one_root_recorded_on_every_r
     assert!(s.rows_to_rewrap().await.unwrap().is_empty());
 }
 
+#[tokio::test]
+async fn instances_registered_before_tls_settings_keep_plain_tcp() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("openkms.db");
+    {
+        // The schema before migration 0010, with one registered instance.
+        let c = Connection::open(&path).unwrap();
+        for (i, sql) in MIGRATIONS.iter().take(9).enumerate() {
+            c.execute_batch(&format!("{sql}\nPRAGMA user_version = {};", i + 1))
+                .unwrap();
+        }
+        c.execute_batch(
+            "INSERT INTO db_instances VALUES ('rm-old', 'mysql', '10.0.0.5:3306', 'admin/old', 7);",
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    let old = s.db_instance("rm-old").await.unwrap().unwrap();
+    assert_eq!(
+        (old.tls_mode.as_str(), old.tls_ca.as_deref()),
+        ("disabled", None)
+    );
+    // The column refuses a mode the service does not know.
+    let mut bad = old.clone();
+    bad.instance_id = "rm-bad".into();
+    bad.tls_mode = "sometimes".into();
+    assert!(s.add_db_instance(bad).await.is_err());
+}
+
 /// A plan that panics inside the writer is rolled back alone: the writes in its group commit,
 /// and the store goes on writing (it used to answer every later write `WriterGone`).
 #[tokio::test]

@@ -64,6 +64,10 @@ pub struct AddDbInstanceRequest<'a> {
     pub engine: &'a str,
     pub address: &'a str,
     pub admin_secret_name: &'a str,
+    /// `disabled`, `preferred`, `required` or `verify-identity`; absent: the service's default.
+    pub tls_mode: Option<&'a str>,
+    /// PEM certificates trusted to sign the instance's certificate.
+    pub tls_ca_certificate: Option<&'a str>,
 }
 
 impl<'a> AddDbInstanceRequest<'a> {
@@ -73,6 +77,8 @@ impl<'a> AddDbInstanceRequest<'a> {
             engine: p.required("Engine")?,
             address: p.required("Address")?,
             admin_secret_name: p.required("AdminSecretName")?,
+            tls_mode: p.optional("TlsMode"),
+            tls_ca_certificate: p.optional("TlsCaCertificate"),
         })
     }
 }
@@ -101,6 +107,9 @@ pub struct DbInstanceItem {
     pub address: String,
     pub admin_secret_name: String,
     pub create_time: String,
+    pub tls_mode: String,
+    /// Whether a CA certificate was registered (its text is not returned).
+    pub tls_ca_configured: bool,
 }
 
 #[derive(Debug, Serialize)]
