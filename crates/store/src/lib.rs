@@ -77,6 +77,29 @@ pub enum StoreError {
     Rejected(TagOutcome),
 }
 
+/// What the triggers of both backends say when a row names a root of trust that is retired or
+/// unknown (migrations sqlite/0006, postgres/0001).
+const ROOT_REFUSED: &str = "retired or unknown root";
+
+impl StoreError {
+    /// The write named a root of trust that a concurrent `rekey` retired after the caller
+    /// wrapped under it: wrapping again under the now active root and retrying succeeds.
+    pub fn is_root_retired(&self) -> bool {
+        match self {
+            Self::Database {
+                source: rusqlite::Error::SqliteFailure(_, Some(message)),
+                ..
+            } => message.contains(ROOT_REFUSED),
+            Self::Postgres {
+                source: sqlx::Error::Database(e),
+                ..
+            } => e.message().contains(ROOT_REFUSED),
+            Self::Batch { source } => source.is_root_retired(),
+            _ => false,
+        }
+    }
+}
+
 /// What an update plan decided: a change to apply, or a business rejection (nothing written).
 pub type Plan = Result<SecretUpdate, openkms_domain::secret::Rejection>;
 

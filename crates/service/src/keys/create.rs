@@ -60,7 +60,6 @@ impl Service {
         };
         let key_id = ids::key_id(self.region()).map_err(|_| Error::internal("make key id"))?;
         let version_id = ids::uuid();
-        let (wrapped, root_id) = self.wrap_new_material(&key_id, &version_id).await?;
         let key = KeyRecord {
             key_id: key_id.clone(),
             instance_id,
@@ -75,21 +74,36 @@ impl Service {
             rotation_interval_secs,
             last_rotation_at: now,
         };
-        let version = KeyVersionRecord {
-            key_id,
-            version_id,
-            wrapped_material: wrapped,
-            root_id,
-            created_at: now,
-        };
-        let tags = tags
+        let tags: Vec<TagRecord> = tags
             .iter()
             .map(|t| TagRecord {
                 key: t.key().to_owned(),
                 value: t.value().to_owned(),
             })
             .collect();
-        self.store.create_key(key.clone(), version, tags).await?;
+        let mut attempts = 0;
+        loop {
+            let (wrapped, root_id) = self.wrap_new_material(&key_id, &version_id).await?;
+            let version = KeyVersionRecord {
+                key_id: key_id.clone(),
+                version_id: version_id.clone(),
+                wrapped_material: wrapped,
+                root_id,
+                created_at: now,
+            };
+            attempts += 1;
+            match self
+                .store
+                .create_key(key.clone(), version, tags.clone())
+                .await
+            {
+                // A rekey retired the root between the wrap and the write: wrap again under
+                // the root it made active.
+                Err(e) if e.is_root_retired() && attempts < 3 => continue,
+                other => other?,
+            }
+            break;
+        }
         tracing::info!(key = key.key_id.as_str(), "key created");
         Ok(self.key_view(key))
     }
