@@ -26,7 +26,6 @@ its SSLContext accumulates every CA file any client loaded; the autouse fixture 
 around each test so that each test's own trust settings alone decide the outcome.
 """
 import json
-import os
 import socket
 import uuid
 import warnings
@@ -34,7 +33,7 @@ import warnings
 import pytest
 
 import kms_support as ks
-from conftest import TlsFiles, free_port, tls_init
+from conftest import free_port, tls_init
 
 VALUE = '{"user":"alice","password":"p@ss w0rd&=+%*~ \u5bc6\u7801"}'
 VERIFY_FAILED = "CERTIFICATE_VERIFY_FAILED"
