@@ -6,33 +6,22 @@
 //! secret never appears in a process listing.
 //!
 //! Replies are printed as the server's JSON; an error reply is printed too and makes the
-//! command fail. Plain HTTP only: put a TLS client (or tunnel) in front for remote servers.
+//! command fail. An `https://` endpoint is verified against the system's CAs and `--ca-file`
+//! (`transport.rs`).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use clap::{Args, Subcommand};
+use clap::Subcommand;
+use openkms_wire::endpoint::EndpointError;
 use openkms_wire::signature::signer::{Call, Signer};
 use openkms_wire::timefmt::format_unix;
+
+use crate::transport::{EndpointArgs, Transport};
 
 const KMS_VERSION: &str = "2016-01-20";
 const RAM_VERSION: &str = "2015-05-01";
 const STS_VERSION: &str = "2015-04-01";
-const TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Where the server is.
-#[derive(Args, Debug)]
-pub struct Endpoint {
-    /// The server for client commands, `host:port` (plain HTTP).
-    #[arg(
-        long,
-        global = true,
-        env = "OPENKMS_ENDPOINT",
-        default_value = "127.0.0.1:8080"
-    )]
-    endpoint: String,
-}
 
 /// Client commands.
 #[derive(Subcommand, Debug)]
@@ -40,7 +29,7 @@ pub enum ClientCommand {
     /// Create a RAM user, and an access key for it with --with-access-key.
     CreateUser {
         #[command(flatten)]
-        at: Endpoint,
+        at: EndpointArgs,
         user_name: String,
         #[arg(long)]
         with_access_key: bool,
@@ -48,7 +37,7 @@ pub enum ClientCommand {
     /// Attach a policy to a RAM user.
     AttachPolicy {
         #[command(flatten)]
-        at: Endpoint,
+        at: EndpointArgs,
         #[arg(long)]
         user: String,
         #[arg(long)]
@@ -60,7 +49,7 @@ pub enum ClientCommand {
     /// Assume a RAM role; prints the temporary credentials.
     AssumeRole {
         #[command(flatten)]
-        at: Endpoint,
+        at: EndpointArgs,
         #[arg(long)]
         role_arn: String,
         #[arg(long, default_value = "openkms-cli")]
@@ -74,7 +63,7 @@ pub enum ClientCommand {
     /// Print a secret's current value (SecretData).
     GetSecret {
         #[command(flatten)]
-        at: Endpoint,
+        at: EndpointArgs,
         secret_name: String,
         #[arg(long)]
         version_stage: Option<String>,
@@ -82,7 +71,7 @@ pub enum ClientCommand {
     /// Call any action: `openkms call kms ListSecrets PageSize=10`.
     Call {
         #[command(flatten)]
-        at: Endpoint,
+        at: EndpointArgs,
         /// `kms`, `ram` or `sts`.
         api: String,
         action: String,
@@ -100,11 +89,28 @@ pub enum ClientError {
     UnknownApi(String),
     #[error("parameter {0} is not Name=Value")]
     BadParam(String),
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    #[error("{0:?} is neither a DNS name nor an IP address")]
+    BadHost(String),
+    #[error("cannot use the CA file {path}: {reason}")]
+    CaFile { path: PathBuf, reason: String },
     #[error("cannot reach {endpoint}: {source}")]
     Connect {
         endpoint: String,
         #[source]
         source: std::io::Error,
+    },
+    #[error(
+        "TLS verification of {endpoint} failed: {reason}; if its certificate comes from a \
+         private CA (such as `openkms tls init`), pass --ca-file PATH or set OPENKMS_CA_FILE"
+    )]
+    TlsVerify { endpoint: String, reason: String },
+    #[error("TLS with {endpoint} failed: {source}")]
+    Tls {
+        endpoint: String,
+        #[source]
+        source: rustls::Error,
     },
     #[error("the server's reply could not be read")]
     BadReply,
@@ -119,7 +125,7 @@ pub fn run(command: ClientCommand) -> Result<(), ClientError> {
         | ClientCommand::AttachPolicy { at, .. }
         | ClientCommand::AssumeRole { at, .. }
         | ClientCommand::GetSecret { at, .. }
-        | ClientCommand::Call { at, .. } => at.endpoint.clone(),
+        | ClientCommand::Call { at, .. } => at,
     };
     let client = Client::from_env(at)?;
     match command {
@@ -213,7 +219,7 @@ pub fn run(command: ClientCommand) -> Result<(), ClientError> {
 
 /// A signed-call client of one server with one key (also used by `openkms db-instance`).
 pub(crate) struct Client {
-    endpoint: String,
+    transport: Transport,
     access_key_id: String,
     secret: zeroize::Zeroizing<String>,
     token: Option<String>,
@@ -221,22 +227,22 @@ pub(crate) struct Client {
 
 impl Client {
     pub(crate) fn new(
-        endpoint: String,
+        at: &EndpointArgs,
         access_key_id: String,
         secret: zeroize::Zeroizing<String>,
-    ) -> Self {
-        Self {
-            endpoint,
+    ) -> Result<Self, ClientError> {
+        Ok(Self {
+            transport: Transport::new(at)?,
             access_key_id,
             secret,
             token: None,
-        }
+        })
     }
 
-    pub(crate) fn from_env(endpoint: String) -> Result<Self, ClientError> {
+    pub(crate) fn from_env(at: &EndpointArgs) -> Result<Self, ClientError> {
         let var = |name: &'static str| std::env::var(name).ok().filter(|v| !v.is_empty());
         Ok(Self {
-            endpoint,
+            transport: Transport::new(at)?,
             access_key_id: var("ALIBABA_CLOUD_ACCESS_KEY_ID").ok_or(
                 ClientError::MissingCredential("ALIBABA_CLOUD_ACCESS_KEY_ID"),
             )?,
@@ -278,22 +284,14 @@ impl Client {
         };
         let request = signed_request(
             &signer,
-            &self.endpoint,
+            &self.transport.authority(),
             version,
             action,
             params,
             &nonce,
             &format_unix(i64::try_from(now).unwrap_or(0)),
         );
-        let connect = |source| ClientError::Connect {
-            endpoint: self.endpoint.clone(),
-            source,
-        };
-        let mut stream = TcpStream::connect(&self.endpoint).map_err(connect)?;
-        stream.set_read_timeout(Some(TIMEOUT)).map_err(connect)?;
-        stream.write_all(&request).map_err(connect)?;
-        let mut reply = Vec::new();
-        stream.read_to_end(&mut reply).map_err(connect)?;
+        let reply = self.transport.exchange(&request)?;
         let (status, body) = parse_reply(&reply).ok_or(ClientError::BadReply)?;
         if status == 200 {
             Ok(body)
@@ -355,14 +353,7 @@ fn parse_reply(reply: &[u8]) -> Option<(u16, Vec<u8>)> {
     let head = std::str::from_utf8(reply.get(..split)?).ok()?;
     let status = head.split_whitespace().nth(1)?.parse().ok()?;
     let body = reply.get(split.saturating_add(4)..)?.to_vec();
-    let length = head.lines().find_map(|l| {
-        let (name, value) = l.split_once(':')?;
-        name.trim()
-            .eq_ignore_ascii_case("content-length")
-            .then(|| value.trim().parse::<usize>().ok())
-            .flatten()
-    });
-    let body = match length {
+    let body = match crate::transport::content_length(head) {
         Some(n) => body.get(..n)?.to_vec(),
         None => body,
     };
@@ -407,5 +398,158 @@ mod tests {
         let reply = b"HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\nContent-Length: 2\r\n\r\n{}extra";
         assert_eq!(parse_reply(reply), Some((403, b"{}".to_vec())));
         assert_eq!(parse_reply(b"garbage"), None);
+    }
+
+    /// One connection of a tiny server (TLS when configured): the request head it read, after
+    /// answering `{}`.
+    fn serve_once(
+        listener: std::net::TcpListener,
+        tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    ) -> std::thread::JoinHandle<Option<String>> {
+        use std::io::{Read, Write};
+        fn answer(mut s: impl Read + Write) -> Option<String> {
+            let mut got = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let head = loop {
+                let n = s.read(&mut chunk).ok()?;
+                if n == 0 {
+                    return None;
+                }
+                got.extend_from_slice(&chunk[..n]);
+                if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8(got[..end].to_vec()).ok()?;
+                    let body = crate::transport::content_length(&head)?;
+                    if got.len() >= end + 4 + body {
+                        break head;
+                    }
+                }
+            };
+            s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                .ok()?;
+            s.flush().ok()?;
+            Some(head)
+        }
+        std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().ok()?;
+            match tls {
+                None => answer(tcp),
+                Some(config) => {
+                    let conn = rustls::ServerConnection::new(config).ok()?;
+                    let mut stream = rustls::StreamOwned::new(conn, tcp);
+                    let head = answer(&mut stream);
+                    stream.conn.send_close_notify();
+                    let _ = stream.flush();
+                    head
+                }
+            }
+        })
+    }
+
+    fn tls_server() -> (
+        std::sync::Arc<rustls::ServerConfig>,
+        crate::tls_init::Bundle,
+    ) {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let bundle = crate::tls_init::generate(&crate::tls_init::Spec {
+            dns: Vec::new(),
+            ip: Vec::new(),
+            days: 1,
+            client: None,
+        })
+        .unwrap();
+        let chain = CertificateDer::pem_slice_iter(bundle.server_chain_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_slice(bundle.server_key_pem.as_bytes()).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(crate::transport::tls_provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        (std::sync::Arc::new(config), bundle)
+    }
+
+    fn client(endpoint: String, ca_file: Option<std::path::PathBuf>) -> Client {
+        let at = EndpointArgs { endpoint, ca_file };
+        Client::new(
+            &at,
+            "ak".to_owned(),
+            zeroize::Zeroizing::new("s".to_owned()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn calls_over_https_with_the_ca_file_and_names_the_host() {
+        let (config, bundle) = tls_server();
+        let tmp = tempfile::tempdir().unwrap();
+        let ca = tmp.path().join("ca.pem");
+        std::fs::write(&ca, &bundle.ca_pem).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = serve_once(listener, Some(config));
+        let body = client(format!("https://localhost:{port}"), Some(ca))
+            .call(KMS_VERSION, "ListSecrets", &[("PageSize", "1")])
+            .unwrap();
+        assert_eq!(body, b"{}");
+        let head = server.join().unwrap().unwrap();
+        assert!(
+            head.lines().any(|l| l == format!("host: localhost:{port}")),
+            "{head}"
+        );
+    }
+
+    #[test]
+    fn https_without_the_ca_fails_as_a_verification_error() {
+        let (config, _) = tls_server();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = serve_once(listener, Some(config));
+        let err = client(format!("https://127.0.0.1:{port}"), None)
+            .call(KMS_VERSION, "ListSecrets", &[])
+            .unwrap_err();
+        assert!(matches!(err, ClientError::TlsVerify { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("--ca-file") && text.contains("TLS verification"),
+            "{text}"
+        );
+        assert_eq!(server.join().unwrap(), None);
+    }
+
+    #[test]
+    fn bare_endpoints_stay_plain_http() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = serve_once(listener, None);
+        let body = client(format!("127.0.0.1:{port}"), None)
+            .call(KMS_VERSION, "ListSecrets", &[])
+            .unwrap();
+        assert_eq!(body, b"{}");
+        let head = server.join().unwrap().unwrap();
+        assert!(head.contains(&format!("host: 127.0.0.1:{port}")), "{head}");
+    }
+
+    #[test]
+    fn bad_endpoints_and_ca_files_are_refused_before_any_connection() {
+        let at = |endpoint: &str, ca: Option<&str>| EndpointArgs {
+            endpoint: endpoint.to_owned(),
+            ca_file: ca.map(Into::into),
+        };
+        let secret = || zeroize::Zeroizing::new("s".to_owned());
+        let err = Client::new(&at("ftp://h:1", None), "ak".into(), secret())
+            .err()
+            .unwrap();
+        assert!(matches!(err, ClientError::Endpoint(_)), "{err}");
+        let err = Client::new(
+            &at("https://h:1", Some("/nonexistent/ca.pem")),
+            "ak".into(),
+            secret(),
+        )
+        .err()
+        .unwrap();
+        assert!(matches!(err, ClientError::CaFile { .. }), "{err}");
     }
 }

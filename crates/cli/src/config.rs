@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use openkms_server::RateLimit;
+use openkms_server::{RateLimit, TlsFiles};
 use serde::Deserialize;
 
 /// Flags of `openkms serve`; each has an `OPENKMS_*` variable.
@@ -94,6 +94,20 @@ pub struct ServeArgs {
     /// the log].
     #[arg(long, env = "OPENKMS_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Serve HTTPS with this certificate (PEM: the server's certificate, then its
+    /// intermediates). Reloaded on SIGHUP and when the file changes.
+    #[arg(long, env = "OPENKMS_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, RSA or EC).
+    #[arg(long, env = "OPENKMS_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates issued by these CAs (PEM bundle): mutual TLS.
+    #[arg(long, env = "OPENKMS_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Serve plain HTTP on a non-loopback address: requests, signatures and secret values
+    /// cross the network unencrypted. Without it, such a listen needs --tls-cert.
+    #[arg(long, env = "OPENKMS_INSECURE_HTTP", value_parser = clap::builder::BoolishValueParser::new())]
+    pub insecure_http: bool,
     /// TOML file with any of the settings above (snake_case keys).
     #[arg(long, env = "OPENKMS_CONFIG")]
     pub config: Option<PathBuf>,
@@ -127,6 +141,10 @@ struct FileConfig {
     write_timeout: Option<u64>,
     keep_alive_timeout: Option<u64>,
     max_connections: Option<usize>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_client_ca: Option<PathBuf>,
+    insecure_http: Option<bool>,
 }
 
 /// The validated configuration.
@@ -155,6 +173,8 @@ pub struct ServeConfig {
     /// Whether to lock the process's memory.
     pub mlock: bool,
     pub connections: ConnectionSettings,
+    /// The API listener's certificate files; plain HTTP when absent.
+    pub tls: Option<TlsFiles>,
 }
 
 /// Deadlines and the connection cap of the listeners.
@@ -247,6 +267,14 @@ pub enum ConfigError {
     RootOfTrust,
     #[error("--root-of-trust pkcs11 needs --hsm-module and --hsm-token-label")]
     HsmIncomplete,
+    #[error("--tls-cert and --tls-key must be given together")]
+    TlsIncomplete,
+    #[error("--tls-client-ca needs --tls-cert and --tls-key: client certificates are asked for during a TLS handshake")]
+    ClientCaWithoutTls,
+    #[error("--insecure-http contradicts --tls-cert: give one or the other")]
+    InsecureWithTls,
+    #[error("refusing to serve plain HTTP on {0}, which is not a loopback address: requests, signatures and secret values would cross the network unencrypted. Give a certificate with --tls-cert and --tls-key (`openkms tls init --out DIR` makes a development one), or pass --insecure-http if this network is already protected")]
+    PlainHttpOnNetwork(SocketAddr),
 }
 
 impl ServeArgs {
@@ -378,12 +406,37 @@ impl ServeArgs {
                 n => n,
             },
         };
+        let listen = self
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let tls = match (
+            self.tls_cert.or(file.tls_cert),
+            self.tls_key.or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert,
+                key,
+                client_ca: self.tls_client_ca.or(file.tls_client_ca),
+            }),
+            (None, None) if self.tls_client_ca.is_some() || file.tls_client_ca.is_some() => {
+                return Err(ConfigError::ClientCaWithoutTls)
+            }
+            (None, None) => None,
+            _ => return Err(ConfigError::TlsIncomplete),
+        };
+        let insecure_http = self.insecure_http || file.insecure_http.unwrap_or(false);
+        match (&tls, insecure_http) {
+            (Some(_), true) => return Err(ConfigError::InsecureWithTls),
+            (None, false) if !listen.ip().is_loopback() => {
+                return Err(ConfigError::PlainHttpOnNetwork(listen))
+            }
+            _ => {}
+        }
         Ok(ServeConfig {
             connections,
-            listen: self
-                .listen
-                .or(file.listen)
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            listen,
+            tls,
             data_dir,
             store,
             region,
@@ -419,6 +472,82 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_is_refused_off_loopback_unless_asked_for_or_tls_is_given() {
+        let on = |listen: &str| ServeArgs {
+            listen: Some(listen.parse().unwrap()),
+            ..Default::default()
+        };
+        let err = on("0.0.0.0:8080").resolve().unwrap_err();
+        assert!(matches!(err, ConfigError::PlainHttpOnNetwork(_)));
+        let message = err.to_string();
+        assert!(message.contains("--tls-cert") && message.contains("--insecure-http"));
+        assert!(on("127.0.0.1:8080").resolve().unwrap().tls.is_none());
+        assert!(on("[::1]:8080").resolve().is_ok());
+        let insecure = ServeArgs {
+            insecure_http: true,
+            ..on("0.0.0.0:8080")
+        };
+        assert!(insecure.resolve().unwrap().tls.is_none());
+        let tls = ServeArgs {
+            tls_cert: Some("c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            ..on("0.0.0.0:8443")
+        };
+        let files = tls.resolve().unwrap().tls.unwrap();
+        assert_eq!(files.cert, PathBuf::from("c.pem"));
+        assert_eq!(files.client_ca, None);
+    }
+
+    #[test]
+    fn tls_settings_must_be_whole_and_consistent() {
+        let half = ServeArgs {
+            tls_cert: Some("c.pem".into()),
+            ..Default::default()
+        };
+        assert!(matches!(half.resolve(), Err(ConfigError::TlsIncomplete)));
+        let ca_alone = ServeArgs {
+            tls_client_ca: Some("ca.pem".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            ca_alone.resolve(),
+            Err(ConfigError::ClientCaWithoutTls)
+        ));
+        let both = ServeArgs {
+            tls_cert: Some("c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            insecure_http: true,
+            ..Default::default()
+        };
+        assert!(matches!(both.resolve(), Err(ConfigError::InsecureWithTls)));
+    }
+
+    #[test]
+    fn tls_files_come_from_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "listen = \"0.0.0.0:8443\"\ntls_cert = \"/etc/openkms/server.pem\"\ntls_key = \"/etc/openkms/server-key.pem\"\ntls_client_ca = \"/etc/openkms/clients.pem\"\n",
+        )
+        .unwrap();
+        let cfg = ServeArgs {
+            config: Some(f),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(
+            cfg.tls.unwrap(),
+            TlsFiles {
+                cert: "/etc/openkms/server.pem".into(),
+                key: "/etc/openkms/server-key.pem".into(),
+                client_ca: Some("/etc/openkms/clients.pem".into()),
+            }
+        );
+    }
 
     #[test]
     fn flags_win_over_the_file_and_defaults_fill_the_rest() {

@@ -9,17 +9,12 @@ use openkms_wire::API_VERSION;
 use zeroize::Zeroizing;
 
 use crate::client::{Client, ClientError};
+use crate::transport::EndpointArgs;
 
 #[derive(Debug, Args)]
 pub struct DbInstanceArgs {
-    /// The server, as HOST:PORT (plain HTTP).
-    #[arg(
-        long,
-        env = "OPENKMS_ENDPOINT",
-        default_value = "127.0.0.1:8080",
-        global = true
-    )]
-    endpoint: String,
+    #[command(flatten)]
+    at: EndpointArgs,
     /// Data directory whose root-access-key.json to use when ALIBABA_CLOUD_ACCESS_KEY_ID is
     /// not set.
     #[arg(
@@ -87,7 +82,7 @@ pub fn run(args: DbInstanceArgs) -> Result<(), ClientError> {
 /// `_SECRET`), else the root key a local server saved in DATA_DIR/root-access-key.json.
 fn client(args: &DbInstanceArgs) -> Result<Client, ClientError> {
     if std::env::var_os("ALIBABA_CLOUD_ACCESS_KEY_ID").is_some() {
-        return Client::from_env(args.endpoint.clone());
+        return Client::from_env(&args.at);
     }
     let missing = ClientError::MissingCredential("ALIBABA_CLOUD_ACCESS_KEY_ID");
     let text = Zeroizing::new(
@@ -97,11 +92,7 @@ fn client(args: &DbInstanceArgs) -> Result<Client, ClientError> {
         .map_err(|_| ClientError::MissingCredential("ALIBABA_CLOUD_ACCESS_KEY_ID"))?;
     let field = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
     match (field("AccessKeyId"), field("AccessKeySecret")) {
-        (Some(id), Some(secret)) => Ok(Client::new(
-            args.endpoint.clone(),
-            id,
-            Zeroizing::new(secret),
-        )),
+        (Some(id), Some(secret)) => Client::new(&args.at, id, Zeroizing::new(secret)),
         _ => Err(ClientError::MissingCredential(
             "ALIBABA_CLOUD_ACCESS_KEY_ID",
         )),

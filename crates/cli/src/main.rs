@@ -14,6 +14,8 @@ mod root_keys;
 mod serve;
 mod store;
 mod supervise;
+mod tls_init;
+mod transport;
 
 use clap::{Parser, Subcommand};
 
@@ -44,6 +46,9 @@ enum Command {
     /// Register, list or remove the database instances that managed rotation reaches (on a
     /// running server).
     DbInstance(db_instance::DbInstanceArgs),
+    /// Development certificates for HTTPS: `openkms tls init --out DIR` writes a CA and a
+    /// server certificate signed by it.
+    Tls(tls_init::TlsArgs),
     #[command(flatten)]
     Client(client::ClientCommand),
 }
@@ -83,6 +88,7 @@ fn main() -> std::process::ExitCode {
         Command::Rekey(args) => rekey::run(args).map_err(|e| describe(&e)),
         Command::RootKey(args) => root_keys::run(args).map_err(|e| describe(&e)),
         Command::DbInstance(args) => db_instance::run(args).map_err(|e| describe(&e)),
+        Command::Tls(args) => tls_init::run(args).map_err(|e| describe(&e)),
         Command::Client(command) => client::run(command).map_err(|e| describe(&e)),
     };
     match result {

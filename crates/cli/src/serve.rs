@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openkms_crypto::SecretBytes;
-use openkms_server::{AppState, RateLimiter};
+use openkms_server::{AppState, RateLimiter, TlsConfig};
 use openkms_service::BootstrapError;
 use openkms_service::{Service, StartOptions, SystemClock};
 use openkms_store::StoreError;
@@ -62,6 +62,8 @@ pub enum ServeError {
     Runtime(std::io::Error),
     #[error("could not start the metrics listener: {0}")]
     Metrics(String),
+    #[error("TLS: {0}")]
+    Tls(#[from] openkms_server::TlsError),
     #[error("could not write {path}: {source}")]
     WriteKeyFile {
         path: String,
@@ -108,6 +110,11 @@ async fn serve(cfg: ServeConfig, fd_limit: Option<u64>) -> Result<(), ServeError
         }
         None => None,
     };
+    // Loaded before anything is written: a bad certificate or key refuses the start.
+    let tls = match &cfg.tls {
+        Some(files) => Some(Arc::new(TlsConfig::load(files.clone())?)),
+        None => None,
+    };
     let token = root::open_token(cfg.hsm.as_ref())?;
     root::check_root_key_file(&cfg)?;
     let claim = crate::fresh_dir::Claim::take(&cfg.data_dir, &cfg.root_key_file)?;
@@ -138,8 +145,13 @@ async fn serve(cfg: ServeConfig, fd_limit: Option<u64>) -> Result<(), ServeError
     watch_signals(shutdown.clone());
     let jobs = TaskTracker::new();
     spawn_jobs(&jobs, &shutdown, &service);
+    if let Some(tls) = &tls {
+        tokio::spawn(tls.clone().watch(TLS_FILES_POLL, shutdown.child_token()));
+    }
     tracing::info!(
         listen = %cfg.listen,
+        scheme = if tls.is_some() { "https" } else { "http" },
+        mutual_tls = tls.as_ref().is_some_and(|t| t.requires_client_certificates()),
         account_id = service.account_id(),
         region = service.region(),
         "openkms is ready"
@@ -165,7 +177,7 @@ async fn serve(cfg: ServeConfig, fd_limit: Option<u64>) -> Result<(), ServeError
         }
     };
     tokio::join!(
-        openkms_server::run(listener, state, shutdown.clone(), grace),
+        openkms_server::run(listener, state, tls, shutdown.clone(), grace),
         finish_jobs
     );
     metrics_stop.cancel();
@@ -175,6 +187,9 @@ async fn serve(cfg: ServeConfig, fd_limit: Option<u64>) -> Result<(), ServeError
     tracing::info!("openkms stopped");
     Ok(())
 }
+
+/// How often the TLS certificate and key files are checked for a change (SIGHUP reloads at once).
+const TLS_FILES_POLL: Duration = Duration::from_secs(2);
 
 /// Pending connections the kernel queues before the server accepts them.
 const LISTEN_BACKLOG: u32 = 1024;
@@ -397,11 +412,28 @@ fn announce_root_key(cfg: &ServeConfig, id: &str, secret: &SecretBytes) -> Resul
     })?;
     // Printed once to the operator's terminal on purpose; never logged through tracing.
     println!(
-        "\nopenkms initialised a new root access key (also saved in {path}):\n\n  AccessKeyId:     {id}\n  AccessKeySecret: {secret}\n\nPython SDK:\n\n  from alibabacloud_kms20160120.client import Client\n  from alibabacloud_tea_openapi.models import Config\n  client = Client(Config(access_key_id=\"{id}\", access_key_secret=\"{secret}\",\n                         endpoint=\"{listen}\", protocol=\"http\", region_id=\"{region}\"))\n",
+        "\nopenkms initialised a new root access key (also saved in {path}):\n\n  AccessKeyId:     {id}\n  AccessKeySecret: {secret}\n",
         path = path.display(),
-        listen = cfg.listen,
-        region = cfg.region,
     );
+    let client = |protocol: &str| {
+        format!(
+            "  from alibabacloud_kms20160120.client import Client\n  from alibabacloud_tea_openapi.models import Config\n  client = Client(Config(access_key_id=\"{id}\", access_key_secret=\"{secret}\",\n                         endpoint=\"{listen}\", protocol=\"{protocol}\", region_id=\"{region}\"))\n",
+            listen = cfg.listen,
+            region = cfg.region,
+        )
+    };
+    if cfg.tls.is_some() {
+        println!(
+            "Python SDK (HTTPS; a private CA's certificate goes in SSL_CERT_FILE and REQUESTS_CA_BUNDLE):\n\n{}",
+            client("https")
+        );
+    } else {
+        println!(
+            "Python SDK (plain HTTP, this machine only):\n\n{}\nHTTPS, which every official client uses by default: make a development CA and certificate,\n\n  openkms tls init --out tls\n  openkms serve --tls-cert tls/server.pem --tls-key tls/server-key.pem\n\nthen trust tls/ca.pem (SSL_CERT_FILE and REQUESTS_CA_BUNDLE for Python, NODE_EXTRA_CA_CERTS for Node) and connect with:\n\n{}",
+            client("http"),
+            client("https")
+        );
+    }
     Ok(())
 }
 

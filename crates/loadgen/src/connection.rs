@@ -1,5 +1,6 @@
 //! One HTTP/1.1 keep-alive connection with one request in flight, written and read directly on
-//! a `TcpStream` (request bytes built by hand, response head parsed with `httparse`). A general
+//! a `TcpStream` or its TLS stream (request bytes built by hand, response head parsed with
+//! `httparse`). A general
 //! client (hyper's, with a task per connection) cost about as much CPU per request as the server
 //! under test, on the same two cores; this keeps the tool's share small.
 
@@ -8,14 +9,16 @@ use std::fmt;
 use bytes::{Buf, BytesMut};
 use hyper::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
+use crate::dialer::{Dialer, Stream};
 use crate::workload::Outgoing;
 
 /// Why an exchange did not produce a response.
 #[derive(Debug)]
 pub enum ConnError {
     Connect(std::io::Error),
+    /// The TLS handshake failed (e.g. the server's certificate did not verify).
+    Tls(std::io::Error),
     /// The server closed the connection before answering (e.g. it ended keep-alive).
     Closed,
     Io(std::io::Error),
@@ -27,6 +30,17 @@ impl fmt::Display for ConnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Connect(e) => write!(f, "connect: {e}"),
+            Self::Tls(e) => {
+                write!(f, "TLS handshake: {e}")?;
+                let unverified = e
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                    .is_some_and(|t| matches!(t, rustls::Error::InvalidCertificate(_)));
+                if unverified {
+                    f.write_str(" (a certificate from a private CA needs --ca-file)")?;
+                }
+                Ok(())
+            }
             Self::Closed => f.write_str("connection closed by the server"),
             Self::Io(e) => write!(f, "I/O: {e}"),
             Self::Protocol(what) => write!(f, "bad response: {what}"),
@@ -38,20 +52,19 @@ impl std::error::Error for ConnError {}
 
 /// A client connection to the server.
 pub struct Connection {
-    stream: TcpStream,
+    stream: Stream,
+    /// Ask the server to close after the answer (one request per connection).
+    close: bool,
     inbound: BytesMut,
     outbound: Vec<u8>,
 }
 
 impl Connection {
-    /// Connects to `endpoint` (`host:port`) with `TCP_NODELAY`.
-    pub async fn open(endpoint: &str) -> Result<Self, ConnError> {
-        let stream = TcpStream::connect(endpoint)
-            .await
-            .map_err(ConnError::Connect)?;
-        stream.set_nodelay(true).map_err(ConnError::Connect)?;
+    /// Connects (and shakes hands) as the dialer says.
+    pub async fn open(dialer: &Dialer) -> Result<Self, ConnError> {
         Ok(Self {
-            stream,
+            stream: dialer.open().await?,
+            close: dialer.connection_per_request,
             inbound: BytesMut::with_capacity(8 * 1024),
             outbound: Vec::with_capacity(4 * 1024),
         })
@@ -64,8 +77,13 @@ impl Connection {
         body: &mut Vec<u8>,
     ) -> Result<StatusCode, ConnError> {
         self.outbound.clear();
-        req.write_http1(&mut self.outbound);
-        if self.stream.write_all(&self.outbound).await.is_err() {
+        req.write_http1(&mut self.outbound, self.close);
+        // TLS may hold the last record back until flushed; on TCP the flush costs nothing.
+        let written = match self.stream.write_all(&self.outbound).await {
+            Ok(()) => self.stream.flush().await,
+            Err(e) => Err(e),
+        };
+        if written.is_err() {
             return Err(ConnError::Closed);
         }
         let head_len = loop {

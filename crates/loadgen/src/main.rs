@@ -6,20 +6,26 @@
 //! duration after a warm-up; every answer is checked. It reports throughput, latency
 //! percentiles from an HDR histogram, and, given the server's pid, the server's CPU per request.
 //!
+//! `--endpoint https://…` runs the same load over TLS; `--new-connection-per-request` opens (and
+//! for HTTPS fully handshakes) a connection for every request, to measure handshake cost.
+//!
 //! The generator runs on one thread by default (`--threads 1`): on a small machine the server
 //! should get the other cores, and one thread drives dozens of connections.
 
 mod connection;
 mod cpu;
+mod dialer;
 mod report;
 mod run;
 mod workload;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use hyper::StatusCode;
+use openkms_wire::endpoint::Endpoint;
 
 use crate::report::{Report, Setup};
 use crate::run::Plan;
@@ -56,9 +62,18 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct LoadArgs {
-    /// Server address, host:port (also the signed Host header).
+    /// The server: `https://HOST[:PORT]`, `http://HOST[:PORT]` or `HOST:PORT` (plain HTTP);
+    /// its host[:port] is the signed Host header.
     #[arg(long, default_value = "127.0.0.1:8080")]
     endpoint: String,
+    /// A PEM file of CA certificates trusted for an https:// endpoint besides the system's.
+    #[arg(long, env = "OPENKMS_CA_FILE", value_name = "PATH")]
+    ca_file: Option<PathBuf>,
+    /// Open a new connection for every request (sent with `Connection: close`), to measure
+    /// connection setup: over HTTPS each one is a full TLS handshake, session resumption being
+    /// off. Latency then includes the connect and the handshake.
+    #[arg(long)]
+    new_connection_per_request: bool,
     /// Access key id that signs the requests.
     #[arg(long, env = "OPENKMS_LOADGEN_ACCESS_KEY_ID")]
     access_key_id: String,
@@ -146,8 +161,29 @@ async fn load(
     threads: usize,
     args: LoadArgs,
 ) -> ExitCode {
+    let endpoint = match Endpoint::parse(&args.endpoint) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("openkms-loadgen: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let dialer = match dialer::Dialer::new(
+        &endpoint,
+        args.ca_file.as_deref(),
+        args.new_connection_per_request,
+    )
+    .await
+    {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("openkms-loadgen: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let credentials = Credentials {
-        endpoint: args.endpoint.clone(),
+        endpoint: endpoint.authority(),
+        dialer,
         access_key_id: args.access_key_id,
         access_key_secret: args.access_key_secret,
         signature: args.signature,
@@ -332,6 +368,38 @@ mod tests {
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn endpoints_parse_with_scheme_ca_file_and_connection_mode() {
+        let cli = Cli::try_parse_from([
+            "openkms-loadgen",
+            "get-secret-value",
+            "--endpoint",
+            "https://kms.test",
+            "--ca-file",
+            "ca.pem",
+            "--new-connection-per-request",
+            "--access-key-id",
+            "ak",
+            "--access-key-secret",
+            "sk",
+        ])
+        .unwrap();
+        let Command::GetSecretValue(args) = cli.command else {
+            panic!("parsed another command")
+        };
+        assert!(args.new_connection_per_request);
+        assert_eq!(args.ca_file, Some(PathBuf::from("ca.pem")));
+        let e = Endpoint::parse(&args.endpoint).unwrap();
+        assert_eq!(
+            (e.tls, e.port, e.authority()),
+            (true, 443, "kms.test".into())
+        );
+        // The default stays plain HTTP with the port in the signed host.
+        let e = Endpoint::parse("127.0.0.1:8080").unwrap();
+        assert_eq!((e.tls, e.authority()), (false, "127.0.0.1:8080".into()));
+        assert!(Endpoint::parse("tcp://h:1").is_err());
     }
 
     #[test]

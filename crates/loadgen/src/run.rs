@@ -160,7 +160,7 @@ pub async fn one_shot(
     creds: &Credentials,
     target: &Target,
 ) -> Result<(StatusCode, Vec<u8>), ConnError> {
-    let mut conn = Connection::open(&creds.endpoint).await?;
+    let mut conn = Connection::open(&creds.dialer).await?;
     let version_id = fresh_version_id();
     let req = workload::sign(
         op,
@@ -212,26 +212,13 @@ async fn connection_loop(
     let mut tally = Tally::new()?;
     let mut body = Vec::with_capacity(4096);
     let mut conn: Option<Connection> = None;
+    let per_request = plan.credentials.dialer.connection_per_request;
     loop {
         let began = Instant::now();
         if began >= shared.until {
             break;
         }
         let counted = began >= shared.measure_from;
-        if conn.is_none() {
-            match Connection::open(&plan.credentials.endpoint).await {
-                Ok(c) => conn = Some(c),
-                Err(e) => {
-                    if counted {
-                        tally.fail("connect".to_owned());
-                    }
-                    shared.show_first_failure(&e.to_string(), b"");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            }
-        }
-        let Some(c) = conn.as_mut() else { continue };
         let version_id = match plan.operation {
             Operation::GetSecretValue
             | Operation::Encrypt
@@ -259,10 +246,31 @@ async fn connection_loop(
             &workload::fresh_nonce(),
             &workload::now_date(),
         );
-        // Latency covers the network and the server, not the client's signing.
-        let sent = Instant::now();
+        // Latency covers the network and the server, not the client's signing; with a
+        // connection per request, also the connect and the handshake it measures.
+        let mut sent = Instant::now();
+        if conn.is_none() {
+            match Connection::open(&plan.credentials.dialer).await {
+                Ok(c) => conn = Some(c),
+                Err(e) => {
+                    if counted {
+                        tally.fail("connect".to_owned());
+                    }
+                    shared.show_first_failure(&e.to_string(), b"");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            }
+            if !per_request {
+                sent = Instant::now();
+            }
+        }
+        let Some(c) = conn.as_mut() else { continue };
         let result = c.exchange(&req, &mut body).await;
         let latency = sent.elapsed();
+        if per_request {
+            conn = None;
+        }
         match result {
             Ok(status) if status == StatusCode::OK && workload::contains(&body, marker) => {
                 if counted {
@@ -281,7 +289,8 @@ async fn connection_loop(
                 }
                 shared.show_first_failure(&format!("HTTP {status}"), &body);
             }
-            Err(ConnError::Closed) => {
+            // A kept-alive connection the server ended; a fresh one closing unanswered fails.
+            Err(ConnError::Closed) if !per_request => {
                 tally.reconnects += 1;
                 conn = None;
             }

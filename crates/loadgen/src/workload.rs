@@ -7,6 +7,8 @@ use clap::ValueEnum;
 use hyper::HeaderMap;
 use openkms_wire::signature::signer::{Call, Signer};
 
+use crate::dialer::Dialer;
+
 /// The signature scheme requests carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SignatureVersion {
@@ -64,10 +66,13 @@ impl Operation {
     }
 }
 
-/// Who signs, how, and for which endpoint (`host:port`, also the signed `host` header).
+/// Who signs, how, and for which endpoint.
 #[derive(Debug, Clone)]
 pub struct Credentials {
+    /// The endpoint's `host[:port]`: the signed `host` header.
     pub endpoint: String,
+    /// Where connections go.
+    pub dialer: Dialer,
     pub access_key_id: String,
     pub access_key_secret: String,
     pub signature: SignatureVersion,
@@ -96,8 +101,9 @@ pub struct Outgoing {
 
 impl Outgoing {
     /// Appends the request as HTTP/1.1 bytes: `POST /?query`, the signed headers, an explicit
-    /// `Content-Length` and the form body.
-    pub fn write_http1(&self, out: &mut Vec<u8>) {
+    /// `Content-Length` (and `Connection: close` when `close`; unsigned, as the SDKs send it)
+    /// and the form body.
+    pub fn write_http1(&self, out: &mut Vec<u8>, close: bool) {
         out.extend_from_slice(b"POST /?");
         out.extend_from_slice(self.query.as_bytes());
         out.extend_from_slice(b" HTTP/1.1\r\n");
@@ -109,6 +115,9 @@ impl Outgoing {
         }
         out.extend_from_slice(b"content-length: ");
         out.extend_from_slice(self.body.len().to_string().as_bytes());
+        if close {
+            out.extend_from_slice(b"\r\nconnection: close");
+        }
         out.extend_from_slice(b"\r\n\r\n");
         out.extend_from_slice(&self.body);
     }
@@ -221,6 +230,7 @@ mod tests {
     fn creds(signature: SignatureVersion) -> Credentials {
         Credentials {
             endpoint: "127.0.0.1:8080".to_owned(),
+            dialer: crate::dialer::Dialer::plain(([127, 0, 0, 1], 8080).into()),
             access_key_id: "benchAK".to_owned(),
             access_key_secret: "benchSecret".to_owned(),
             signature,
@@ -275,9 +285,29 @@ mod tests {
         let t = target();
         let out = sign(op, &c, &t, Some("v-1"), nonce, &now_date());
         let mut wire = Vec::new();
-        out.write_http1(&mut wire);
+        out.write_http1(&mut wire, false);
         let parsed = verify_as_server(&wire, c.access_key_secret.as_bytes());
         (t, parsed)
+    }
+
+    #[test]
+    fn connection_close_travels_unsigned_and_the_request_still_verifies() {
+        for sig in [SignatureVersion::V3, SignatureVersion::V1] {
+            let c = creds(sig);
+            let out = sign(
+                Operation::GetSecretValue,
+                &c,
+                &target(),
+                None,
+                &fresh_nonce(),
+                &now_date(),
+            );
+            let mut wire = Vec::new();
+            out.write_http1(&mut wire, true);
+            let text = String::from_utf8_lossy(&wire);
+            assert!(text.contains("\r\nconnection: close\r\n\r\n"), "{text}");
+            verify_as_server(&wire, c.access_key_secret.as_bytes());
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::listener::{accept_loop, ListenerConfig};
+use crate::listener::{accept_loop, ListenerConfig, Transport};
 use crate::{http1, AppState};
 
 /// Connections the metrics listener serves at once: scrapers and probes, never many.
@@ -77,7 +77,15 @@ pub async fn run_metrics<F>(
             }
         }
     };
-    accept_loop(listener, config, stop, handle, plain_reject).await;
+    accept_loop(
+        listener,
+        config,
+        Transport::Plain,
+        stop,
+        handle,
+        plain_reject,
+    )
+    .await;
 }
 
 fn plain_reject(status: u16, reason: &'static str) -> http1::Response {

@@ -16,8 +16,7 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -29,6 +28,11 @@ const MAX_CHUNK_LINE: usize = 1024;
 const LINGER: Duration = Duration::from_secs(2);
 /// The most a lingering close reads before giving up.
 const LINGER_BYTES: usize = 256 * 1024;
+
+/// A connection requests are read from: plain TCP, or TLS over TCP.
+pub trait Io: AsyncRead + AsyncWrite + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> Io for T {}
 
 /// A parsed request.
 pub struct Request {
@@ -94,13 +98,14 @@ pub struct Limits {
 /// Once `drain` is cancelled, a connection waiting for its next request is closed at once (a
 /// request that has already arrived is still served), and a request being read or handled is
 /// finished and answered with `Connection: close`.
-pub async fn serve<F, Fut, R>(
-    mut stream: TcpStream,
+pub async fn serve<S, F, Fut, R>(
+    mut stream: S,
     limits: Limits,
     drain: CancellationToken,
     handle: F,
     reject: R,
 ) where
+    S: Io,
     F: Fn(Request) -> Fut,
     Fut: std::future::Future<Output = Response>,
     R: Fn(u16, &'static str) -> Response,
@@ -166,7 +171,7 @@ const DRAIN_IDLE_LINGER: Duration = Duration::from_secs(2);
 /// Waits until the first bytes of a request are in `buf`. False when the peer closed, the
 /// wait ran out, or `drain` was cancelled and nothing arrived within [`DRAIN_IDLE_LINGER`].
 async fn next_request_starts(
-    stream: &mut TcpStream,
+    stream: &mut impl Io,
     buf: &mut BytesMut,
     until: Instant,
     drain: &CancellationToken,
@@ -188,7 +193,7 @@ async fn next_request_starts(
 
 /// Closes after the last response: FIN first, then discard what the peer still sends for a
 /// moment (see [`LINGER`]).
-async fn linger_close(mut stream: TcpStream) {
+async fn linger_close(mut stream: impl Io) {
     if stream.shutdown().await.is_err() {
         return;
     }
@@ -234,7 +239,7 @@ const BODY_TIMEOUT: ReadError = ReadError::Reject {
 
 /// Reads more into `buf` before `deadline`; `late` is the error when the deadline passes.
 async fn fill(
-    stream: &mut TcpStream,
+    stream: &mut impl Io,
     buf: &mut BytesMut,
     deadline: Instant,
     late: ReadError,
@@ -247,7 +252,7 @@ async fn fill(
 }
 
 async fn read_request(
-    stream: &mut TcpStream,
+    stream: &mut impl Io,
     buf: &mut BytesMut,
     limits: Limits,
     head_deadline: Instant,
@@ -295,7 +300,7 @@ async fn read_request(
 /// line). The search resumes where the previous one stopped, so the cost is linear in the head
 /// however it is split into reads.
 async fn read_head(
-    stream: &mut TcpStream,
+    stream: &mut impl Io,
     buf: &mut BytesMut,
     max_head: usize,
     deadline: Instant,
@@ -322,7 +327,7 @@ async fn read_head(
     })
 }
 
-async fn send_continue(stream: &mut TcpStream, write_timeout: Duration) -> Result<(), ReadError> {
+async fn send_continue(stream: &mut impl Io, write_timeout: Duration) -> Result<(), ReadError> {
     match tokio::time::timeout(
         write_timeout,
         stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n"),
@@ -468,7 +473,7 @@ fn header_tokens(headers: &HeaderMap, name: http::header::HeaderName) -> Vec<Str
 }
 
 async fn read_chunked(
-    stream: &mut TcpStream,
+    stream: &mut impl Io,
     buf: &mut BytesMut,
     limits: Limits,
     deadline: Instant,
@@ -535,7 +540,7 @@ fn trim_ows(mut b: &[u8]) -> &[u8] {
 
 /// One CRLF-terminated line, without the CRLF.
 async fn read_line(
-    stream: &mut TcpStream,
+    stream: &mut impl Io,
     buf: &mut BytesMut,
     deadline: Instant,
 ) -> Result<Vec<u8>, ReadError> {
@@ -563,7 +568,7 @@ fn find_from(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 }
 
 async fn write_response(
-    stream: &mut TcpStream,
+    stream: &mut impl Io,
     resp: &Response,
     keep_alive: bool,
     write_timeout: Duration,
@@ -603,7 +608,7 @@ async fn write_response(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::net::TcpListener;
+    use tokio::net::{TcpListener, TcpStream};
 
     fn limits() -> Limits {
         Limits {

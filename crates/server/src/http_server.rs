@@ -10,8 +10,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::error_response::ApiError;
-use crate::listener::{accept_loop, ListenerConfig};
+use crate::listener::{accept_loop, ListenerConfig, Transport};
 use crate::metrics_names::{REQUESTS_TOTAL, REQUEST_DURATION};
+use crate::tls::TlsConfig;
 use crate::{auth, handlers, health, http1, AppState};
 
 /// Size limits, deadlines and the connection cap of the API listener.
@@ -75,10 +76,12 @@ impl ServerLimits {
 /// Serves connections from `listener` until `shutdown` is cancelled. Then it stops accepting at
 /// once, closes idle keep-alive connections, finishes and answers every request already
 /// received (with `Connection: close`), and returns when every connection is closed, or when
-/// `grace` has run out and the remaining connections are dropped.
+/// `grace` has run out and the remaining connections are dropped. With `tls`, every
+/// connection is TLS (the config current when it was accepted); without, plain HTTP.
 pub async fn run(
     listener: TcpListener,
     state: Arc<AppState>,
+    tls: Option<Arc<TlsConfig>>,
     shutdown: CancellationToken,
     grace: Duration,
 ) {
@@ -93,7 +96,11 @@ pub async fn run(
         let draining = draining.clone();
         async move { handle(&state, &draining, req, Some(ip)).await }
     };
-    accept_loop(listener, config, shutdown, handle_one, unreadable).await;
+    let transport = tls.map_or(Transport::Plain, Transport::Tls);
+    accept_loop(
+        listener, config, transport, shutdown, handle_one, unreadable,
+    )
+    .await;
 }
 
 /// The reply to a request that could not be read (too large, malformed), in Alibaba's shape.

@@ -1,4 +1,4 @@
-//! openkms-server: HTTP only. Bytes → wire request → authentication → service call → wire
+//! openkms-server: HTTP (and the TLS it may run in) only. Bytes → wire request → authentication → service call → wire
 //! reply. No SQL, no cryptography, no business rule lives here.
 
 mod auth;
@@ -10,6 +10,7 @@ mod http_server;
 mod listener;
 mod metrics_names;
 mod rate_limit;
+mod tls;
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ pub use http_server::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_WRITE_TIMEOUT,
 };
 pub use rate_limit::{RateLimit, RateLimiter};
+pub use tls::{read_certificates, TlsConfig, TlsError, TlsFiles};
 
 /// Shared state of every request.
 pub struct AppState {

@@ -17,6 +17,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::http1;
+use crate::metrics_names::TLS_HANDSHAKE_FAILURES;
+use crate::tls::TlsConfig;
 
 /// How long the loop waits after an accept failed for lack of resources.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -35,12 +37,20 @@ pub(crate) struct ListenerConfig {
     pub grace: Duration,
 }
 
+/// What a listener speaks: plain HTTP, or HTTP inside TLS with the config current at accept.
+#[derive(Debug, Clone)]
+pub(crate) enum Transport {
+    Plain,
+    Tls(Arc<TlsConfig>),
+}
+
 /// Accepts connections until `shutdown` is cancelled, serving each with `handle` (given the
 /// request and the peer's address) and `reject`; then drains (see [`http1::serve`]) and
 /// returns once every connection is closed or `grace` ran out.
 pub(crate) async fn accept_loop<H, Fut>(
     listener: TcpListener,
     config: ListenerConfig,
+    transport: Transport,
     shutdown: CancellationToken,
     handle: H,
     reject: fn(u16, &'static str) -> http1::Response,
@@ -88,16 +98,23 @@ pub(crate) async fn accept_loop<H, Fut>(
         let handle = handle.clone();
         let drain = shutdown.clone();
         let hard_stop = hard_stop.clone();
+        let transport = transport.clone();
         tracker.spawn(async move {
             let _permit = permit;
             let ip = peer.ip();
-            let serve = http1::serve(
-                stream,
-                config.limits,
-                drain,
-                move |req| handle(req, ip),
-                reject,
-            );
+            let serve = async move {
+                let handle = move |req| handle(req, ip);
+                match transport {
+                    Transport::Plain => {
+                        http1::serve(stream, config.limits, drain, handle, reject).await;
+                    }
+                    Transport::Tls(tls) => {
+                        if let Some(stream) = handshake(stream, &tls, config.limits).await {
+                            http1::serve(stream, config.limits, drain, handle, reject).await;
+                        }
+                    }
+                }
+            };
             tokio::select! {
                 () = serve => {}
                 () = hard_stop.cancelled() => {}
@@ -116,6 +133,30 @@ pub(crate) async fn accept_loop<H, Fut>(
         );
         hard_stop.cancel();
         tracker.wait().await;
+    }
+}
+
+/// The server side of a TLS handshake, bounded by the head deadline (it runs before any
+/// request, so before authentication). `None` when it failed: the client refused our
+/// certificate, offered no common version or cipher, sent no client certificate where one is
+/// required, or stalled.
+async fn handshake(
+    stream: TcpStream,
+    tls: &TlsConfig,
+    limits: http1::Limits,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
+    match tokio::time::timeout(limits.head_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(e)) => {
+            metrics::counter!(TLS_HANDSHAKE_FAILURES, "reason" => "refused").increment(1);
+            tracing::debug!(error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            metrics::counter!(TLS_HANDSHAKE_FAILURES, "reason" => "timeout").increment(1);
+            None
+        }
     }
 }
 
@@ -227,6 +268,7 @@ mod tests {
         let server = tokio::spawn(accept_loop(
             listener,
             config(2),
+            Transport::Plain,
             shutdown.clone(),
             ok,
             reject,
@@ -263,6 +305,7 @@ mod tests {
         let server = tokio::spawn(accept_loop(
             listener,
             config(10),
+            Transport::Plain,
             shutdown.clone(),
             ok,
             reject,
@@ -280,5 +323,156 @@ mod tests {
             TcpStream::connect(addr).await.is_err(),
             "no longer listening"
         );
+    }
+}
+
+#[cfg(test)]
+mod tls_tests {
+    use super::*;
+    use crate::tls::tests::{test_pki, write_pair};
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn config() -> ListenerConfig {
+        ListenerConfig {
+            limits: http1::Limits {
+                max_head: 10_000,
+                max_body: 10_000,
+                head_timeout: Duration::from_secs(5),
+                body_timeout: Duration::from_secs(5),
+                write_timeout: Duration::from_secs(5),
+                idle_timeout: Duration::from_secs(5),
+            },
+            max_connections: 10,
+            grace: Duration::from_secs(5),
+        }
+    }
+
+    fn ok(_req: http1::Request, _ip: IpAddr) -> std::future::Ready<http1::Response> {
+        std::future::ready(http1::Response {
+            status: 200,
+            headers: vec![],
+            body: b"ok".to_vec(),
+        })
+    }
+
+    fn reject(status: u16, _reason: &'static str) -> http1::Response {
+        http1::Response {
+            status,
+            headers: vec![],
+            body: vec![],
+        }
+    }
+
+    fn client(ca: &str, identity: Option<(&str, &str)>) -> tokio_rustls::TlsConnector {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_slice_iter(ca.as_bytes()) {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots);
+        let config = match identity {
+            None => builder.with_no_client_auth(),
+            Some((cert, key)) => builder
+                .with_client_auth_cert(
+                    CertificateDer::pem_slice_iter(cert.as_bytes())
+                        .map(Result::unwrap)
+                        .collect(),
+                    PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
+                )
+                .unwrap(),
+        };
+        tokio_rustls::TlsConnector::from(Arc::new(config))
+    }
+
+    async fn get(
+        addr: std::net::SocketAddr,
+        connector: &tokio_rustls::TlsConnector,
+    ) -> std::io::Result<String> {
+        let tcp = TcpStream::connect(addr).await?;
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut tls = connector.connect(name, tcp).await?;
+        tls.write_all(b"GET / HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+            .await?;
+        let mut out = Vec::new();
+        tls.read_to_end(&mut out).await?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    #[tokio::test]
+    async fn https_requests_are_served_with_the_configured_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = test_pki();
+        let tls = Arc::new(TlsConfig::load(write_pair(dir.path(), &pki)).unwrap());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(accept_loop(
+            listener,
+            config(),
+            Transport::Tls(tls),
+            shutdown.clone(),
+            ok,
+            reject,
+        ));
+        let reply = get(addr, &client(&pki.ca, None)).await.unwrap();
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+        // A client that trusts another CA refuses the server.
+        assert!(get(addr, &client(&test_pki().ca, None)).await.is_err());
+        // Plain HTTP on the TLS port gets no HTTP answer.
+        let mut plain = TcpStream::connect(addr).await.unwrap();
+        plain
+            .write_all(b"GET / HTTP/1.1\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        let _ = plain.read_to_end(&mut out).await;
+        assert!(!String::from_utf8_lossy(&out).contains("200"));
+        shutdown.cancel();
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn mutual_tls_refuses_a_client_without_a_certificate_in_the_handshake() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = test_pki();
+        let mut files = write_pair(dir.path(), &pki);
+        let ca = dir.path().join("clients.pem");
+        std::fs::write(&ca, &pki.ca).unwrap();
+        files.client_ca = Some(ca);
+        let tls = Arc::new(TlsConfig::load(files).unwrap());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(accept_loop(
+            listener,
+            config(),
+            Transport::Tls(tls),
+            shutdown.clone(),
+            ok,
+            reject,
+        ));
+        let anonymous = get(addr, &client(&pki.ca, None)).await;
+        assert!(anonymous.is_err(), "{anonymous:?}");
+        let stranger = test_pki();
+        let foreign = get(
+            addr,
+            &client(&pki.ca, Some((&stranger.client_cert, &stranger.client_key))),
+        )
+        .await;
+        assert!(foreign.is_err(), "{foreign:?}");
+        let reply = get(
+            addr,
+            &client(&pki.ca, Some((&pki.client_cert, &pki.client_key))),
+        )
+        .await
+        .unwrap();
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+        shutdown.cancel();
+        server.await.unwrap();
     }
 }

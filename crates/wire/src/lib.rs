@@ -6,6 +6,7 @@
 
 pub mod action;
 pub mod actions;
+pub mod endpoint;
 pub mod error;
 pub mod params;
 pub mod pct;
