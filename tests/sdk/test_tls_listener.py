@@ -25,6 +25,7 @@ from conftest import READY_TIMEOUT, ServerHandle, TlsFiles, free_port, https_get
 from rawkms import RawKms
 
 START_FAILURE_TIMEOUT = 20
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 RELOAD_TIMEOUT = 15          # the files are polled about every 2 s; SIGHUP is immediate
 READERS = 8
 VALUE = "served across reloads"
@@ -44,30 +45,57 @@ def bundle(path, *sets):
     return path
 
 
+# The served copies are padded with trailing newlines to fixed sizes, so that a pair can be
+# written in place with the size, modification time and inode the server's file watcher compares
+# all unchanged: then only SIGHUP can make the server load it.
+PADDED = {"server.pem": 8192, "server-key.pem": 2048}
+
+
+def padded(data, name):
+    size = PADDED[name]
+    assert len(data) <= size, (name, len(data))
+    return data + b"\n" * (size - len(data))
+
+
 def live_copy(files, live_dir):
     """The server serves copies (live_dir/server.pem, server-key.pem) the tests overwrite."""
     live_dir.mkdir()
-    for name in ("ca.pem", "server.pem", "server-key.pem"):
-        shutil.copy(files.dir / name, live_dir / name)
+    shutil.copy(files.ca, live_dir / "ca.pem")
+    for name in PADDED:
+        (live_dir / name).write_bytes(padded((files.dir / name).read_bytes(), name))
     os.chmod(live_dir / "server-key.pem", 0o600)
     return TlsFiles(live_dir)
 
 
-def replace_atomically(path, data, keep_mtime=False):
+def stamp(path):
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def write_unnoticed(path, data):
+    """Overwrite in place, restoring the modification time: size, time and inode stay the same."""
+    before = os.stat(path)
+    with open(path, "r+b") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert stamp(path) == (before.st_size, before.st_mtime_ns, before.st_ino)
+
+
+def replace_atomically(path, data):
     tmp = path.with_name(path.name + ".new")
     tmp.write_bytes(data)
     os.chmod(tmp, 0o600)
-    if keep_mtime:
-        st = os.stat(path)
-        os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
     os.replace(tmp, path)
 
 
-def install_pair(live, cert_from, key_from, keep_mtime=False):
-    """Write a cert (chain) and a key over the served files, each file replaced atomically."""
-    cert, key = cert_from.cert.read_bytes(), key_from.key.read_bytes()
-    replace_atomically(live.cert, cert, keep_mtime)
-    replace_atomically(live.key, key, keep_mtime)
+def install_pair(live, cert_from, key_from, unnoticed=False):
+    """Write a cert (chain) and a key over the served files: each replaced atomically (a new
+    file), or, with unnoticed=True, written in place where the file watcher cannot see it."""
+    put = write_unnoticed if unnoticed else replace_atomically
+    put(live.cert, padded(cert_from.cert.read_bytes(), "server.pem"))
+    put(live.key, padded(key_from.key.read_bytes(), "server-key.pem"))
 
 
 def served_leaf(srv, context):
@@ -269,19 +297,25 @@ def test_certificate_reload_by_sighup_and_by_file_change_under_load_fails_no_req
 
     with Readers(srv, ctx, name) as readers:
         time.sleep(1.0)
-        # 1. SIGHUP. The files are replaced with their old modification times kept, so that a
-        #    watcher comparing times does not pick the change up first.
-        install_pair(live, b, b, keep_mtime=True)
+        # 1. SIGHUP, with the new pair written where the file watcher cannot notice it.
+        install_pair(live, b, b, unnoticed=True)
+        time.sleep(2.5)  # more than one poll: the watcher has not switched
+        assert served_leaf(srv, ctx) == a.leaf_der(), "the server noticed an unnoticeable write"
         srv.process.send_signal(signal.SIGHUP)
         switched_b = wait_for_leaf(srv, ctx, b.leaf_der())
         time.sleep(1.0)
         # 2. File change alone: no signal.
+        changing_to_c = time.monotonic()
         install_pair(live, c, c)
         switched_c = wait_for_leaf(srv, ctx, c.leaf_der())
         time.sleep(1.0)
     records = readers.snapshot()
 
     assert srv.process.poll() is None, "the server exited (SIGHUP must not stop it); log:\n%s" % srv.log()
+    log = ANSI.sub("", srv.log())
+    for trigger in ("SIGHUP", "file change"):
+        assert re.search(r'TLS certificate reloaded.*trigger="?%s' % trigger, log), \
+            "no reload by %s in the log:\n%s" % (trigger, log)
     failed = [r for r in records if not r[4]]
     assert not failed, "%d of %d requests failed during the reloads, e.g. %r" % (len(failed), len(records), failed[:5])
     fp = {x: fingerprint(x.leaf_der()) for x in (a, b, c)}
@@ -289,7 +323,7 @@ def test_certificate_reload_by_sighup_and_by_file_change_under_load_fails_no_req
     kept = [r for r in records if r[2]]
     assert len(new_conns) >= 20 and len(kept) >= 20, (len(new_conns), len(kept))
     # New connections made after a switch was seen get the new certificate, never an old one.
-    after_b = [r for r in new_conns if switched_b < r[0] < switched_c]
+    after_b = [r for r in new_conns if switched_b < r[0] < changing_to_c]
     after_c = [r for r in new_conns if r[0] > switched_c]
     assert after_b and {r[3] for r in after_b} == {fp[b]}, {r[3] for r in after_b}
     assert after_c and {r[3] for r in after_c} == {fp[c]}, {r[3] for r in after_c}
@@ -297,8 +331,8 @@ def test_certificate_reload_by_sighup_and_by_file_change_under_load_fails_no_req
     assert any(r[1] > switched_c for r in kept), "no keep-alive request was answered after the second reload"
 
 
-BAD_PAIR_LOG = re.compile(r"(refus|reject|invalid|mismatch|does not match|doesn't match|not match|fail|error|keep)",
-                          re.IGNORECASE)
+# "refused the new TLS certificate and key; still serving the previous ones"
+BAD_PAIR_LOG = re.compile(r"refused the new TLS certificate", re.IGNORECASE)
 
 
 def new_log_lines(srv, before):
@@ -383,7 +417,7 @@ def test_a_key_that_does_not_match_its_certificate_is_refused_at_start(tmp_path)
     a, b = tls_init(tmp_path / "a"), tls_init(tmp_path / "b")
     rc, out = start_and_expect_exit(tmp_path, "--tls-cert", a.cert, "--tls-key", b.key)
     assert rc != 0, out
-    assert re.search(r"key|certificate", out, re.IGNORECASE), out
+    assert str(b.key) in out and re.search(r"does not belong|does not match", out, re.IGNORECASE), out
 
 
 @pytest.mark.parametrize("case", ["missing-file", "a-directory"])
@@ -394,7 +428,7 @@ def test_an_unreadable_key_file_is_refused_at_start(tmp_path, case):
         key.mkdir()
     rc, out = start_and_expect_exit(tmp_path, "--tls-cert", a.cert, "--tls-key", key)
     assert rc != 0, out
-    assert str(key) in out or re.search(r"key", out, re.IGNORECASE), out
+    assert str(key) in out and re.search(r"cannot read", out, re.IGNORECASE), out
 
 
 def make_expired_set(out_dir):
@@ -437,7 +471,7 @@ def make_expired_set(out_dir):
 
 
 def test_an_expired_certificate_starts_with_a_warning_and_is_served(fresh_tls_server, tmp_path):
-    files = make_expired_set(tmp_path / "expired")
+    files = make_expired_set(tmp_path / "old-set")
     srv = fresh_tls_server(tls=files, start=False)
     srv.spawn()
     deadline = time.monotonic() + READY_TIMEOUT
@@ -455,4 +489,6 @@ def test_an_expired_certificate_starts_with_a_warning_and_is_served(fresh_tls_se
         except OSError:
             time.sleep(0.05)
     assert isinstance(outcome, ssl.SSLCertVerificationError) and "expired" in str(outcome).lower(), outcome
-    assert re.search(r"expired", srv.log(), re.IGNORECASE), "no warning naming the expiry in the log:\n%s" % srv.log()
+    # (the test's own paths contain "expired": match the warning itself)
+    assert re.search(r"certificate has expired", srv.log(), re.IGNORECASE), \
+        "no warning naming the expiry in the log:\n%s" % srv.log()
