@@ -67,6 +67,20 @@ def generated_client(endpoint, ak, sk, signature="v3", **config):
     return Client(cfg)
 
 
+def https_client(endpoint, ak, sk, signature="v3", **config):
+    """alibabacloud_kms20160120 Client as an application configures it for HTTPS: `protocol` left at
+    the SDK's default (https); `config` gives the rest (ca=path to trust a private CA, cert=...)."""
+    from alibabacloud_kms20160120.client import Client
+    from alibabacloud_tea_openapi import models as open_api_models
+
+    cfg = open_api_models.Config(access_key_id=ak, access_key_secret=sk, endpoint=endpoint, region_id=REGION,
+                                 **config)
+    if signature == "v1":
+        cfg.signature_algorithm = "v2"
+    assert cfg.protocol is None, "https_client must leave the protocol at the SDK default"
+    return Client(cfg)
+
+
 class LegacyKms:
     """aliyun-python-sdk-kms request classes on an AcsClient, every request sent over http to endpoint."""
 

@@ -1,7 +1,8 @@
 """A raw HTTP client for the KMS OpenAPI, for protocol tests the SDKs cannot express.
 
 Builds V1 / V3 signed requests with signer.py and sends them with http.client (or a plain socket
-when the server may answer before reading the whole body).
+when the server may answer before reading the whole body). With an ssl context (RawKms(...,
+context=ctx)) the requests go over HTTPS, verified as that context says.
 """
 import http.client
 import json
@@ -35,9 +36,12 @@ class RawResponse:
         return "RawResponse(%s, %r)" % (self.status, self.body[:300])
 
 
-def send(endpoint, method, target, headers=None, body=b"", chunked=False):
+def send(endpoint, method, target, headers=None, body=b"", chunked=False, context=None):
     host, port = endpoint.rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=TIMEOUT)
+    if context is None:
+        conn = http.client.HTTPConnection(host, int(port), timeout=TIMEOUT)
+    else:
+        conn = http.client.HTTPSConnection(host, int(port), timeout=TIMEOUT, context=context)
     try:
         headers = dict(headers or {})
         if chunked:
@@ -113,10 +117,11 @@ def _parse_response(raw):
 class RawKms:
     """Signed raw requests against one endpoint."""
 
-    def __init__(self, endpoint, access_key_id, access_key_secret):
+    def __init__(self, endpoint, access_key_id, access_key_secret, context=None):
         self.endpoint = endpoint
         self.ak = access_key_id
         self.secret = access_key_secret
+        self.context = context  # ssl.SSLContext: HTTPS; None: plain HTTP
 
     # ---- V1 -----------------------------------------------------------------------------
 
@@ -141,7 +146,7 @@ class RawKms:
         if form is not None:
             body = signer.form_encode(form).encode("utf-8")
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        resp = send(self.endpoint, method, target, headers, body, chunked=chunked)
+        resp = send(self.endpoint, method, target, headers, body, chunked=chunked, context=self.context)
         resp.string_to_sign = sts
         return resp
 
@@ -149,7 +154,8 @@ class RawKms:
         """pop-core POST shape: everything, Signature included, in the form body; URL is bare '/'."""
         q, sts = self.v1_params(action, params, method="POST", **kw)
         body = signer.form_encode(q).encode("utf-8")
-        resp = send(self.endpoint, "POST", "/", {"Content-Type": "application/x-www-form-urlencoded"}, body)
+        resp = send(self.endpoint, "POST", "/", {"Content-Type": "application/x-www-form-urlencoded"}, body,
+                    context=self.context)
         resp.string_to_sign = sts
         return resp
 
@@ -173,4 +179,4 @@ class RawKms:
 
     def v3(self, action, query=None, form=None, *, chunked=False, **kw):
         method, target, headers, body = self.v3_request(action, query, form, **kw)
-        return send(self.endpoint, method, target, headers, body, chunked=chunked)
+        return send(self.endpoint, method, target, headers, body, chunked=chunked, context=self.context)
