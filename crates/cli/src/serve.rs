@@ -424,12 +424,12 @@ fn announce_root_key(cfg: &ServeConfig, id: &str, secret: &SecretBytes) -> Resul
     };
     if cfg.tls.is_some() {
         println!(
-            "Python SDK (HTTPS; a private CA's certificate goes in SSL_CERT_FILE and REQUESTS_CA_BUNDLE):\n\n{}",
+            "Python SDK (HTTPS; a private CA's certificate goes in SSL_CERT_FILE, or ALIBABA_CLOUD_CA_BUNDLE for the classic SDK):\n\n{}",
             client("https")
         );
     } else {
         println!(
-            "Python SDK (plain HTTP, this machine only):\n\n{}\nHTTPS, which every official client uses by default: make a development CA and certificate,\n\n  openkms tls init --out tls\n  openkms serve --tls-cert tls/server.pem --tls-key tls/server-key.pem\n\nthen trust tls/ca.pem (SSL_CERT_FILE and REQUESTS_CA_BUNDLE for Python, NODE_EXTRA_CA_CERTS for Node) and connect with:\n\n{}",
+            "Python SDK (plain HTTP, this machine only):\n\n{}\nHTTPS, which every official client uses by default: make a development CA and certificate,\n\n  openkms tls init --out tls\n  openkms serve --tls-cert tls/server.pem --tls-key tls/server-key.pem\n\nthen trust tls/ca.pem (SSL_CERT_FILE for the Python Tea SDK, ALIBABA_CLOUD_CA_BUNDLE for the classic one, NODE_EXTRA_CA_CERTS for Node) and connect with:\n\n{}",
             client("http"),
             client("https")
         );

@@ -382,8 +382,9 @@ fn print_guide(dir: &Path, spec: &Spec) {
     }
     println!(
         "\nMake clients trust the CA:\n  \
-         Python, Tea SDK (alibabacloud_*):  export SSL_CERT_FILE={d}/ca.pem REQUESTS_CA_BUNDLE={d}/ca.pem\n  \
-         Python, requests-based SDKs:       export REQUESTS_CA_BUNDLE={d}/ca.pem\n  \
+         Python, Tea SDKs (alibabacloud_*), alibabacloud-credentials, secretsmanager-client-v2:\n  \
+                                            export SSL_CERT_FILE={d}/ca.pem (or Config(ca=...))\n  \
+         Python, classic aliyun-python-sdk-core: export ALIBABA_CLOUD_CA_BUNDLE={d}/ca.pem (or AcsClient(verify=...))\n  \
          Node:                              export NODE_EXTRA_CA_CERTS={d}/ca.pem\n  \
          openkms CLI:                       --ca-file {d}/ca.pem (or OPENKMS_CA_FILE) with --endpoint https://{host}:PORT\n  \
          system store (Debian/Ubuntu):      sudo cp {d}/ca.pem /usr/local/share/ca-certificates/openkms-dev.crt\n                                     \
