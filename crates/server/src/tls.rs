@@ -89,7 +89,8 @@ impl TlsConfig {
     /// Loads the files once; an error here refuses the start.
     pub fn load(files: TlsFiles) -> Result<Self, TlsError> {
         let seen = stamps(&files);
-        let config = build(&files)?;
+        let (config, not_after) = build(&files)?;
+        publish_expiry(not_after);
         Ok(Self {
             files,
             current: RwLock::new(Arc::new(config)),
@@ -119,7 +120,8 @@ impl TlsConfig {
             *s = seen;
         }
         match outcome {
-            Ok(config) => {
+            Ok((config, not_after)) => {
+                publish_expiry(not_after);
                 match self.current.write() {
                     Ok(mut c) => *c = Arc::new(config),
                     Err(poisoned) => *poisoned.into_inner() = Arc::new(config),
@@ -220,7 +222,8 @@ pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Tl
     Ok(certs)
 }
 
-fn build(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
+/// The config, and the leaf certificate's notAfter (seconds since the epoch) when readable.
+fn build(files: &TlsFiles) -> Result<(ServerConfig, Option<i64>), TlsError> {
     let chain = read_certificates(&files.cert)?;
     let key_pem = read(&files.key)?;
     let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::BadKey {
@@ -247,9 +250,10 @@ fn build(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
             key: files.key.display().to_string(),
         });
     }
-    if let Some(leaf) = certified.cert.first() {
-        check_validity(&files.cert, leaf);
-    }
+    let not_after = certified
+        .cert
+        .first()
+        .and_then(|leaf| check_validity(&files.cert, leaf));
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Unusable(e.to_string()))?;
@@ -284,20 +288,26 @@ fn build(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
     if let Ok(ticketer) = rustls::crypto::aws_lc_rs::Ticketer::new() {
         config.ticketer = ticketer;
     }
-    Ok(config)
+    Ok((config, not_after))
+}
+
+/// Publishes the serving certificate's expiry, for alerts.
+fn publish_expiry(not_after: Option<i64>) {
+    if let Some(t) = not_after {
+        metrics::gauge!(TLS_CERT_NOT_AFTER).set(t as f64);
+    }
 }
 
 /// Warns about a certificate outside its validity period (clients will refuse it, but the
-/// operator may be replacing it), and publishes its expiry as a metric for alerting.
-fn check_validity(path: &Path, leaf: &CertificateDer<'_>) {
+/// operator may be replacing it); returns its notAfter.
+fn check_validity(path: &Path, leaf: &CertificateDer<'_>) -> Option<i64> {
     let Ok((_, cert)) = x509_parser::parse_x509_certificate(leaf.as_ref()) else {
         tracing::warn!(cert = %path.display(), "could not read the certificate's validity period");
-        return;
+        return None;
     };
     let validity = cert.validity();
     let not_after = validity.not_after.timestamp();
     let not_before = validity.not_before.timestamp();
-    metrics::gauge!(TLS_CERT_NOT_AFTER).set(not_after as f64);
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
@@ -320,6 +330,7 @@ fn check_validity(path: &Path, leaf: &CertificateDer<'_>) {
             "the TLS certificate expires within 14 days"
         );
     }
+    Some(not_after)
 }
 
 #[cfg(test)]
