@@ -7,7 +7,7 @@
 use std::fmt;
 
 use bytes::{Buf, BytesMut};
-use hyper::StatusCode;
+use http::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::dialer::{Dialer, Stream};

@@ -245,7 +245,7 @@ mod tests {
     fn request() -> Outgoing {
         Outgoing {
             query: String::new(),
-            headers: hyper::HeaderMap::new(),
+            headers: http::HeaderMap::new(),
             body: bytes::Bytes::new(),
         }
     }

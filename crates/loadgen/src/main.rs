@@ -24,7 +24,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use hyper::StatusCode;
+use http::StatusCode;
 use openkms_wire::endpoint::Endpoint;
 
 use crate::report::{Report, Setup};

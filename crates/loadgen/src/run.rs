@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use hyper::StatusCode;
+use http::StatusCode;
 use tokio::time::Instant;
 
 use crate::connection::{ConnError, Connection};

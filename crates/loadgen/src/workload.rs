@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use clap::ValueEnum;
-use hyper::HeaderMap;
+use http::HeaderMap;
 use openkms_wire::signature::signer::{Call, Signer};
 
 use crate::dialer::Dialer;
@@ -223,7 +223,7 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hyper::header::{HeaderValue, CONTENT_LENGTH};
+    use http::header::{HeaderValue, CONTENT_LENGTH};
     use openkms_wire::signature;
     use openkms_wire::{RequestView, RpcRequest};
 
@@ -259,7 +259,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         for h in req.headers.iter() {
             headers.append(
-                hyper::header::HeaderName::from_bytes(h.name.as_bytes()).unwrap(),
+                http::header::HeaderName::from_bytes(h.name.as_bytes()).unwrap(),
                 HeaderValue::from_bytes(h.value).unwrap(),
             );
         }

@@ -4,7 +4,8 @@
 //! call is refused with `Forbidden.NoPermission` rather than guessed. Every change that can
 //! alter a user's effective policies empties the authorizer's policy cache.
 //!
-//! Access key secrets are sealed by the root key exactly like the root access key's, and
+//! Access key secrets are sealed by the active root of trust (the root key file or an HSM key)
+//! exactly like the root access key's, and
 //! returned once, by CreateAccessKey. Every status change or deletion drops the key from the
 //! authenticator's cache in the same call, so the key's next request is refused.
 

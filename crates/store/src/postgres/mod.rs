@@ -9,7 +9,9 @@
 //! transaction back and run it again, plan function included; they never leave the store.
 //! Lost connections become [`StoreError::Disconnected`] (the API answers 503).
 //!
-//! Nothing is cached here: every read sees what every node committed.
+//! Every read sees what every node committed: the only cache, of sealed secret versions
+//! (`version_cache`), serves a version only to a reader that saw the same revision of its
+//! secret row, which every read fetches first.
 
 mod nonces;
 mod rows;
