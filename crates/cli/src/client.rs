@@ -95,6 +95,15 @@ pub enum ClientError {
     BadHost(String),
     #[error("cannot use the CA file {path}: {reason}")]
     CaFile { path: PathBuf, reason: String },
+    #[error("cannot use the client certificate or key {path}: {reason}")]
+    ClientCert { path: PathBuf, reason: String },
+    #[error("--client-cert and --client-key must be given together")]
+    ClientCertIncomplete,
+    #[error(
+        "{endpoint} requires a client certificate it trusts (mutual TLS): pass --client-cert \
+         and --client-key, or set OPENKMS_CLIENT_CERT and OPENKMS_CLIENT_KEY"
+    )]
+    ClientCertRequired { endpoint: String },
     #[error("cannot reach {endpoint}: {source}")]
     Connect {
         endpoint: String,
@@ -472,7 +481,12 @@ mod tests {
     }
 
     fn client(endpoint: String, ca_file: Option<std::path::PathBuf>) -> Client {
-        let at = EndpointArgs { endpoint, ca_file };
+        let at = EndpointArgs {
+            endpoint,
+            ca_file,
+            client_cert: None,
+            client_key: None,
+        };
         Client::new(
             &at,
             "ak".to_owned(),
@@ -499,6 +513,82 @@ mod tests {
             head.lines().any(|l| l == format!("host: localhost:{port}")),
             "{head}"
         );
+    }
+
+    #[test]
+    fn presents_its_client_certificate_to_a_server_that_requires_one() {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let bundle = crate::tls_init::generate(&crate::tls_init::Spec {
+            dns: Vec::new(),
+            ip: Vec::new(),
+            days: 1,
+            client: Some("ops".to_owned()),
+        })
+        .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(bundle.ca_pem.as_bytes()).unwrap())
+            .unwrap();
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            std::sync::Arc::new(roots),
+            crate::transport::tls_provider(),
+        )
+        .build()
+        .unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(crate::transport::tls_provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(
+                CertificateDer::pem_slice_iter(bundle.server_chain_pem.as_bytes())
+                    .collect::<Result<Vec<_>, _>>()
+                    .unwrap(),
+                PrivateKeyDer::from_pem_slice(bundle.server_key_pem.as_bytes()).unwrap(),
+            )
+            .unwrap();
+        let config = std::sync::Arc::new(config);
+        let tmp = tempfile::tempdir().unwrap();
+        let (cert, key) = bundle.client.as_ref().unwrap();
+        let paths = ["ca.pem", "client.pem", "client-key.pem"].map(|f| tmp.path().join(f));
+        std::fs::write(&paths[0], &bundle.ca_pem).unwrap();
+        std::fs::write(&paths[1], cert).unwrap();
+        std::fs::write(&paths[2], key.as_bytes()).unwrap();
+        let call = |identity: bool| {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let server = serve_once(listener, Some(config.clone()));
+            let at = EndpointArgs {
+                endpoint: format!("https://localhost:{port}"),
+                ca_file: Some(paths[0].clone()),
+                client_cert: identity.then(|| paths[1].clone()),
+                client_key: identity.then(|| paths[2].clone()),
+            };
+            let result = Client::new(&at, "ak".into(), zeroize::Zeroizing::new("s".into()))
+                .unwrap()
+                .call(KMS_VERSION, "ListSecrets", &[]);
+            (result, server.join().unwrap())
+        };
+        let (result, head) = call(true);
+        assert_eq!(result.unwrap(), b"{}");
+        assert!(head.is_some());
+        let (result, head) = call(false);
+        let err = result.unwrap_err();
+        assert!(
+            matches!(err, ClientError::ClientCertRequired { .. }),
+            "{err}"
+        );
+        assert_eq!(head, None, "served without a client certificate");
+        let half = EndpointArgs {
+            endpoint: "https://localhost:1".into(),
+            ca_file: None,
+            client_cert: Some(paths[1].clone()),
+            client_key: None,
+        };
+        let err = Client::new(&half, "ak".into(), zeroize::Zeroizing::new("s".into()))
+            .err()
+            .unwrap();
+        assert!(matches!(err, ClientError::ClientCertIncomplete), "{err}");
     }
 
     #[test]
@@ -537,6 +627,8 @@ mod tests {
         let at = |endpoint: &str, ca: Option<&str>| EndpointArgs {
             endpoint: endpoint.to_owned(),
             ca_file: ca.map(Into::into),
+            client_cert: None,
+            client_key: None,
         };
         let secret = || zeroize::Zeroizing::new("s".to_owned());
         let err = Client::new(&at("ftp://h:1", None), "ak".into(), secret())

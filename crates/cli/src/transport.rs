@@ -13,7 +13,7 @@ use openkms_wire::endpoint::Endpoint;
 use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 use crate::client::ClientError;
 
@@ -35,6 +35,13 @@ pub struct EndpointArgs {
     /// (e.g. the ca.pem of `openkms tls init`).
     #[arg(long, global = true, env = "OPENKMS_CA_FILE", value_name = "PATH")]
     pub ca_file: Option<PathBuf>,
+    /// A PEM certificate (chain) to present to a server that requires client certificates
+    /// (`serve --tls-client-ca`); with --client-key.
+    #[arg(long, global = true, env = "OPENKMS_CLIENT_CERT", value_name = "PATH")]
+    pub client_cert: Option<PathBuf>,
+    /// The PEM private key of --client-cert.
+    #[arg(long, global = true, env = "OPENKMS_CLIENT_KEY", value_name = "PATH")]
+    pub client_key: Option<PathBuf>,
 }
 
 /// The one TLS provider the workspace builds: aws-lc-rs, whose hybrid post-quantum key
@@ -55,7 +62,7 @@ impl Transport {
         let tls = if endpoint.tls {
             let name = ServerName::try_from(endpoint.host.clone())
                 .map_err(|_| ClientError::BadHost(endpoint.host.clone()))?;
-            Some((client_config(&endpoint, args.ca_file.as_deref())?, name))
+            Some((client_config(&endpoint, args)?, name))
         } else {
             None
         };
@@ -104,6 +111,11 @@ impl Transport {
                 endpoint,
                 reason: reason.to_string(),
             },
+            // TLS 1.3 servers say so; TLS 1.2 ones answer with a handshake failure.
+            rustls::Error::AlertReceived(
+                rustls::AlertDescription::CertificateRequired
+                | rustls::AlertDescription::BadCertificate,
+            ) => ClientError::ClientCertRequired { endpoint },
             source => ClientError::Tls { endpoint, source },
         }
     }
@@ -112,7 +124,7 @@ impl Transport {
 /// System roots (when they load) plus the CA file's certificates.
 fn client_config(
     endpoint: &Endpoint,
-    ca_file: Option<&Path>,
+    args: &EndpointArgs,
 ) -> Result<Arc<ClientConfig>, ClientError> {
     let mut roots = RootCertStore::empty();
     // A machine without a system store (a slim container) can still trust --ca-file.
@@ -122,7 +134,7 @@ fn client_config(
     }
     let (added, ignored) = roots.add_parsable_certificates(native.certs);
     tracing::debug!(added, ignored, "system CA certificates");
-    if let Some(path) = ca_file {
+    if let Some(path) = args.ca_file.as_deref() {
         for cert in read_ca_file(path)? {
             roots.add(cert).map_err(|e| ClientError::CaFile {
                 path: path.to_owned(),
@@ -130,14 +142,32 @@ fn client_config(
             })?;
         }
     }
-    let config = ClientConfig::builder_with_provider(tls_provider())
+    let tls = |source| ClientError::Tls {
+        endpoint: endpoint.to_string(),
+        source,
+    };
+    let builder = ClientConfig::builder_with_provider(tls_provider())
         .with_safe_default_protocol_versions()
-        .map_err(|source| ClientError::Tls {
-            endpoint: endpoint.to_string(),
-            source,
-        })?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .map_err(tls)?
+        .with_root_certificates(roots);
+    let config = match (args.client_cert.as_deref(), args.client_key.as_deref()) {
+        (None, None) => builder.with_no_client_auth(),
+        (Some(cert), Some(key)) => {
+            let bad = |path: &Path, reason: String| ClientError::ClientCert {
+                path: path.to_owned(),
+                reason,
+            };
+            let chain = read_ca_file(cert).map_err(|e| bad(cert, e.to_string()))?;
+            let pem =
+                zeroize::Zeroizing::new(std::fs::read(key).map_err(|e| bad(key, e.to_string()))?);
+            let key_der = PrivateKeyDer::from_pem_slice(&pem)
+                .map_err(|e| bad(key, format!("not a PEM private key: {e}")))?;
+            builder
+                .with_client_auth_cert(chain, key_der)
+                .map_err(|e| bad(key, e.to_string()))?
+        }
+        _ => return Err(ClientError::ClientCertIncomplete),
+    };
     Ok(Arc::new(config))
 }
 
