@@ -359,6 +359,29 @@ mod tls_tests {
         tokio_rustls::TlsConnector::from(Arc::new(config))
     }
 
+    /// A TLS accept loop on a free loopback port: its address, its stop and its task.
+    async fn serve_tls(
+        tls: Arc<TlsConfig>,
+        handle: fn(http1::Request, IpAddr) -> std::future::Ready<http1::Response>,
+    ) -> (
+        std::net::SocketAddr,
+        CancellationToken,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(accept_loop(
+            listener,
+            config(10),
+            Transport::Tls(tls),
+            shutdown.clone(),
+            handle,
+            reject,
+        ));
+        (addr, shutdown, server)
+    }
+
     async fn get(
         addr: std::net::SocketAddr,
         connector: &tokio_rustls::TlsConnector,
@@ -378,17 +401,7 @@ mod tls_tests {
         let dir = tempfile::tempdir().unwrap();
         let pki = test_pki();
         let tls = Arc::new(TlsConfig::load(write_pair(dir.path(), &pki)).unwrap());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let shutdown = CancellationToken::new();
-        let server = tokio::spawn(accept_loop(
-            listener,
-            config(10),
-            Transport::Tls(tls),
-            shutdown.clone(),
-            ok,
-            reject,
-        ));
+        let (addr, shutdown, server) = serve_tls(tls, ok).await;
         let reply = get(addr, &client(&pki.ca, None)).await.unwrap();
         assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
         // A client that trusts another CA refuses the server.
@@ -419,17 +432,7 @@ mod tls_tests {
         let dir = tempfile::tempdir().unwrap();
         let pki = test_pki();
         let tls = Arc::new(TlsConfig::load(write_pair(dir.path(), &pki)).unwrap());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let shutdown = CancellationToken::new();
-        let server = tokio::spawn(accept_loop(
-            listener,
-            config(10),
-            Transport::Tls(tls),
-            shutdown.clone(),
-            large,
-            reject,
-        ));
+        let (addr, shutdown, server) = serve_tls(tls, large).await;
         let tcp = TcpStream::connect(addr).await.unwrap();
         let name = ServerName::try_from("localhost").unwrap();
         let mut tls = client(&pki.ca, None).connect(name, tcp).await.unwrap();
@@ -463,17 +466,7 @@ mod tls_tests {
         std::fs::write(&ca, &pki.ca).unwrap();
         files.client_ca = Some(ca);
         let tls = Arc::new(TlsConfig::load(files).unwrap());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let shutdown = CancellationToken::new();
-        let server = tokio::spawn(accept_loop(
-            listener,
-            config(10),
-            Transport::Tls(tls),
-            shutdown.clone(),
-            ok,
-            reject,
-        ));
+        let (addr, shutdown, server) = serve_tls(tls, ok).await;
         let anonymous = get(addr, &client(&pki.ca, None)).await;
         assert!(anonymous.is_err(), "{anonymous:?}");
         let stranger = test_pki();
