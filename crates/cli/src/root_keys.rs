@@ -103,10 +103,10 @@ pub fn run(args: RootKeyArgs) -> Result<(), RootKeyError> {
             }
             RootKeyOp::Create => {
                 let created = service.create_root_access_key().await?;
-                let id = &created.record.access_key_id;
+                let id = &created.key.access_key_id;
                 tracing::info!(access_key_id = %id, "root access key created");
                 // Printed once to the operator's terminal on purpose; never logged.
-                println!("AccessKeyId:     {id}\nAccessKeySecret: {}", created.secret);
+                println!("AccessKeyId:     {id}\nAccessKeySecret: {}", created.secret.as_str());
                 return Ok(());
             }
             RootKeyOp::Disable { access_key_id } => (access_key_id, Some("Inactive")),

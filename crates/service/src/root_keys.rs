@@ -55,9 +55,9 @@ impl Service {
 
     /// A new root access key, generated; its secret is returned once.
     pub async fn create_root_access_key(&self) -> Result<CreatedAccessKey, Error> {
-        let created = self.new_access_key("root".into()).await?;
-        self.store.insert_access_key(created.record.clone()).await?;
-        Ok(created)
+        let new = self.new_access_key("root".into()).await?;
+        self.store.insert_access_key(new.record.clone()).await?;
+        Ok(new.created())
     }
 
     /// Enables (`Some("Active")`), disables (`Some("Inactive")`) or deletes (`None`) a root

@@ -7,7 +7,7 @@
 //! state inside the transaction, so each write is one transaction on every backend.
 
 pub mod copy;
-pub mod iam;
+pub mod identities;
 pub mod postgres;
 pub mod records;
 pub mod sqlite;
@@ -17,7 +17,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use openkms_domain::filters::SecretFilter;
 
-pub use iam::*;
+pub use identities::*;
 pub use records::*;
 
 /// A storage failure. Never carries secret values.
@@ -114,7 +114,7 @@ pub type KeyPlanFn = Box<
 
 /// The persistence interface the service uses.
 #[async_trait]
-pub trait Store: IamStore + Send + Sync + 'static {
+pub trait Store: IdentityStore + Send + Sync + 'static {
     /// The installation's metadata, `None` before initialisation.
     async fn meta(&self) -> Result<Option<Meta>, StoreError>;
     /// Writes the first rows of a fresh installation in one transaction;

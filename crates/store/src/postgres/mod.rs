@@ -311,7 +311,7 @@ macro_rules! read_tx {
 }
 
 // After the macros, which it uses.
-mod iam;
+mod identities;
 
 /// A short, growing, jittered pause before a retried transaction, so two conflicting writers
 /// do not collide again in lockstep.

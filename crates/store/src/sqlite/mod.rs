@@ -4,7 +4,7 @@
 //! thread that commits in groups.
 
 mod cache;
-mod iam;
+mod identities;
 mod rows;
 mod tags;
 mod writer;
