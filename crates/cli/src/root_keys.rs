@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use openkms_domain::AccessKeyStatus;
 use openkms_service::{Service, StartOptions, SystemClock};
 use openkms_store::RootKeyChange;
 
@@ -109,14 +110,14 @@ pub fn run(args: RootKeyArgs) -> Result<(), RootKeyError> {
                 println!("AccessKeyId:     {id}\nAccessKeySecret: {}", created.secret.as_str());
                 return Ok(());
             }
-            RootKeyOp::Disable { access_key_id } => (access_key_id, Some("Inactive")),
-            RootKeyOp::Enable { access_key_id } => (access_key_id, Some("Active")),
+            RootKeyOp::Disable { access_key_id } => (access_key_id, Some(AccessKeyStatus::Inactive)),
+            RootKeyOp::Enable { access_key_id } => (access_key_id, Some(AccessKeyStatus::Active)),
             RootKeyOp::Delete { access_key_id } => (access_key_id, None),
         };
         match service.change_root_access_key(&id, status).await? {
             RootKeyChange::Done => {
                 let what = match status {
-                    Some("Active") => "enabled",
+                    Some(AccessKeyStatus::Active) => "enabled",
                     Some(_) => "disabled",
                     None => "deleted",
                 };

@@ -133,7 +133,7 @@ impl Service {
         let entry = Arc::new(AccessKeyEntry {
             secret,
             principal: rec.principal,
-            active: rec.status == "Active",
+            active: rec.status == openkms_domain::AccessKeyStatus::Active,
             session: None,
         });
         if let Ok(mut cache) = self.access_keys.write() {

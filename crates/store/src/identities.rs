@@ -1,15 +1,53 @@
-//! The identity aggregate: RAM users, their access keys, customer policies with their versions,
-//! roles, and the attachments of policies to users and roles. Four traits, one per kind of
-//! identity row, each a supertrait of [`crate::Store`]; every method is one transaction, and a
-//! business rejection comes back as that operation's outcome with nothing written.
+//! The identity aggregate: RAM users, access keys (the account's root keys and its users'),
+//! customer policies with their versions, roles, and the attachments of policies to users and
+//! roles. Four traits, one per kind of identity row, each a supertrait of [`crate::Store`];
+//! every method is one transaction, and a business rejection comes back as that operation's
+//! outcome with nothing written.
 //!
 //! The rules both backends share (principal names, the version id scheme, limits, how an
 //! update changes a user) live here, once.
 
 use async_trait::async_trait;
-use openkms_domain::{PolicyName, PolicyType, RoleName, UserName};
+use openkms_domain::{AccessKeyStatus, PolicyName, PolicyType, RoleName, UserName};
 
-use crate::{AccessKeyRecord, StoreError};
+use crate::StoreError;
+
+/// An access key; the secret is sealed by a root of trust (a key file or an HSM key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKeyRecord {
+    pub access_key_id: String,
+    pub sealed_secret: Vec<u8>,
+    /// The root of trust that sealed `sealed_secret`.
+    pub root_id: String,
+    /// `root`, `user/<name>`.
+    pub principal: String,
+    pub status: AccessKeyStatus,
+    pub created_at: i64,
+}
+
+/// The principal of the account's root access keys.
+pub const ROOT_PRINCIPAL: &str = "root";
+
+/// What a root access key change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootKeyChange {
+    Done,
+    /// No root access key has that id.
+    NotFound,
+    /// It is the last active root key: changing it would lock the account's owner out.
+    LastActive,
+}
+
+/// Whether a root key change from `current` status leaves an active root key, given how many
+/// *other* root keys are active.
+pub fn root_key_change_allowed(
+    current: AccessKeyStatus,
+    new_status: Option<AccessKeyStatus>,
+    others_active: u64,
+) -> bool {
+    let stays_active = new_status == Some(AccessKeyStatus::Active);
+    current != AccessKeyStatus::Active || stays_active || others_active > 0
+}
 
 /// A RAM user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -297,9 +335,24 @@ pub trait UserStore: Send + Sync {
     ) -> Result<(Vec<UserRecord>, bool), StoreError>;
 }
 
-/// A RAM user's access keys.
+/// Access keys: the authenticator's lookup, the account's root keys (`openkms root-key`), and
+/// RAM users' keys.
 #[async_trait]
-pub trait UserAccessKeyStore: Send + Sync {
+pub trait AccessKeyStore: Send + Sync {
+    /// An access key by id.
+    async fn access_key(&self, id: &str) -> Result<Option<AccessKeyRecord>, StoreError>;
+    /// Adds an access key.
+    async fn insert_access_key(&self, rec: AccessKeyRecord) -> Result<(), StoreError>;
+    /// The account's root access keys (principal [`ROOT_PRINCIPAL`]), oldest first.
+    async fn root_access_keys(&self) -> Result<Vec<AccessKeyRecord>, StoreError>;
+    /// Sets root access key `id` to `status`, or deletes it when `None`. One transaction,
+    /// refused when it would leave the account without an active root key.
+    async fn change_root_access_key(
+        &self,
+        id: &str,
+        status: Option<AccessKeyStatus>,
+    ) -> Result<RootKeyChange, StoreError>;
+
     /// Adds an access key to a user, at most `max_keys` per user.
     async fn create_user_access_key(
         &self,
@@ -317,7 +370,7 @@ pub trait UserAccessKeyStore: Send + Sync {
         &self,
         user_name: &UserName,
         access_key_id: &str,
-        status: openkms_domain::AccessKeyStatus,
+        status: AccessKeyStatus,
     ) -> Result<ChangeAccessKeyOutcome, StoreError>;
     /// Deletes a user's access key.
     async fn delete_user_access_key(
@@ -416,9 +469,9 @@ pub trait RoleStore: Send + Sync {
 }
 
 /// The whole identity aggregate.
-pub trait IdentityStore: UserStore + UserAccessKeyStore + PolicyStore + RoleStore {}
+pub trait IdentityStore: UserStore + AccessKeyStore + PolicyStore + RoleStore {}
 
-impl<T: UserStore + UserAccessKeyStore + PolicyStore + RoleStore> IdentityStore for T {}
+impl<T: UserStore + AccessKeyStore + PolicyStore + RoleStore> IdentityStore for T {}
 
 /// A Marker page from rows fetched with one more than `limit`: the first `limit` of them and
 /// whether more follow.
@@ -474,6 +527,16 @@ mod tests {
             updated_at: 5,
         };
         assert_eq!(update.rename_from(&alice().user_name), None);
+    }
+
+    #[test]
+    fn the_last_active_root_key_stays() {
+        use AccessKeyStatus::{Active, Inactive};
+        assert!(!root_key_change_allowed(Active, Some(Inactive), 0));
+        assert!(!root_key_change_allowed(Active, None, 0));
+        assert!(root_key_change_allowed(Active, Some(Active), 0));
+        assert!(root_key_change_allowed(Active, None, 1));
+        assert!(root_key_change_allowed(Inactive, None, 0));
     }
 
     #[test]

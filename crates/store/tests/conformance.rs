@@ -199,7 +199,7 @@ fn bootstrap() -> Bootstrap {
             sealed_secret: vec![7; 40],
             root_id: "fp".into(),
             principal: "root".into(),
-            status: "Active".into(),
+            status: AccessKeyStatus::Active,
             created_at: 1,
         }],
         root: RootRecord {
@@ -1466,7 +1466,7 @@ fn user_key(id: &str, user: &str) -> AccessKeyRecord {
         sealed_secret: vec![1, 2, 3],
         root_id: "fp".into(),
         principal: format!("user/{user}"),
-        status: "Active".into(),
+        status: AccessKeyStatus::Active,
         created_at: 2,
     }
 }
@@ -1887,8 +1887,8 @@ async fn root_keys_change_one_at_a_time_and_the_last_active_one_stays(f: Fixture
     assert_eq!(
         ids(s.root_access_keys().await.unwrap()),
         [
-            ("ak".into(), "Active".into()),
-            ("AK2".into(), "Active".into())
+            ("ak".into(), AccessKeyStatus::Active),
+            ("AK2".into(), AccessKeyStatus::Active)
         ],
         "root keys only, oldest first"
     );
@@ -1898,13 +1898,13 @@ async fn root_keys_change_one_at_a_time_and_the_last_active_one_stays(f: Fixture
         RootKeyChange::NotFound
     );
     assert_eq!(
-        s.change_root_access_key("ak", Some("Inactive"))
+        s.change_root_access_key("ak", Some(AccessKeyStatus::Inactive))
             .await
             .unwrap(),
         RootKeyChange::Done
     );
     // AK2 is now the only active one: neither disabled nor deleted.
-    for change in [Some("Inactive"), None] {
+    for change in [Some(AccessKeyStatus::Inactive), None] {
         assert_eq!(
             s.change_root_access_key("AK2", change).await.unwrap(),
             RootKeyChange::LastActive
@@ -1912,7 +1912,7 @@ async fn root_keys_change_one_at_a_time_and_the_last_active_one_stays(f: Fixture
     }
     // An inactive key may go; re-enabling is always allowed.
     assert_eq!(
-        s.change_root_access_key("ak", Some("Active"))
+        s.change_root_access_key("ak", Some(AccessKeyStatus::Active))
             .await
             .unwrap(),
         RootKeyChange::Done
@@ -1923,7 +1923,7 @@ async fn root_keys_change_one_at_a_time_and_the_last_active_one_stays(f: Fixture
     );
     assert_eq!(
         ids(s.root_access_keys().await.unwrap()),
-        [("ak".into(), "Active".into())]
+        [("ak".into(), AccessKeyStatus::Active)]
     );
     assert!(s.access_key("U1").await.unwrap().is_some());
 }

@@ -332,7 +332,7 @@ fn access_key_of(k: AccessKeyView) -> AccessKey {
     AccessKey {
         access_key_id: k.access_key_id,
         access_key_secret: None,
-        status: k.status,
+        status: k.status.to_owned(),
         create_date: format_unix(k.created_at),
     }
 }

@@ -21,7 +21,7 @@ pub const MAX_ACCESS_KEYS_PER_USER: u32 = 2;
 pub struct AccessKeyView {
     pub access_key_id: String,
     /// `Active` or `Inactive`.
-    pub status: String,
+    pub status: &'static str,
     pub created_at: i64,
 }
 
@@ -29,7 +29,7 @@ impl From<&AccessKeyRecord> for AccessKeyView {
     fn from(k: &AccessKeyRecord) -> Self {
         Self {
             access_key_id: k.access_key_id.clone(),
-            status: k.status.clone(),
+            status: k.status.as_str(),
             created_at: k.created_at,
         }
     }
@@ -96,7 +96,7 @@ impl Service {
             root_id,
             access_key_id: id,
             principal,
-            status: AccessKeyStatus::Active.as_str().into(),
+            status: AccessKeyStatus::Active,
             created_at: self.now(),
         };
         Ok(NewAccessKey { record, secret })

@@ -35,17 +35,6 @@ pub fn meta(r: &PgRow) -> sqlx::Result<Meta> {
     })
 }
 
-pub fn access_key(r: &PgRow) -> sqlx::Result<AccessKeyRecord> {
-    Ok(AccessKeyRecord {
-        access_key_id: r.try_get(0)?,
-        sealed_secret: r.try_get(1)?,
-        principal: r.try_get(2)?,
-        status: r.try_get(3)?,
-        created_at: r.try_get(4)?,
-        root_id: r.try_get(5)?,
-    })
-}
-
 pub fn key(r: &PgRow) -> sqlx::Result<KeyRecord> {
     Ok(KeyRecord {
         key_id: r.try_get(0)?,
@@ -481,25 +470,6 @@ pub async fn insert_key_version(
     .execute(c)
     .await
     .map_err(pg("write key version"))?;
-    Ok(())
-}
-
-pub async fn insert_access_key(
-    c: &mut PgConnection,
-    a: &AccessKeyRecord,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO access_keys (access_key_id, sealed_secret, principal, status, created_at, root_id) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&a.access_key_id)
-    .bind(&a.sealed_secret)
-    .bind(&a.principal)
-    .bind(&a.status)
-    .bind(a.created_at)
-    .bind(&a.root_id)
-    .execute(c)
-    .await
-    .map_err(pg("write access key"))?;
     Ok(())
 }
 

@@ -35,17 +35,6 @@ pub fn meta(r: &Row<'_>) -> rusqlite::Result<Meta> {
     })
 }
 
-pub fn access_key(r: &Row<'_>) -> rusqlite::Result<AccessKeyRecord> {
-    Ok(AccessKeyRecord {
-        access_key_id: r.get(0)?,
-        sealed_secret: r.get(1)?,
-        principal: r.get(2)?,
-        status: r.get(3)?,
-        created_at: r.get(4)?,
-        root_id: r.get(5)?,
-    })
-}
-
 pub fn key(r: &Row<'_>) -> rusqlite::Result<KeyRecord> {
     Ok(KeyRecord {
         key_id: r.get(0)?,
@@ -410,15 +399,6 @@ pub fn insert_key_version(c: &Connection, v: &KeyVersionRecord) -> Result<(), St
         params![v.key_id, v.version_id, v.wrapped_material, v.created_at, v.root_id],
     )
     .map_err(db("write key version"))?;
-    Ok(())
-}
-
-pub fn insert_access_key(c: &Connection, a: &AccessKeyRecord) -> Result<(), StoreError> {
-    c.execute(
-        "INSERT INTO access_keys (access_key_id, sealed_secret, principal, status, created_at, root_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![a.access_key_id, a.sealed_secret, a.principal, a.status, a.created_at, a.root_id],
-    )
-    .map_err(db("write access key"))?;
     Ok(())
 }
 

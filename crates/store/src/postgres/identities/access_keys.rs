@@ -1,16 +1,101 @@
-//! [`UserAccessKeyStore`] on PostgreSQL.
+//! [`AccessKeyStore`] on PostgreSQL: every statement on `access_keys` but the root of trust's
+//! rewrap (`roots.rs`) and a user's rename (`users.rs`, which moves the keys along).
 
 use async_trait::async_trait;
 use openkms_domain::{AccessKeyStatus, UserName};
 use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::Row;
 
-use super::super::{backoff, pg, retryable, rows, MAX_ATTEMPTS};
-use super::{count, db, user_exists, Lock, PgStore};
+use super::super::{backoff, pg, retryable, MAX_ATTEMPTS};
+use super::{count, db, parsed, user_exists, Lock, PgStore};
 use crate::identities::*;
-use crate::{AccessKeyRecord, StoreError};
+use crate::StoreError;
+
+const ACCESS_KEY_COLUMNS: &str =
+    "access_key_id, sealed_secret, principal, status, created_at, root_id";
+
+fn access_key_row(r: &PgRow) -> sqlx::Result<AccessKeyRecord> {
+    Ok(AccessKeyRecord {
+        access_key_id: r.try_get("access_key_id")?,
+        sealed_secret: r.try_get("sealed_secret")?,
+        principal: r.try_get("principal")?,
+        status: parsed(r, "status", AccessKeyStatus::parse, "access key status")?,
+        created_at: r.try_get("created_at")?,
+        root_id: r.try_get("root_id")?,
+    })
+}
+
+/// Inserts an access key inside the caller's transaction (also the bootstrap's).
+pub(in crate::postgres) async fn insert_access_key(
+    c: &mut PgConnection,
+    a: &AccessKeyRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(&format!(
+        "INSERT INTO access_keys ({ACCESS_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+    ))
+    .bind(&a.access_key_id)
+    .bind(&a.sealed_secret)
+    .bind(&a.principal)
+    .bind(a.status.as_str())
+    .bind(a.created_at)
+    .bind(&a.root_id)
+    .execute(c)
+    .await
+    .map_err(db("write access key"))?;
+    Ok(())
+}
+
+async fn keys_of(
+    c: &mut PgConnection,
+    principal: &str,
+    op: &'static str,
+) -> Result<Vec<AccessKeyRecord>, StoreError> {
+    sqlx::query(&format!(
+        "SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE principal = $1 ORDER BY created_at, access_key_id"
+    ))
+    .bind(principal)
+    .try_map(|r: PgRow| access_key_row(&r))
+    .fetch_all(c)
+    .await
+    .map_err(db(op))
+}
 
 #[async_trait]
-impl UserAccessKeyStore for PgStore {
+impl AccessKeyStore for PgStore {
+    async fn access_key(&self, id: &str) -> Result<Option<AccessKeyRecord>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE access_key_id = $1"
+        ))
+        .bind(id)
+        .try_map(|r: PgRow| access_key_row(&r))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("read access key"))
+    }
+
+    async fn insert_access_key(&self, rec: AccessKeyRecord) -> Result<(), StoreError> {
+        in_tx!(self, "insert access key", |c| insert_access_key(c, &rec))
+    }
+
+    async fn root_access_keys(&self) -> Result<Vec<AccessKeyRecord>, StoreError> {
+        let mut c = self
+            .pool
+            .acquire()
+            .await
+            .map_err(pg("list root access keys"))?;
+        keys_of(&mut c, ROOT_PRINCIPAL, "list root access keys").await
+    }
+
+    async fn change_root_access_key(
+        &self,
+        id: &str,
+        status: Option<AccessKeyStatus>,
+    ) -> Result<RootKeyChange, StoreError> {
+        in_tx!(self, "change root access key", |c| change_root_access_key(
+            c, id, status
+        ))
+    }
+
     async fn create_user_access_key(
         &self,
         user_name: &UserName,
@@ -30,13 +115,9 @@ impl UserAccessKeyStore for PgStore {
         if !user_exists(&mut c, user_name, Lock::None).await? {
             return Ok(None);
         }
-        sqlx::query("SELECT access_key_id, sealed_secret, principal, status, created_at, root_id FROM access_keys WHERE principal = $1 ORDER BY created_at, access_key_id")
-            .bind(user_principal(user_name))
-            .try_map(|r: PgRow| rows::access_key(&r))
-            .fetch_all(&mut *c)
+        keys_of(&mut c, &user_principal(user_name), "list access keys")
             .await
             .map(Some)
-            .map_err(db("list access keys"))
     }
 
     async fn set_access_key_status(
@@ -69,6 +150,52 @@ impl UserAccessKeyStore for PgStore {
 
 // Transaction bodies, run by `in_tx!` (possibly more than once).
 
+async fn change_root_access_key(
+    c: &mut PgConnection,
+    id: &str,
+    status: Option<AccessKeyStatus>,
+) -> Result<RootKeyChange, StoreError> {
+    // Every root row locked: two nodes disabling the last two keys at once are ordered.
+    let keys = sqlx::query(
+        "SELECT access_key_id, status FROM access_keys WHERE principal = $1 ORDER BY access_key_id FOR UPDATE",
+    )
+    .bind(ROOT_PRINCIPAL)
+    .try_map(|r: PgRow| {
+        Ok((
+            r.try_get::<String, _>("access_key_id")?,
+            parsed(&r, "status", AccessKeyStatus::parse, "access key status")?,
+        ))
+    })
+    .fetch_all(&mut *c)
+    .await
+    .map_err(db("lock root access keys"))?;
+    let Some(&(_, current)) = keys.iter().find(|(k, _)| k == id) else {
+        return Ok(RootKeyChange::NotFound);
+    };
+    let others = keys
+        .iter()
+        .filter(|(k, s)| k != id && *s == AccessKeyStatus::Active)
+        .count() as u64;
+    if !root_key_change_allowed(current, status, others) {
+        return Ok(RootKeyChange::LastActive);
+    }
+    match status {
+        Some(s) => sqlx::query(
+            "UPDATE access_keys SET status = $1 WHERE access_key_id = $2 AND principal = $3",
+        )
+        .bind(s.as_str())
+        .bind(id)
+        .bind(ROOT_PRINCIPAL),
+        None => sqlx::query("DELETE FROM access_keys WHERE access_key_id = $1 AND principal = $2")
+            .bind(id)
+            .bind(ROOT_PRINCIPAL),
+    }
+    .execute(&mut *c)
+    .await
+    .map_err(db("change root access key"))?;
+    Ok(RootKeyChange::Done)
+}
+
 async fn create_user_access_key(
     c: &mut PgConnection,
     user_name: &UserName,
@@ -87,7 +214,7 @@ async fn create_user_access_key(
     if limit_reached(held, max_keys) {
         return Ok(CreateAccessKeyOutcome::LimitReached { limit: max_keys });
     }
-    rows::insert_access_key(c, key).await?;
+    insert_access_key(c, key).await?;
     Ok(CreateAccessKeyOutcome::Created)
 }
 

@@ -10,6 +10,8 @@ mod policies;
 mod roles;
 mod users;
 
+pub(super) use access_keys::insert_access_key;
+
 use openkms_domain::{PolicyName, PolicyType, RoleName, UserName};
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::Row;

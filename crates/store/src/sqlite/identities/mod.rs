@@ -8,6 +8,8 @@ mod policies;
 mod roles;
 mod users;
 
+pub(super) use access_keys::insert_access_key;
+
 use openkms_domain::{PolicyName, PolicyType, RoleName, UserName};
 use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row};
