@@ -207,7 +207,7 @@ async fn create_user_access_key(
     }
     let held = count(
         c,
-        "SELECT COUNT(*) FROM access_keys WHERE principal = $1",
+        "SELECT COUNT(*) AS n FROM access_keys WHERE principal = $1",
         &user_principal(user_name),
     )
     .await?;

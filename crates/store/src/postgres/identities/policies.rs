@@ -216,7 +216,7 @@ async fn create_policy_version(
     }
     let held = count(
         c,
-        "SELECT COUNT(*) FROM ram_policy_versions WHERE policy_name = $1",
+        "SELECT COUNT(*) AS n FROM ram_policy_versions WHERE policy_name = $1",
         name.as_str(),
     )
     .await?;

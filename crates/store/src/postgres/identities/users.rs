@@ -131,7 +131,7 @@ async fn delete_user(
     let p = user_principal(name);
     if count(
         c,
-        "SELECT COUNT(*) FROM access_keys WHERE principal = $1",
+        "SELECT COUNT(*) AS n FROM access_keys WHERE principal = $1",
         &p,
     )
     .await?
@@ -141,7 +141,7 @@ async fn delete_user(
     }
     if count(
         c,
-        "SELECT COUNT(*) FROM ram_attachments WHERE principal = $1",
+        "SELECT COUNT(*) AS n FROM ram_attachments WHERE principal = $1",
         &p,
     )
     .await?

@@ -99,9 +99,9 @@ impl AccessKeyStore for SqliteStore {
                 };
                 let others: u64 = c
                     .query_row(
-                        "SELECT COUNT(*) FROM access_keys WHERE principal = ?1 AND status = ?2 AND access_key_id <> ?3",
+                        "SELECT COUNT(*) AS n FROM access_keys WHERE principal = ?1 AND status = ?2 AND access_key_id <> ?3",
                         params![ROOT_PRINCIPAL, AccessKeyStatus::Active.as_str(), id],
-                        |r| r.get(0),
+                        |r| r.get("n"),
                     )
                     .map_err(db("count root access keys"))?;
                 if !root_key_change_allowed(current, status, others) {
@@ -137,7 +137,7 @@ impl AccessKeyStore for SqliteStore {
                 }
                 let held = count(
                     c,
-                    "SELECT COUNT(*) FROM access_keys WHERE principal = ?1",
+                    "SELECT COUNT(*) AS n FROM access_keys WHERE principal = ?1",
                     &user_principal(&user_name),
                 )?;
                 if limit_reached(held, max_keys) {

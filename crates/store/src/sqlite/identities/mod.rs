@@ -156,8 +156,9 @@ fn version(
     .map_err(db("read policy version"))
 }
 
+/// The count `sql` selects as `n`.
 fn count(c: &Connection, sql: &str, arg: &str) -> Result<i64, StoreError> {
-    c.query_row(sql, [arg], |r| r.get(0))
+    c.query_row(sql, [arg], |r| r.get("n"))
         .map_err(db("count rows"))
 }
 

@@ -109,7 +109,7 @@ impl PolicyStore for SqliteStore {
                 }
                 let held = count(
                     c,
-                    "SELECT COUNT(*) FROM ram_policy_versions WHERE policy_name = ?1",
+                    "SELECT COUNT(*) AS n FROM ram_policy_versions WHERE policy_name = ?1",
                     name.as_str(),
                 )?;
                 if limit_reached(held, max_versions) {

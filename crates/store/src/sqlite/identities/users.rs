@@ -79,7 +79,7 @@ impl UserStore for SqliteStore {
                 let p = user_principal(&name);
                 if count(
                     c,
-                    "SELECT COUNT(*) FROM access_keys WHERE principal = ?1",
+                    "SELECT COUNT(*) AS n FROM access_keys WHERE principal = ?1",
                     &p,
                 )? > 0
                 {
@@ -87,7 +87,7 @@ impl UserStore for SqliteStore {
                 }
                 if count(
                     c,
-                    "SELECT COUNT(*) FROM ram_attachments WHERE principal = ?1",
+                    "SELECT COUNT(*) AS n FROM ram_attachments WHERE principal = ?1",
                     &p,
                 )? > 0
                 {
