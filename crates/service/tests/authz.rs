@@ -16,7 +16,6 @@ async fn key(svc: &Service) -> String {
     svc.create_key(&caller(), CreateKeyInput::default())
         .await
         .unwrap()
-        .key
         .key_id
 }
 

@@ -37,7 +37,6 @@ async fn populate(svc: &Service, keys: usize) -> Data {
             .create_key(&caller(), CreateKeyInput::default())
             .await
             .unwrap()
-            .key
             .key_id;
         for _ in 0..2 {
             let e = svc
@@ -178,7 +177,6 @@ async fn rekey_under_concurrent_reads_and_writes_loses_nothing() {
                     .create_key(&caller(), CreateKeyInput::default())
                     .await
                     .unwrap()
-                    .key
                     .key_id;
                 let e = svc
                     .encrypt(&caller(), &key, "aGVsbG8=", None, false)

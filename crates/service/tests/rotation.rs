@@ -136,7 +136,7 @@ async fn credential(svc: &Service, name: &str, stage: &str) -> Option<(String, S
     let json: serde_json::Value = serde_json::from_slice(value.data.expose_secret()).unwrap();
     let json = json.get("Accounts").map_or(json.clone(), |a| a[0].clone());
     Some((
-        value.version.version_id.clone(),
+        value.version_id().to_owned(),
         json["AccountName"].as_str().unwrap().to_owned(),
         json["AccountPassword"].as_str().unwrap().to_owned(),
     ))
@@ -279,13 +279,9 @@ async fn a_target_that_is_down_is_retried_with_backoff_and_then_rotates() {
         .await
         .unwrap()
         .secret;
-    assert_eq!(
-        openkms_service::secrets::automatic_rotation(&secret.rotation),
-        "Invalid"
-    );
+    assert_eq!(secret.rotation.status, "Invalid");
     assert!(secret
         .rotation
-        .progress
         .last_error
         .as_deref()
         .unwrap()
@@ -321,10 +317,7 @@ async fn a_target_that_is_down_is_retried_with_backoff_and_then_rotates() {
         .await
         .unwrap()
         .secret;
-    assert_eq!(
-        openkms_service::secrets::automatic_rotation(&secret.rotation),
-        "Enabled"
-    );
+    assert_eq!(secret.rotation.status, "Enabled");
     assert!(current_logs_in(&svc, &name).await);
     assert!(!logs_in(&account, "Start1234").await);
 }
@@ -493,10 +486,7 @@ async fn a_due_secret_that_cannot_rotate_backs_off_instead_of_retrying_every_pas
         .await
         .unwrap()
         .secret;
-    assert_eq!(
-        openkms_service::secrets::automatic_rotation(&secret.rotation),
-        "Invalid"
-    );
+    assert_eq!(secret.rotation.status, "Invalid");
 }
 
 /// The service, not the CLI, decides the TLS mode of a registration that names none, so every
@@ -537,8 +527,8 @@ async fn a_registration_without_a_tls_mode_gets_the_secure_default() {
     };
     let remote = add("rm-remote", "db.internal:3306", None).await.unwrap();
     assert_eq!(
-        (remote.tls_mode.as_str(), remote.tls_ca),
-        ("verify-identity", None)
+        (remote.tls_mode.as_str(), remote.tls_ca_configured),
+        ("verify-identity", false)
     );
     let local = add("rm-local", "127.0.0.1:3306", None).await.unwrap();
     assert_eq!(local.tls_mode, "disabled");

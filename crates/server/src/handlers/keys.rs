@@ -1,7 +1,6 @@
 //! Key, alias and cryptographic actions: read the wire request, call the service, shape the
 //! wire reply.
 
-use openkms_domain::key::next_rotation;
 use openkms_service::keys::{CreateKeyInput, DataKeySpec, KeyVersionView, KeyView, Paging};
 use openkms_wire::actions::common::EmptyResponse;
 use openkms_wire::actions::keys::*;
@@ -325,10 +324,9 @@ async fn aliases_reply(cx: &Cx<'_>, key_id: Option<&str>, r: PageRequest) -> Rep
 
 /// KeyMetadata from a key. LastRotationDate is the primary version's creation (the key's
 /// creation until its first rotation); NextRotationDate is one interval after it.
-fn metadata(view: KeyView, describe: bool) -> KeyMetadata {
-    let k = view.key;
+fn metadata(k: KeyView, describe: bool) -> KeyMetadata {
     KeyMetadata {
-        arn: view.arn,
+        arn: k.arn,
         automatic_rotation: if k.rotation_interval_secs.is_some() {
             "Enabled"
         } else {
@@ -346,8 +344,7 @@ fn metadata(view: KeyView, describe: bool) -> KeyMetadata {
         key_state: k.key_state,
         key_usage: k.key_usage,
         last_rotation_date: format_unix(k.last_rotation_at),
-        next_rotation_date: next_rotation(k.last_rotation_at, k.rotation_interval_secs)
-            .map(format_unix),
+        next_rotation_date: k.next_rotation_at.map(format_unix),
         origin: "Aliyun_KMS".to_owned(),
         primary_key_version: k.primary_version_id,
         protection_level: "SOFTWARE".to_owned(),

@@ -1,7 +1,6 @@
 //! RotateSecret and the own db-instance registry actions.
 
-use openkms_service::rotation::DbInstanceInput;
-use openkms_store::DbInstanceRecord;
+use openkms_service::rotation::{DbInstanceInput, DbInstanceView};
 use openkms_wire::actions::common::EmptyResponse;
 use openkms_wire::actions::rotation::*;
 use openkms_wire::timefmt::format_unix;
@@ -64,14 +63,14 @@ pub async fn own(cx: &Cx<'_>, action: OwnAction) -> Reply {
     }
 }
 
-fn item(rec: DbInstanceRecord) -> DbInstanceItem {
+fn item(v: DbInstanceView) -> DbInstanceItem {
     DbInstanceItem {
-        db_instance_id: rec.instance_id,
-        engine: rec.engine,
-        address: rec.address,
-        admin_secret_name: rec.admin_secret,
-        create_time: format_unix(rec.created_at),
-        tls_mode: rec.tls_mode,
-        tls_ca_configured: rec.tls_ca.is_some(),
+        db_instance_id: v.instance_id,
+        engine: v.engine,
+        address: v.address,
+        admin_secret_name: v.admin_secret,
+        create_time: format_unix(v.created_at),
+        tls_mode: v.tls_mode,
+        tls_ca_configured: v.tls_ca_configured,
     }
 }

@@ -27,9 +27,9 @@ pub async fn list_kms_instances(cx: &Cx<'_>) -> Reply {
             kms_instance: page
                 .instances
                 .into_iter()
-                .map(|(r, arn)| KmsInstanceItem {
-                    kms_instance_id: r.instance_id,
-                    kms_instance_arn: arn,
+                .map(|i| KmsInstanceItem {
+                    kms_instance_id: i.instance_id,
+                    kms_instance_arn: i.arn,
                 })
                 .collect(),
         },

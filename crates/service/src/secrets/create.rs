@@ -13,6 +13,7 @@ use openkms_store::{
     CreateOutcome, NewSecret, RotationRecord, SecretRecord, TagRecord, VersionRecord,
 };
 
+use super::SecretView;
 use crate::rotation::CredentialTarget;
 use crate::{Caller, Error, Service};
 
@@ -42,12 +43,8 @@ pub struct CreateSecretInput<'a> {
 #[derive(Debug)]
 pub struct CreatedSecret {
     pub arn: String,
-    pub secret_name: String,
     pub version_id: String,
-    pub secret_type: SecretType,
-    pub rotation: RotationRecord,
-    pub extended_config: Option<String>,
-    pub dkms_instance_id: Option<String>,
+    pub secret: SecretView,
 }
 
 impl Service {
@@ -121,7 +118,6 @@ impl Service {
                 &secret_aad(self.account_id(), name.as_str(), version_id.as_str()),
             )
             .map_err(|_| Error::internal("seal secret value"))?;
-        let extended_config = config.as_ref().map(ExtendedConfig::to_json_string);
         let record = SecretRecord {
             id: 0,
             name: name.as_str().to_owned(),
@@ -130,8 +126,8 @@ impl Service {
             // The effective key, so DescribeSecret names the service key too.
             encryption_key_id: Some(key.key_id.clone()),
             dkms_instance_id: input.dkms_instance_id.map(str::to_owned),
-            extended_config: extended_config.clone(),
-            rotation: rotation.clone(),
+            extended_config: config.as_ref().map(ExtendedConfig::to_json_string),
+            rotation,
             policy,
             stages: StageMap::initial(version_id.as_str()),
             created_at: now,
@@ -139,6 +135,7 @@ impl Service {
             planned_delete_at: None,
             revision: 0,
         };
+        let view = SecretView::from(&record);
         let new = NewSecret {
             secret: record,
             tags: tags
@@ -174,12 +171,8 @@ impl Service {
         }
         Ok(CreatedSecret {
             arn: secret_arn(self.region(), self.account_id(), &name),
-            secret_name: name.as_str().to_owned(),
             version_id: version_id.as_str().to_owned(),
-            secret_type: ty,
-            rotation,
-            extended_config,
-            dkms_instance_id: input.dkms_instance_id.map(str::to_owned),
+            secret: view,
         })
     }
 }
