@@ -83,7 +83,7 @@ impl Service {
             kind,
             vec![TagChange {
                 resource_id: id,
-                set: records(&tags),
+                set: tag_records(&tags),
                 ..Default::default()
             }],
         )
@@ -129,7 +129,7 @@ impl Service {
             .collect::<Result<Vec<_>, _>>()?;
         openkms_domain::check_tag_set("Tag", &parsed)?;
         let ids = self.resource_ids(kind, resource_ids)?;
-        let set = records(&parsed);
+        let set = tag_records(&parsed);
         self.change_tags(
             kind,
             ids.into_iter()
@@ -329,7 +329,8 @@ impl Service {
     }
 }
 
-fn records(tags: &[Tag]) -> Vec<TagRecord> {
+/// Parsed tags as the store writes them.
+pub(crate) fn tag_records(tags: &[Tag]) -> Vec<TagRecord> {
     tags.iter()
         .map(|t| TagRecord {
             key: t.key().to_owned(),

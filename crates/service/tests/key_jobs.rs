@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use openkms_service::keys::{CreateKeyInput, Paging};
-use openkms_service::secrets::{CreateSecretInput, GetSecretValueInput, PutSecretValueInput};
+use openkms_service::secrets::{
+    CreateSecretInput, GetSecretValueInput, PutSecretValueInput, VersionInput,
+};
 use openkms_service::{Error, Service};
 
 mod common;
@@ -76,8 +78,11 @@ async fn a_new_version_seals_new_data_and_old_versions_still_open() {
         &caller(),
         CreateSecretInput {
             secret_name: "s",
-            version_id: "old",
-            secret_data: "sealed under v1",
+            version: VersionInput {
+                version_id: "old",
+                secret_data: "sealed under v1",
+                ..Default::default()
+            },
             encryption_key_id: Some(&key_id),
             ..Default::default()
         },
@@ -101,8 +106,11 @@ async fn a_new_version_seals_new_data_and_old_versions_still_open() {
         &caller(),
         PutSecretValueInput {
             secret_name: "s",
-            version_id: "new",
-            secret_data: "sealed under v2",
+            version: VersionInput {
+                version_id: "new",
+                secret_data: "sealed under v2",
+                ..Default::default()
+            },
             ..Default::default()
         },
     )
@@ -186,7 +194,10 @@ async fn rotation_job_rotates_due_keys_once_per_interval() {
         .await
         .unwrap();
     let k = svc.describe_key(&weekly).await.unwrap();
-    assert_eq!(k.rotation_interval_secs, Some(30 * DAY));
+    assert_eq!(
+        k.automatic_rotation.map(|r| r.interval_secs),
+        Some(30 * DAY)
+    );
     assert_eq!(svc.rotate_due_keys(T0 + 44 * DAY - 1).await.unwrap(), 0);
     assert_eq!(svc.rotate_due_keys(T0 + 44 * DAY).await.unwrap(), 1);
     assert!(matches!(

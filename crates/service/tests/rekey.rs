@@ -10,7 +10,7 @@ use std::sync::Arc;
 use openkms_crypto::RootFinder;
 use openkms_service::keys::CreateKeyInput;
 use openkms_service::rekey::{rekey, RekeyPlan, RekeyReport};
-use openkms_service::secrets::{CreateSecretInput, GetSecretValueInput};
+use openkms_service::secrets::{CreateSecretInput, GetSecretValueInput, VersionInput};
 use openkms_service::{BootstrapError, Service};
 use openkms_store::sqlite::SqliteStore;
 use openkms_store::Store;
@@ -52,8 +52,11 @@ async fn populate(svc: &Service, keys: usize) -> Data {
             &caller(),
             CreateSecretInput {
                 secret_name: &name,
-                version_id: "v1",
-                secret_data: &value,
+                version: VersionInput {
+                    version_id: "v1",
+                    secret_data: &value,
+                    ..Default::default()
+                },
                 encryption_key_id: Some(&key_id),
                 ..Default::default()
             },
@@ -67,8 +70,11 @@ async fn populate(svc: &Service, keys: usize) -> Data {
         &caller(),
         CreateSecretInput {
             secret_name: "service-sealed",
-            version_id: "v1",
-            secret_data: "under the service key",
+            version: VersionInput {
+                version_id: "v1",
+                secret_data: "under the service key",
+                ..Default::default()
+            },
             ..Default::default()
         },
     )

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use openkms_rotation::{Credential, Engine, Target, TlsMode};
 use openkms_service::rotation::{DbInstanceInput, RotationPass, RotationStep};
-use openkms_service::secrets::{CreateSecretInput, GetSecretValueInput};
+use openkms_service::secrets::{CreateSecretInput, GetSecretValueInput, VersionInput};
 use openkms_service::{Error, Service};
 use sqlx::{Connection, Executor};
 
@@ -64,8 +64,11 @@ async fn register(svc: &Service, address: &str) -> String {
         &caller(),
         CreateSecretInput {
             secret_name: &admin,
-            version_id: "v1",
-            secret_data: r#"{"AccountName":"root","AccountPassword":""}"#,
+            version: VersionInput {
+                version_id: "v1",
+                secret_data: r#"{"AccountName":"root","AccountPassword":""}"#,
+                ..Default::default()
+            },
             ..Default::default()
         },
     )
@@ -102,8 +105,11 @@ async fn create_rds(
         &caller(),
         CreateSecretInput {
             secret_name: &name,
-            version_id: "v1",
-            secret_data: &data,
+            version: VersionInput {
+                version_id: "v1",
+                secret_data: &data,
+                ..Default::default()
+            },
             secret_type: Some("Rds"),
             extended_config: Some(&config),
             enable_automatic_rotation: interval.map(|_| true),
@@ -383,8 +389,11 @@ async fn ram_credentials_rotation_keeps_the_previous_key_and_deletes_the_one_bef
         &caller(),
         CreateSecretInput {
             secret_name: "$Auto",
-            version_id: "v1",
-            secret_data: &data,
+            version: VersionInput {
+                version_id: "v1",
+                secret_data: &data,
+                ..Default::default()
+            },
             secret_type: Some("RAMCredentials"),
             extended_config: Some(r#"{"SecretSubType":"RamUserAccessKey","UserName":"app"}"#),
             ..Default::default()
@@ -462,8 +471,11 @@ async fn a_due_secret_that_cannot_rotate_backs_off_instead_of_retrying_every_pas
         &caller(),
         CreateSecretInput {
             secret_name: "acs/ecs/host1",
-            version_id: "v1",
-            secret_data: r#"{"UserName":"root","Password":"pw"}"#,
+            version: VersionInput {
+                version_id: "v1",
+                secret_data: r#"{"UserName":"root","Password":"pw"}"#,
+                ..Default::default()
+            },
             secret_type: Some("ECS"),
             extended_config: Some(
                 r#"{"SecretSubType":"Password","RegionId":"cn-hangzhou","InstanceId":"i-1"}"#,
@@ -500,8 +512,11 @@ async fn a_registration_without_a_tls_mode_gets_the_secure_default() {
         &caller(),
         CreateSecretInput {
             secret_name: &admin,
-            version_id: "v1",
-            secret_data: r#"{"AccountName":"root","AccountPassword":""}"#,
+            version: VersionInput {
+                version_id: "v1",
+                secret_data: r#"{"AccountName":"root","AccountPassword":""}"#,
+                ..Default::default()
+            },
             ..Default::default()
         },
     )

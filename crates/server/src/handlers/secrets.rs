@@ -3,7 +3,7 @@
 use openkms_service::secrets::{
     CreateSecretInput, DeleteMode, GetSecretValueInput, ListSecretsInput, PasswordRequest,
     PutSecretValueInput, RotationPolicyInput, SecretValue, UpdateSecretInput,
-    UpdateVersionStageInput,
+    UpdateVersionStageInput, VersionInput,
 };
 use openkms_service::tags::TagView;
 use openkms_wire::actions::common::{EmptyResponse, TagItem, Tags, VersionStages};
@@ -23,9 +23,11 @@ pub async fn create(cx: &Cx<'_>) -> Reply {
             cx.caller,
             CreateSecretInput {
                 secret_name: r.secret_name,
-                version_id: r.version_id,
-                secret_data: r.secret_data,
-                secret_data_type: r.secret_data_type,
+                version: VersionInput {
+                    version_id: r.version_id,
+                    secret_data: r.secret_data,
+                    secret_data_type: r.secret_data_type,
+                },
                 // The key authorization resolved, not a second reading of an alias.
                 encryption_key_id: r.encryption_key_id.map(|text| cx.authorized.key(text)),
                 description: r.description,
@@ -108,9 +110,11 @@ pub async fn put_value(cx: &Cx<'_>) -> Reply {
             cx.caller,
             PutSecretValueInput {
                 secret_name: r.secret_name,
-                version_id: r.version_id,
-                secret_data: r.secret_data,
-                secret_data_type: r.secret_data_type,
+                version: VersionInput {
+                    version_id: r.version_id,
+                    secret_data: r.secret_data,
+                    secret_data_type: r.secret_data_type,
+                },
                 version_stages: r.version_stages,
                 authorized_secret: cx.authorized.secret_id,
             },

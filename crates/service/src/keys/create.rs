@@ -6,9 +6,10 @@ use openkms_domain::key::{
     ENCRYPT_DECRYPT,
 };
 use openkms_domain::{parse_tags_json, RotationInterval};
-use openkms_store::{KeyRecord, KeyVersionRecord, TagRecord};
+use openkms_store::{KeyRecord, KeyVersionRecord};
 
 use super::KeyView;
+use crate::tags::tag_records;
 use crate::{ids, Caller, Error, Service};
 
 /// CreateKey parameters as received. Policy and KeyStorageMechanism are accepted and ignored
@@ -74,13 +75,7 @@ impl Service {
             rotation_interval_secs,
             last_rotation_at: now,
         };
-        let tags: Vec<TagRecord> = tags
-            .iter()
-            .map(|t| TagRecord {
-                key: t.key().to_owned(),
-                value: t.value().to_owned(),
-            })
-            .collect();
+        let tags = tag_records(&tags);
         let mut attempts = 0;
         loop {
             let (wrapped, root_id) = self.wrap_new_material(&key_id, &version_id).await?;

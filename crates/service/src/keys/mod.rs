@@ -47,12 +47,18 @@ pub struct KeyView {
     pub primary_version_id: String,
     pub created_at: i64,
     pub delete_at: Option<i64>,
-    /// `None` while automatic rotation is off.
-    pub rotation_interval_secs: Option<i64>,
     /// When the primary version was created: the key's creation until its first rotation.
     pub last_rotation_at: i64,
-    /// When automatic rotation falls due next; `None` while it is off.
-    pub next_rotation_at: Option<i64>,
+    /// `None` while automatic rotation is off.
+    pub automatic_rotation: Option<KeyRotationView>,
+}
+
+/// A key's automatic rotation, while it is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRotationView {
+    pub interval_secs: i64,
+    /// One interval after the last rotation.
+    pub next_at: i64,
 }
 
 /// One page of ListKeys.
@@ -174,7 +180,12 @@ impl Service {
     fn key_view(&self, k: KeyRecord) -> KeyView {
         KeyView {
             arn: key_arn(self.region(), self.account_id(), &k.key_id),
-            next_rotation_at: next_rotation(k.last_rotation_at, k.rotation_interval_secs),
+            automatic_rotation: k.rotation_interval_secs.and_then(|interval_secs| {
+                Some(KeyRotationView {
+                    interval_secs,
+                    next_at: next_rotation(k.last_rotation_at, Some(interval_secs))?,
+                })
+            }),
             key_id: k.key_id,
             instance_id: k.instance_id,
             key_spec: k.key_spec,
@@ -185,7 +196,6 @@ impl Service {
             primary_version_id: k.primary_version_id,
             created_at: k.created_at,
             delete_at: k.delete_at,
-            rotation_interval_secs: k.rotation_interval_secs,
             last_rotation_at: k.last_rotation_at,
         }
     }

@@ -7,6 +7,7 @@ mod delete;
 mod describe;
 mod get_value;
 mod list;
+mod new_version;
 mod policy;
 mod put_value;
 mod random_password;
@@ -23,6 +24,7 @@ pub use delete::{DeleteMode, DeletedSecret};
 pub use describe::{SecretDescription, VersionListing, VersionSummary};
 pub use get_value::{GetSecretValueInput, SecretValue};
 pub use list::{ListSecretsInput, SecretPage};
+pub use new_version::VersionInput;
 /// GetRandomPassword's parameters, as the domain's password rules take them.
 pub use openkms_domain::PasswordRequest;
 pub use put_value::{PutSecretValueInput, PutVersion};
