@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use openkms_rotation::{Credential, Engine, Target, TlsMode};
-use openkms_service::rotation::{DbInstanceInput, RotationPass, RotationStep};
+use openkms_service::rotation::{DbInstanceInput, RotationPass, RotationStep, TlsInput};
 use openkms_service::secrets::{CreateSecretInput, GetSecretValueInput, VersionInput};
 use openkms_service::{Error, Service};
 use sqlx::{Connection, Executor};
@@ -533,8 +533,10 @@ async fn a_registration_without_a_tls_mode_gets_the_secure_default() {
                     engine: "mysql",
                     address,
                     admin_secret: &admin,
-                    tls_mode,
-                    tls_ca: None,
+                    tls: TlsInput {
+                        mode: tls_mode,
+                        ca: None,
+                    },
                 },
             )
             .await

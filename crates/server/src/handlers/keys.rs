@@ -1,7 +1,9 @@
 //! Key, alias and cryptographic actions: read the wire request, call the service, shape the
 //! wire reply.
 
-use openkms_service::keys::{CreateKeyInput, DataKeySpec, KeyVersionView, KeyView, Paging};
+use openkms_service::keys::{
+    CreateKeyInput, DataKeySpec, KeyKindInput, KeyVersionView, KeyView, Paging,
+};
 use openkms_wire::actions::common::EmptyResponse;
 use openkms_wire::actions::keys::*;
 use openkms_wire::timefmt::format_unix;
@@ -18,10 +20,12 @@ pub async fn create(cx: &Cx<'_>) -> Reply {
         .create_key(
             cx.caller,
             CreateKeyInput {
-                key_spec: r.key_spec,
-                key_usage: r.key_usage,
-                origin: r.origin,
-                protection_level: r.protection_level,
+                kind: KeyKindInput {
+                    key_spec: r.key_spec,
+                    key_usage: r.key_usage,
+                    origin: r.origin,
+                    protection_level: r.protection_level,
+                },
                 description: r.description,
                 enable_automatic_rotation: r.enable_automatic_rotation,
                 rotation_interval: r.rotation_interval,

@@ -1,6 +1,6 @@
 //! RotateSecret and the own db-instance registry actions.
 
-use openkms_service::rotation::{DbInstanceInput, DbInstanceView};
+use openkms_service::rotation::{DbInstanceInput, DbInstanceView, TlsInput};
 use openkms_wire::actions::common::EmptyResponse;
 use openkms_wire::actions::rotation::*;
 use openkms_wire::timefmt::format_unix;
@@ -36,8 +36,10 @@ pub async fn own(cx: &Cx<'_>, action: OwnAction) -> Reply {
                         engine: r.engine,
                         address: r.address,
                         admin_secret: r.admin_secret_name,
-                        tls_mode: r.tls_mode,
-                        tls_ca: r.tls_ca_certificate,
+                        tls: TlsInput {
+                            mode: r.tls_mode,
+                            ca: r.tls_ca_certificate,
+                        },
                     },
                 )
                 .await?;

@@ -16,15 +16,30 @@ use crate::{ids, Caller, Error, Service};
 /// (openkms has no key policies; every key is software-protected).
 #[derive(Debug, Default)]
 pub struct CreateKeyInput<'a> {
-    pub key_spec: Option<&'a str>,
-    pub key_usage: Option<&'a str>,
-    pub origin: Option<&'a str>,
-    pub protection_level: Option<&'a str>,
+    pub kind: KeyKindInput<'a>,
     pub description: Option<&'a str>,
     pub enable_automatic_rotation: Option<bool>,
     pub rotation_interval: Option<&'a str>,
     pub tags: Option<&'a str>,
     pub dkms_instance_id: Option<&'a str>,
+}
+
+/// What kind of key to make: KeySpec, KeyUsage, Origin and ProtectionLevel as received.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KeyKindInput<'a> {
+    pub key_spec: Option<&'a str>,
+    pub key_usage: Option<&'a str>,
+    pub origin: Option<&'a str>,
+    pub protection_level: Option<&'a str>,
+}
+
+impl KeyKindInput<'_> {
+    /// The key spec; the other three have one supported value each.
+    fn check(self) -> Result<&'static str, Error> {
+        let spec = check_key_spec(self.key_spec)?;
+        check_key_options(self.key_usage, self.origin, self.protection_level)?;
+        Ok(spec)
+    }
 }
 
 impl Service {
@@ -35,8 +50,7 @@ impl Service {
         input: CreateKeyInput<'_>,
     ) -> Result<KeyView, Error> {
         let now = self.now();
-        let spec = check_key_spec(input.key_spec)?;
-        check_key_options(input.key_usage, input.origin, input.protection_level)?;
+        let spec = input.kind.check()?;
         let description = input.description.unwrap_or_default();
         check_key_description(description)?;
         let interval = input

@@ -14,7 +14,7 @@ mod state;
 mod versions;
 
 pub use aliases::{AliasPage, AliasView};
-pub use create::CreateKeyInput;
+pub use create::{CreateKeyInput, KeyKindInput};
 pub(crate) use crypto::blob_key_id;
 pub use crypto::{DataKey, DataKeySpec, Decrypted, Encrypted};
 pub use versions::{KeyVersionPage, KeyVersionView};

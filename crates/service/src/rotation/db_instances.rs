@@ -32,10 +32,16 @@ pub struct DbInstanceInput<'a> {
     pub engine: &'a str,
     pub address: &'a str,
     pub admin_secret: &'a str,
+    pub tls: TlsInput<'a>,
+}
+
+/// How openkms reaches a database instance over TLS, as received.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TlsInput<'a> {
     /// `None`: the secure default (`openkms_rotation::tls::default_mode`).
-    pub tls_mode: Option<&'a str>,
+    pub mode: Option<&'a str>,
     /// PEM certificates trusted to sign the instance's certificate.
-    pub tls_ca: Option<&'a str>,
+    pub ca: Option<&'a str>,
 }
 
 /// A registered database instance, as the registry actions report it.
@@ -90,8 +96,11 @@ impl Service {
             engine,
             address,
             admin_secret,
-            tls_mode,
-            tls_ca,
+            tls:
+                TlsInput {
+                    mode: tls_mode,
+                    ca: tls_ca,
+                },
         } = input;
         root_only(caller, "register database instances")?;
         check_instance_id(instance_id)?;
