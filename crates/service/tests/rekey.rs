@@ -12,8 +12,8 @@ use openkms_service::keys::CreateKeyInput;
 use openkms_service::rekey::{rekey, RekeyPlan, RekeyReport};
 use openkms_service::secrets::{CreateSecretInput, GetSecretValueInput, VersionInput};
 use openkms_service::{BootstrapError, Service};
+use openkms_store::prelude::*;
 use openkms_store::sqlite::SqliteStore;
-use openkms_store::Store;
 
 mod common;
 

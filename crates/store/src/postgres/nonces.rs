@@ -4,6 +4,8 @@
 //! the next one, so under load a node makes one round trip for many requests and an idle node
 //! still answers at once.
 
+use super::*;
+
 use std::collections::HashSet;
 
 use sqlx::PgPool;
@@ -121,5 +123,48 @@ async fn insert(pool: &PgPool, batch: &mut Vec<Pending>) -> bool {
             }
             !unreachable
         }
+    }
+}
+
+#[async_trait]
+impl crate::NonceStore for PgStore {
+    async fn record_nonce(
+        &self,
+        access_key_id: &str,
+        nonce: &str,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        // The primary key makes the first insert of a (key, nonce) pair win on every node.
+        self.nonces.record(access_key_id, nonce, expires_at).await
+    }
+
+    async fn replay_fence(&self, now: i64) -> Result<Option<i64>, StoreError> {
+        // The marker row lives in the UNLOGGED table itself: whatever empties the table (a
+        // crash, a failover, a copy that never had it) removes the marker with it.
+        sqlx::query(
+            "INSERT INTO nonces (access_key_id, nonce, expires_at) VALUES ('', $1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(FENCE_MARKER)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(pg("record replay fence"))?;
+        let fence: i64 = sqlx::query_scalar(
+            "SELECT expires_at FROM nonces WHERE access_key_id = '' AND nonce = $1",
+        )
+        .bind(FENCE_MARKER)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(pg("read replay fence"))?;
+        Ok(Some(fence))
+    }
+
+    async fn purge_nonces(&self, now: i64) -> Result<u64, StoreError> {
+        sqlx::query("DELETE FROM nonces WHERE expires_at <= $1 AND access_key_id <> ''")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(pg("purge nonces"))
     }
 }

@@ -1,5 +1,7 @@
 //! Tag statements for secrets (keyed by secret id, found by name) and keys (by key id).
 
+use super::*;
+
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::Row;
 
@@ -192,5 +194,72 @@ fn bind_owner<'q>(
         Owner::Secret(id) => q.bind(*id),
         Owner::Key(id) => q.bind(id.as_str()),
         Owner::PendingSecret => q,
+    }
+}
+
+#[async_trait]
+impl crate::TagStore for PgStore {
+    async fn secret_tags(&self, secret_id: i64) -> Result<Vec<TagRecord>, StoreError> {
+        sqlx::query(
+            "SELECT tag_key, tag_value FROM secret_tags WHERE secret_id = $1 ORDER BY tag_key",
+        )
+        .bind(secret_id)
+        .try_map(|r: PgRow| rows::tag(&r))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(pg("read tags"))
+    }
+
+    async fn tags_of(&self, secret_ids: &[i64]) -> Result<Vec<(i64, TagRecord)>, StoreError> {
+        sqlx::query("SELECT secret_id, tag_key, tag_value FROM secret_tags WHERE secret_id = ANY($1) ORDER BY array_position($1, secret_id), tag_key")
+            .bind(secret_ids)
+            .try_map(|r: PgRow| {
+                Ok((
+                    r.try_get(0)?,
+                    TagRecord {
+                        key: r.try_get(1)?,
+                        value: r.try_get(2)?,
+                    },
+                ))
+            })
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg("read tags"))
+    }
+
+    async fn change_tags(
+        &self,
+        kind: ResourceKind,
+        changes: Vec<TagChange>,
+        max_tags: usize,
+    ) -> Result<TagOutcome, StoreError> {
+        in_tx!(self, "change tags", |c| change_tags(
+            c, kind, &changes, max_tags
+        ))
+        .or_else(|e| match e {
+            StoreError::Rejected(outcome) => Ok(outcome),
+            other => Err(other),
+        })
+    }
+
+    async fn tag_rows(
+        &self,
+        kind: ResourceKind,
+        resource_ids: &[String],
+        tag_filter: &[(String, Option<String>)],
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<TagRow>, StoreError> {
+        let mut c = self.pool.acquire().await.map_err(pg("list tags"))?;
+        tags::rows(&mut c, kind, resource_ids, tag_filter, offset, limit).await
+    }
+
+    async fn key_tags(&self, key_id: &str) -> Result<Vec<TagRecord>, StoreError> {
+        sqlx::query("SELECT tag_key, tag_value FROM key_tags WHERE key_id = $1 ORDER BY tag_key")
+            .bind(key_id)
+            .try_map(|r: PgRow| rows::tag(&r))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg("read key tags"))
     }
 }

@@ -1,5 +1,7 @@
 //! Tag statements for secrets (keyed by secret id, found by name) and keys (by key id).
 
+use super::*;
+
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::db;
@@ -176,4 +178,82 @@ pub fn rows(
     })
     .and_then(|it| it.collect())
     .map_err(db("list tags"))
+}
+
+#[async_trait]
+impl crate::TagStore for SqliteStore {
+    async fn secret_tags(&self, secret_id: i64) -> Result<Vec<TagRecord>, StoreError> {
+        self.read(|c| rows::tags(c, secret_id))
+    }
+
+    async fn tags_of(&self, secret_ids: &[i64]) -> Result<Vec<(i64, TagRecord)>, StoreError> {
+        self.read(|c| {
+            let mut out = Vec::new();
+            for id in secret_ids {
+                out.extend(rows::tags(c, *id)?.into_iter().map(|t| (*id, t)));
+            }
+            Ok(out)
+        })
+    }
+
+    async fn change_tags(
+        &self,
+        kind: ResourceKind,
+        changes: Vec<TagChange>,
+        max_tags: usize,
+    ) -> Result<TagOutcome, StoreError> {
+        self.writer
+            .write(move |c| {
+                for ch in &changes {
+                    // The writer rolls a job's savepoint back when it returns Err, so a
+                    // rejection after some resources were changed undoes them all.
+                    let Some(owner) = tags::owner(c, kind, &ch.resource_id)? else {
+                        return Err(StoreError::Rejected(TagOutcome::NotFound(
+                            ch.resource_id.clone(),
+                        )));
+                    };
+                    if matches!(owner, tags::Owner::PendingSecret) {
+                        return Err(StoreError::Rejected(TagOutcome::PendingDeletion(
+                            ch.resource_id.clone(),
+                        )));
+                    }
+                    tags::apply(c, kind, &owner, ch)?;
+                    if tags::count(c, kind, &owner)? > max_tags {
+                        return Err(StoreError::Rejected(TagOutcome::TooMany(
+                            ch.resource_id.clone(),
+                        )));
+                    }
+                }
+                Ok(TagOutcome::Applied)
+            })
+            .await
+            .or_else(|e| match e {
+                StoreError::Rejected(outcome) => Ok(outcome),
+                other => Err(other),
+            })
+    }
+
+    async fn tag_rows(
+        &self,
+        kind: ResourceKind,
+        resource_ids: &[String],
+        tag_filter: &[(String, Option<String>)],
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<TagRow>, StoreError> {
+        self.read(|c| tags::rows(c, kind, resource_ids, tag_filter, offset, limit))
+    }
+
+    async fn key_tags(&self, key_id: &str) -> Result<Vec<TagRecord>, StoreError> {
+        self.read(|c| {
+            let rows = tags::rows(c, ResourceKind::Key, &[key_id.to_owned()], &[], 0, 1000)?;
+            Ok(rows
+                .into_iter()
+                .map(|r| TagRecord {
+                    key: r.key,
+                    value: r.value,
+                })
+                .collect())
+        })
+    }
 }
