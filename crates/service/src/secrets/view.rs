@@ -37,7 +37,7 @@ impl From<&RotationRecord> for RotationView {
     }
 }
 
-/// A secret's metadata, as DescribeSecret and ListSecrets report it.
+/// A secret's metadata, as CreateSecret, DescribeSecret and ListSecrets report it.
 #[derive(Debug, Clone)]
 pub struct SecretView {
     pub name: String,
