@@ -4,12 +4,13 @@
 //! A mismatch is a startup error, never a silent re-initialisation.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use openkms_crypto::{KeyMaterial, RootFinder, RootOfTrust, SecretBytes};
 use openkms_store::{
     AccessKeyRecord, Bootstrap, KeyRecord, KeyVersionRecord, Meta, RootRecord, Store, StoreError,
 };
+use parking_lot::RwLock;
 
 use crate::keyring::Keyring;
 use crate::replay::ReplayGuard;
