@@ -36,7 +36,7 @@ use crate::{Caller, Error, Service};
 pub(crate) use authority::CredentialTarget;
 pub use authority::{MANAGE_DATABASE_CREDENTIAL, RAM_ACCESS_KEY_ACTIONS};
 use credential::AccountCredential;
-pub use db_instances::DbInstanceInput;
+pub use db_instances::{DbInstanceInput, DbInstanceView, TlsInput};
 use plan::{generate_password, Kind, Plan};
 
 /// The stage label of a version whose rotation has begun and not finished.
