@@ -15,6 +15,15 @@ fn var(name: &str) -> String {
     })
 }
 
+/// One test at a time: each creates token objects, and SoftHSM2's file-backed object store
+/// once answered a concurrent C_GenerateKey with CKR_GENERAL_ERROR on a loaded CI machine. The
+/// server creates its root once, at first start, never concurrently.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn token() -> Arc<Pkcs11Token> {
     Pkcs11Token::open(
         var("OPENKMS_TEST_PKCS11_MODULE").as_ref(),
@@ -31,6 +40,7 @@ fn unique(label: &str) -> String {
 
 #[test]
 fn a_generated_root_wraps_inside_the_token_and_is_found_again_by_label() {
+    let _serial = serial();
     let t = token();
     let label = unique("root");
     let (root, created) = t.find_or_generate_root(&label).unwrap();
@@ -61,6 +71,7 @@ fn a_generated_root_wraps_inside_the_token_and_is_found_again_by_label() {
 
 #[test]
 fn the_root_key_never_leaves_the_token() {
+    let _serial = serial();
     use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
     use cryptoki::object::{Attribute, AttributeType};
     use cryptoki::session::UserType;
@@ -104,6 +115,7 @@ fn the_root_key_never_leaves_the_token() {
 
 #[test]
 fn wraps_of_a_file_root_and_an_hsm_root_live_side_by_side() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let file: Arc<dyn RootOfTrust> =
         Arc::new(openkms_crypto::RootKey::create(&dir.path().join("root.key")).unwrap());
