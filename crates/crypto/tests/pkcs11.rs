@@ -18,10 +18,10 @@ fn var(name: &str) -> String {
 /// One test at a time: each creates token objects, and SoftHSM2's file-backed object store
 /// once answered a concurrent C_GenerateKey with CKR_GENERAL_ERROR on a loaded CI machine. The
 /// server creates its root once, at first start, never concurrently.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static SERIAL: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
 
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+fn serial() -> parking_lot::MutexGuard<'static, ()> {
+    SERIAL.lock()
 }
 
 fn token() -> Arc<Pkcs11Token> {
