@@ -16,7 +16,9 @@ mod tags;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
@@ -74,16 +76,15 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let pooled = self.readers.lock().ok().and_then(|mut p| p.pop());
+        let pooled = self.readers.lock().pop();
         let conn = match pooled {
             Some(c) => c,
             None => connect(&self.path, false)?,
         };
         let out = f(&conn);
-        if let Ok(mut pool) = self.readers.lock() {
-            if pool.len() < POOL_KEEP {
-                pool.push(conn);
-            }
+        let mut pool = self.readers.lock();
+        if pool.len() < POOL_KEEP {
+            pool.push(conn);
         }
         out
     }
