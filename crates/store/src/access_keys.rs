@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 
-use crate::records::*;
 use crate::StoreError;
+use crate::*;
 
 /// Access keys as the authenticator and the root-key commands see them.
 #[async_trait]

@@ -7,7 +7,9 @@
 //! state inside the transaction, so each write is one transaction on every backend.
 
 mod access_keys;
+mod columns;
 pub mod copy;
+mod dialect;
 pub mod iam;
 mod instances;
 mod keys;
@@ -26,14 +28,14 @@ use async_trait::async_trait;
 
 pub use access_keys::AccessKeyStore;
 pub use iam::*;
-pub use instances::InstanceStore;
-pub use keys::{KeyPlanFn, KeyStore};
+pub use instances::*;
+pub use keys::*;
 pub use nonces::NonceStore;
 pub use records::*;
-pub use roots::RootStore;
-pub use rotation::RotationStore;
-pub use secrets::{Plan, PlanFn, SecretStore};
-pub use tags::TagStore;
+pub use roots::*;
+pub use rotation::*;
+pub use secrets::*;
+pub use tags::*;
 
 /// The store's traits, for callers that hold a `dyn Store`: a method of a supertrait is found
 /// only when that trait is in scope.
@@ -99,6 +101,11 @@ pub enum StoreError {
     /// the store: each operation turns it back into its outcome value.
     #[error("write rejected")]
     Rejected(TagOutcome),
+}
+
+/// A page bound as both backends' signed 64-bit integer.
+pub(crate) fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// What the triggers of both backends say when a row names a root of trust that is retired or

@@ -5,21 +5,19 @@ impl crate::AccessKeyStore for PgStore {
     async fn access_key(&self, id: &str) -> Result<Option<AccessKeyRecord>, StoreError> {
         sqlx::query("SELECT access_key_id, sealed_secret, principal, status, created_at, root_id FROM access_keys WHERE access_key_id = $1")
             .bind(id)
-            .try_map(|r: PgRow| rows::access_key(&r))
+            .try_map(|r: PgRow| access_key(&r))
             .fetch_optional(&self.pool)
             .await
             .map_err(pg("read access key"))
     }
 
     async fn insert_access_key(&self, rec: AccessKeyRecord) -> Result<(), StoreError> {
-        in_tx!(self, "insert access key", |c| rows::insert_access_key(
-            c, &rec
-        ))
+        in_tx!(self, "insert access key", |c| insert_access_key(c, &rec))
     }
 
     async fn root_access_keys(&self) -> Result<Vec<AccessKeyRecord>, StoreError> {
         sqlx::query("SELECT access_key_id, sealed_secret, principal, status, created_at, root_id FROM access_keys WHERE principal = 'root' ORDER BY created_at, access_key_id")
-            .try_map(|r: PgRow| rows::access_key(&r))
+            .try_map(|r: PgRow| access_key(&r))
             .fetch_all(&self.pool)
             .await
             .map_err(pg("list root access keys"))
@@ -65,4 +63,34 @@ impl crate::AccessKeyStore for PgStore {
             Ok(RootKeyChange::Done)
         })
     }
+}
+
+pub(super) fn access_key(r: &PgRow) -> sqlx::Result<AccessKeyRecord> {
+    Ok(AccessKeyRecord {
+        access_key_id: r.try_get("access_key_id")?,
+        sealed_secret: r.try_get("sealed_secret")?,
+        principal: r.try_get("principal")?,
+        status: r.try_get("status")?,
+        created_at: r.try_get("created_at")?,
+        root_id: r.try_get("root_id")?,
+    })
+}
+
+pub(super) async fn insert_access_key(
+    c: &mut PgConnection,
+    a: &AccessKeyRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO access_keys (access_key_id, sealed_secret, principal, status, created_at, root_id) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&a.access_key_id)
+    .bind(&a.sealed_secret)
+    .bind(&a.principal)
+    .bind(&a.status)
+    .bind(a.created_at)
+    .bind(&a.root_id)
+    .execute(c)
+    .await
+    .map_err(pg("write access key"))?;
+    Ok(())
 }

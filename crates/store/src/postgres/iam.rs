@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::Row;
 
-use super::{backoff, clamp, pg, retryable, rows, PgStore, MAX_ATTEMPTS};
+use super::{access_keys, backoff, clamp, pg, retryable, PgStore, MAX_ATTEMPTS};
 use crate::iam::*;
 use crate::{AccessKeyRecord, StoreError};
 
@@ -387,7 +387,7 @@ async fn create_user_access_key(
     if held >= i64::from(max_keys) {
         return Ok(IamOutcome::LimitExceeded { limit: max_keys });
     }
-    rows::insert_access_key(c, key).await?;
+    access_keys::insert_access_key(c, key).await?;
     Ok(IamOutcome::Done(()))
 }
 
@@ -663,7 +663,7 @@ impl IamStore for PgStore {
         }
         sqlx::query("SELECT access_key_id, sealed_secret, principal, status, created_at, root_id FROM access_keys WHERE principal = $1 ORDER BY created_at, access_key_id")
             .bind(principal(user_name))
-            .try_map(|r: PgRow| rows::access_key(&r))
+            .try_map(|r: PgRow| access_keys::access_key(&r))
             .fetch_all(&mut *c)
             .await
             .map(IamOutcome::Done)

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::records::{SecretRecord, VersionRecord};
+use crate::{SecretRecord, VersionRecord};
 
 /// Most secrets whose versions are kept; beyond, start afresh (a bound, not an LRU: simple
 /// and cheap).

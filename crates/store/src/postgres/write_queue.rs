@@ -15,7 +15,7 @@ use std::hash::{BuildHasher, RandomState};
 use parking_lot::Mutex as SyncMutex;
 use tokio::sync::{oneshot, Mutex, MutexGuard};
 
-use crate::records::UpdateOutcome;
+use crate::UpdateOutcome;
 use crate::{PlanFn, StoreError};
 
 const STRIPES: usize = 1024;

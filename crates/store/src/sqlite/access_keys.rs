@@ -5,22 +5,20 @@ impl crate::AccessKeyStore for SqliteStore {
     async fn access_key(&self, id: &str) -> Result<Option<AccessKeyRecord>, StoreError> {
         self.read(|c| {
             c.prepare_cached("SELECT access_key_id, sealed_secret, principal, status, created_at, root_id FROM access_keys WHERE access_key_id = ?1")
-                .and_then(|mut s| s.query_row([id], rows::access_key).optional())
+                .and_then(|mut s| s.query_row([id], access_key).optional())
                 .map_err(db("read access key"))
         })
     }
 
     async fn insert_access_key(&self, rec: AccessKeyRecord) -> Result<(), StoreError> {
-        self.writer
-            .write(move |c| rows::insert_access_key(c, &rec))
-            .await
+        self.writer.write(move |c| insert_access_key(c, &rec)).await
     }
 
     async fn root_access_keys(&self) -> Result<Vec<AccessKeyRecord>, StoreError> {
         self.read(|c| {
             c.prepare_cached("SELECT access_key_id, sealed_secret, principal, status, created_at, root_id FROM access_keys WHERE principal = 'root' ORDER BY created_at, access_key_id")
                 .and_then(|mut s| {
-                    s.query_map([], rows::access_key)?
+                    s.query_map([], access_key)?
                         .collect::<rusqlite::Result<Vec<_>>>()
                 })
                 .map_err(db("list root access keys"))
@@ -71,4 +69,24 @@ impl crate::AccessKeyStore for SqliteStore {
             })
             .await
     }
+}
+
+pub(super) fn access_key(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccessKeyRecord> {
+    Ok(AccessKeyRecord {
+        access_key_id: r.get("access_key_id")?,
+        sealed_secret: r.get("sealed_secret")?,
+        principal: r.get("principal")?,
+        status: r.get("status")?,
+        created_at: r.get("created_at")?,
+        root_id: r.get("root_id")?,
+    })
+}
+
+pub(super) fn insert_access_key(c: &Connection, a: &AccessKeyRecord) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO access_keys (access_key_id, sealed_secret, principal, status, created_at, root_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![a.access_key_id, a.sealed_secret, a.principal, a.status, a.created_at, a.root_id],
+    )
+    .map_err(db("write access key"))?;
+    Ok(())
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::records::{SecretRecord, VersionRecord};
+use crate::{SecretRecord, VersionRecord};
 
 /// Most secrets (and, separately, most secrets' version sets) cached; beyond, start afresh.
 const CAPACITY: usize = 100_000;
@@ -96,7 +96,7 @@ impl ReadCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::RotationRecord;
+    use crate::RotationRecord;
     use openkms_domain::stages::StageMap;
 
     fn rec(name: &str, description: &str) -> Arc<SecretRecord> {

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{clamp, db, rows, SqliteStore};
+use super::{access_keys, clamp, db, SqliteStore};
 use crate::iam::*;
 use crate::{AccessKeyRecord, StoreError};
 
@@ -336,7 +336,7 @@ impl IamStore for SqliteStore {
                 if held >= i64::from(max_keys) {
                     return Ok(IamOutcome::LimitExceeded { limit: max_keys });
                 }
-                rows::insert_access_key(c, &key)?;
+                access_keys::insert_access_key(c, &key)?;
                 Ok(IamOutcome::Done(()))
             })
             .await
@@ -352,7 +352,7 @@ impl IamStore for SqliteStore {
             }
             c.prepare_cached("SELECT access_key_id, sealed_secret, principal, status, created_at, root_id FROM access_keys WHERE principal = ?1 ORDER BY created_at, access_key_id")
                 .and_then(|mut s| {
-                    s.query_map([principal(user_name)], rows::access_key)?
+                    s.query_map([principal(user_name)], access_keys::access_key)?
                         .collect::<rusqlite::Result<Vec<_>>>()
                 })
                 .map(IamOutcome::Done)

@@ -10,7 +10,6 @@ mod instances;
 mod keys;
 mod roots;
 mod rotation;
-mod rows;
 mod secrets;
 mod tags;
 mod writer;
@@ -23,8 +22,8 @@ use parking_lot::Mutex;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use crate::records::*;
-use crate::{KeyPlanFn, PlanFn, Store, StoreError};
+use crate::columns::corrupt_in_sqlite;
+use crate::*;
 use openkms_domain::filters::SecretFilter;
 use writer::Writer;
 
@@ -145,13 +144,8 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// A page bound as SQLite's signed integer.
-fn clamp(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 fn db(op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
-    move |source| StoreError::Database { op, source }
+    move |source| corrupt_in_sqlite(&source).unwrap_or(StoreError::Database { op, source })
 }
 
 /// One process owns a SQLite store, so its in-memory replay window sees every request: the

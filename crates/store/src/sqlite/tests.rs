@@ -2,7 +2,6 @@
 //! backend must do is in the conformance suite (`crates/store/tests/conformance.rs`).
 
 use super::*;
-use crate::prelude::*;
 
 /// A fresh store holding the key `k` (Enabled, created by the service so key listings do not
 /// show it) that [`version`] names as its sealing key: versions are written only under an
