@@ -214,6 +214,31 @@ pub struct KeyVersionRecord {
     pub created_at: i64,
 }
 
+impl KeyPlanState {
+    /// The key as `plan` leaves it, or the plan's rejection.
+    pub(crate) fn decide(
+        self,
+        plan: &KeyPlanFn,
+    ) -> Result<KeyRecord, openkms_domain::key::KeyRejection> {
+        let update = plan(&self)?;
+        let mut next = self.key;
+        update.apply_to(&mut next);
+        Ok(next)
+    }
+
+    /// As [`KeyPlanState::decide`], with `version` the key's new primary version.
+    pub(crate) fn decide_new_version(
+        self,
+        version: &KeyVersionRecord,
+        plan: &KeyPlanFn,
+    ) -> Result<KeyRecord, openkms_domain::key::KeyRejection> {
+        let mut next = self.decide(plan)?;
+        next.primary_version_id = version.version_id.clone();
+        next.last_rotation_at = version.created_at;
+        Ok(next)
+    }
+}
+
 impl KeyRecord {
     pub(crate) fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
         Ok(Self {

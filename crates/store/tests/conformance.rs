@@ -269,28 +269,9 @@ conformance!(
     root_keys_change_one_at_a_time_and_the_last_active_one_stays,
 );
 
-fn version(id: &str) -> VersionRecord {
-    VersionRecord {
-        version_id: id.into(),
-        data_type: "text".into(),
-        key_id: "k".into(),
-        key_version_id: "kv".into(),
-        wrapped_key: vec![1, 2],
-        ciphertext: vec![3, 4],
-        created_at: 10,
-    }
-}
-
-fn new_secret(name: &str) -> NewSecret {
-    NewSecret {
-        secret: SecretRecord::generic(name, "v1", 10),
-        tags: vec![TagRecord {
-            key: "a".into(),
-            value: "b".into(),
-        }],
-        first_version: version("v1"),
-    }
-}
+#[path = "common/records.rs"]
+mod records;
+use records::{new_secret, schedule_deletion, version};
 
 async fn create_then_read_back_secret_version_and_tags(f: Fixture) {
     let s = f.store.clone();
@@ -856,21 +837,7 @@ async fn a_version_is_refused_when_its_key_stopped_being_usable_before_the_write
 /// deletion. (Which one wins is up to the backend's scheduling.)
 async fn racing_key_deletion_and_secret_create_never_both_succeed(f: Fixture) {
     let s = f.store.clone();
-    let schedule = s.update_key(
-        "k",
-        Box::new(|st: &KeyPlanState| {
-            if st.protected_secrets > 0 {
-                return Err(openkms_domain::key::KeyRejection::ProtectsSecrets {
-                    secrets: st.protected_secrets,
-                });
-            }
-            Ok(KeyUpdate {
-                key_state: Some("PendingDeletion".into()),
-                delete_at: Some(Some(99)),
-                ..KeyUpdate::default()
-            })
-        }),
-    );
+    let schedule = s.update_key("k", schedule_deletion());
     let mut secret = new_secret("x");
     secret.secret.encryption_key_id = Some("k".into());
     let create = s.create_secret(secret);
@@ -1107,36 +1074,47 @@ async fn reactivating_a_known_root_keeps_its_locator_and_demotes_the_other(f: Fi
     assert_eq!(roots[1].state, "retiring");
 }
 
-/// Twenty PutSecretValue-like writers on one secret at once: each plan sees the previous
-/// one's commit, so every version lands and exactly one holds ACSCurrent.
-async fn concurrent_puts_on_one_secret_lose_no_version_and_keep_one_current(f: Fixture) {
-    let s = f.store.clone();
-    s.create_secret(new_secret("hot")).await.unwrap();
-    let mut tasks = Vec::new();
-    for i in 0..20 {
-        let s = s.clone();
-        tasks.push(tokio::spawn(async move {
-            let id = format!("p{i}");
-            s.update_secret(
-                "hot",
-                Box::new(move |st: &SecretState| {
-                    Ok(SecretUpdate {
-                        insert_version: Some(version(&id)),
-                        stages: Some(st.secret.stages.put_version(&id, &["ACSCurrent".into()])?),
-                        updated_at: 20,
-                        ..Default::default()
-                    })
-                }),
-            )
-            .await
-        }));
-    }
+/// A PutSecretValue-like write, on a task of its own: version `id` of `name` becomes
+/// ACSCurrent.
+fn put_current(
+    s: Arc<dyn Store>,
+    name: &'static str,
+    id: String,
+) -> tokio::task::JoinHandle<Result<UpdateOutcome, StoreError>> {
+    tokio::spawn(async move {
+        s.update_secret(
+            name,
+            Box::new(move |st: &SecretState| {
+                Ok(SecretUpdate {
+                    insert_version: Some(version(&id)),
+                    stages: Some(st.secret.stages.put_version(&id, &["ACSCurrent".into()])?),
+                    updated_at: 20,
+                    ..Default::default()
+                })
+            }),
+        )
+        .await
+    })
+}
+
+async fn all_applied(tasks: Vec<tokio::task::JoinHandle<Result<UpdateOutcome, StoreError>>>) {
     for t in tasks {
         assert!(matches!(
             t.await.unwrap().unwrap(),
             UpdateOutcome::Applied(Some(_))
         ));
     }
+}
+
+/// Twenty PutSecretValue-like writers on one secret at once: each plan sees the previous
+/// one's commit, so every version lands and exactly one holds ACSCurrent.
+async fn concurrent_puts_on_one_secret_lose_no_version_and_keep_one_current(f: Fixture) {
+    let s = f.store.clone();
+    s.create_secret(new_secret("hot")).await.unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|i| put_current(s.clone(), "hot", format!("p{i}")))
+        .collect();
+    all_applied(tasks).await;
     let rec = s.secret("hot").await.unwrap().unwrap();
     assert_eq!(s.versions(rec.id).await.unwrap().len(), 21);
     let current = rec.stages.version_of("ACSCurrent").unwrap().to_owned();
@@ -1677,35 +1655,13 @@ async fn postgres_two_nodes_writing_one_secret_lose_nothing() {
     let f = Fixture::postgres().await;
     let other: Arc<dyn Store> = Arc::new(f.second_node().await);
     f.store.create_secret(new_secret("hot")).await.unwrap();
-    let mut tasks = Vec::new();
-    for i in 0..8 {
-        let s = if i % 2 == 0 {
-            f.store.clone()
-        } else {
-            other.clone()
-        };
-        tasks.push(tokio::spawn(async move {
-            let id = format!("n{i}");
-            s.update_secret(
-                "hot",
-                Box::new(move |st: &SecretState| {
-                    Ok(SecretUpdate {
-                        insert_version: Some(version(&id)),
-                        stages: Some(st.secret.stages.put_version(&id, &["ACSCurrent".into()])?),
-                        updated_at: 20,
-                        ..Default::default()
-                    })
-                }),
-            )
-            .await
-        }));
-    }
-    for t in tasks {
-        assert!(matches!(
-            t.await.unwrap().unwrap(),
-            UpdateOutcome::Applied(Some(_))
-        ));
-    }
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let node = if i % 2 == 0 { &f.store } else { &other };
+            put_current(node.clone(), "hot", format!("n{i}"))
+        })
+        .collect();
+    all_applied(tasks).await;
     let rec = other.secret("hot").await.unwrap().unwrap();
     assert_eq!(other.versions(rec.id).await.unwrap().len(), 9);
     assert!(rec.stages.version_of("ACSCurrent").is_some());

@@ -266,12 +266,10 @@ async fn update_key(
         key,
         protected_secrets: u64::try_from(protected).unwrap_or_default(),
     };
-    let update = match plan(&state) {
-        Ok(u) => u,
+    let next = match state.decide(plan) {
+        Ok(next) => next,
         Err(r) => return Ok(KeyUpdateOutcome::Rejected(r)),
     };
-    let mut next = state.key;
-    update.apply_to(&mut next);
     write_key(c, &next).await?;
     Ok(KeyUpdateOutcome::Applied(Box::new(next)))
 }
@@ -288,15 +286,11 @@ async fn add_key_version(
         key,
         protected_secrets: 0,
     };
-    let update = match plan(&state) {
-        Ok(u) => u,
+    let next = match state.decide_new_version(version, plan) {
+        Ok(next) => next,
         Err(r) => return Ok(KeyUpdateOutcome::Rejected(r)),
     };
     insert_key_version(c, version).await?;
-    let mut next = state.key;
-    update.apply_to(&mut next);
-    next.primary_version_id = version.version_id.clone();
-    next.last_rotation_at = version.created_at;
     write_key(c, &next).await?;
     Ok(KeyUpdateOutcome::Applied(Box::new(next)))
 }
