@@ -2,6 +2,8 @@
 
 use async_trait::async_trait;
 
+use openkms_domain::key::{KeySpec, KeyState, KeyUsage};
+
 use crate::columns::Columns;
 use crate::{StoreError, TagRecord};
 
@@ -122,9 +124,9 @@ pub(crate) use key_version_columns;
 pub struct KeyRecord {
     pub key_id: String,
     pub instance_id: String,
-    pub key_spec: String,
-    pub key_usage: String,
-    pub key_state: String,
+    pub key_spec: KeySpec,
+    pub key_usage: KeyUsage,
+    pub key_state: KeyState,
     pub creator: String,
     pub description: String,
     pub primary_version_id: String,
@@ -140,7 +142,7 @@ pub struct KeyRecord {
 /// A change to one key. `None` fields stay as they are.
 #[derive(Debug, Clone, Default)]
 pub struct KeyUpdate {
-    pub key_state: Option<String>,
+    pub key_state: Option<KeyState>,
     /// `Some(None)` clears the deletion date.
     pub delete_at: Option<Option<i64>>,
     pub description: Option<String>,
@@ -244,9 +246,9 @@ impl KeyRecord {
         Ok(Self {
             key_id: r.text("key_id")?,
             instance_id: r.text("instance_id")?,
-            key_spec: r.text("key_spec")?,
-            key_usage: r.text("key_usage")?,
-            key_state: r.text("key_state")?,
+            key_spec: r.parsed("key_spec", "key spec", KeySpec::parse)?,
+            key_usage: r.parsed("key_usage", "key usage", KeyUsage::parse)?,
+            key_state: r.parsed("key_state", "key state", KeyState::parse)?,
             creator: r.text("creator")?,
             description: r.text("description")?,
             primary_version_id: r.text("primary_version_id")?,

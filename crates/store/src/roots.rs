@@ -72,8 +72,7 @@ pub struct RootRecord {
     pub kind: String,
     /// Where another process finds it: a file path or a PKCS#11 key label.
     pub locator: Option<String>,
-    /// `active`, `retiring` or `retired`.
-    pub state: String,
+    pub state: RootState,
     pub created_at: i64,
 }
 
@@ -90,6 +89,38 @@ pub struct WrappedRow {
 pub enum WrappedTarget {
     KeyVersion { key_id: String, version_id: String },
     AccessKey { access_key_id: String },
+}
+
+/// Where a root of trust stands in a rekey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootState {
+    /// Wraps everything written now.
+    Active,
+    /// Replaced, but rows wrapped by it may remain.
+    Retiring,
+    /// Wraps nothing any more; writes under it are refused.
+    Retired,
+}
+
+impl RootState {
+    /// Reads a stored name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "active" => Some(Self::Active),
+            "retiring" => Some(Self::Retiring),
+            "retired" => Some(Self::Retired),
+            _ => None,
+        }
+    }
+
+    /// The stored name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Retiring => "retiring",
+            Self::Retired => "retired",
+        }
+    }
 }
 
 impl Meta {
@@ -110,7 +141,7 @@ impl RootRecord {
             root_id: r.text("root_id")?,
             kind: r.text("kind")?,
             locator: r.opt_text("locator")?,
-            state: r.text("state")?,
+            state: r.parsed("state", "root state", RootState::parse)?,
             created_at: r.int("created_at")?,
         })
     }

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use openkms_domain::filters::SecretFilter;
 
 use openkms_domain::stages::StageMap;
+use openkms_domain::{SecretDataType, SecretType};
 
 use crate::columns::Columns;
 use crate::dialect::{where_all, Args, Dialect};
@@ -123,7 +124,7 @@ fn is_zero(n: &u32) -> bool {
 pub struct SecretRecord {
     pub id: i64,
     pub name: String,
-    pub secret_type: String,
+    pub secret_type: SecretType,
     pub description: String,
     pub encryption_key_id: Option<String>,
     pub dkms_instance_id: Option<String>,
@@ -148,7 +149,7 @@ impl SecretRecord {
         Self {
             id: 0,
             name: name.into(),
-            secret_type: "Generic".into(),
+            secret_type: SecretType::Generic,
             description: String::new(),
             encryption_key_id: None,
             dkms_instance_id: None,
@@ -168,7 +169,7 @@ impl SecretRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionRecord {
     pub version_id: String,
-    pub data_type: String,
+    pub data_type: SecretDataType,
     pub key_id: String,
     pub key_version_id: String,
     pub wrapped_key: Vec<u8>,
@@ -289,7 +290,7 @@ impl SecretRecord {
         Ok(Self {
             id: r.int("id")?,
             name: r.text("name")?,
-            secret_type: r.text("secret_type")?,
+            secret_type: r.parsed("secret_type", "secret type", |t| SecretType::parse(t).ok())?,
             description: r.text("description")?,
             encryption_key_id: r.opt_text("encryption_key_id")?,
             dkms_instance_id: r.opt_text("dkms_instance_id")?,
@@ -338,7 +339,9 @@ impl VersionRecord {
     pub(crate) fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
         Ok(Self {
             version_id: r.text("version_id")?,
-            data_type: r.text("data_type")?,
+            data_type: r.parsed("data_type", "secret data type", |t| {
+                SecretDataType::parse(t).ok()
+            })?,
             key_id: r.text("key_id")?,
             key_version_id: r.text("key_version_id")?,
             wrapped_key: r.bytes("wrapped_key")?,

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use openkms_domain::key::{KeySpec, KeyState, KeyUsage};
 use openkms_domain::secret::Rejection;
 use openkms_domain::stages::StageMap;
 use openkms_store::postgres::PgStore;
@@ -141,7 +142,7 @@ impl Fixture {
                 root_id: "fp".into(),
                 kind: "file".into(),
                 locator: None,
-                state: "active".into(),
+                state: RootState::Active,
                 created_at: 0,
             })
             .await
@@ -205,7 +206,7 @@ fn bootstrap() -> Bootstrap {
             root_id: "fp".into(),
             kind: "file".into(),
             locator: None,
-            state: "active".into(),
+            state: RootState::Active,
             created_at: 1,
         },
     }
@@ -606,9 +607,9 @@ fn key_record(id: &str, creator: &str) -> KeyRecord {
     KeyRecord {
         key_id: id.into(),
         instance_id: "kst-1".into(),
-        key_spec: "Aliyun_AES_256".into(),
-        key_usage: "ENCRYPT/DECRYPT".into(),
-        key_state: "Enabled".into(),
+        key_spec: KeySpec::Aes256,
+        key_usage: KeyUsage::EncryptDecrypt,
+        key_state: KeyState::Enabled,
         creator: creator.into(),
         description: String::new(),
         primary_version_id: format!("{id}-v1"),
@@ -686,7 +687,7 @@ async fn key_plan_sees_protected_secrets_and_a_rejection_writes_nothing(f: Fixtu
             "k1",
             Box::new(|_| {
                 Ok(KeyUpdate {
-                    key_state: Some("PendingDeletion".into()),
+                    key_state: Some(KeyState::PendingDeletion),
                     delete_at: Some(Some(99)),
                     description: Some("d".into()),
                     ..KeyUpdate::default()
@@ -699,7 +700,7 @@ async fn key_plan_sees_protected_secrets_and_a_rejection_writes_nothing(f: Fixtu
         panic!("not applied: {applied:?}")
     };
     assert_eq!(
-        (k.key_state.as_str(), k.delete_at, k.description.as_str()),
+        (k.key_state.name(), k.delete_at, k.description.as_str()),
         ("PendingDeletion", Some(99), "d")
     );
     assert_eq!(s.key("k1").await.unwrap().unwrap(), *k);
@@ -910,7 +911,7 @@ async fn keys_due_for_rotation_are_enabled_user_keys_one_interval_after_their_la
     let mut due = key_record("due", "u");
     due.rotation_interval_secs = Some(100);
     let mut off = key_record("off", "u");
-    off.key_state = "Disabled".into();
+    off.key_state = KeyState::Disabled;
     off.rotation_interval_secs = Some(100);
     s.create_key(due, key_version_record("due"), vec![])
         .await
@@ -940,7 +941,7 @@ async fn destroying_expired_keys_removes_versions_aliases_and_tags_but_keeps_key
     let s = f.store.clone();
     let pending = |id: &str, at: i64| {
         let mut k = key_record(id, "u");
-        k.key_state = "PendingDeletion".into();
+        k.key_state = KeyState::PendingDeletion;
         k.delete_at = Some(at);
         k
     };
@@ -988,7 +989,7 @@ fn root_record(id: &str) -> RootRecord {
         root_id: id.into(),
         kind: "file".into(),
         locator: Some(format!("/keys/{id}")),
-        state: "active".into(),
+        state: RootState::Active,
         created_at: 5,
     }
 }
@@ -996,7 +997,7 @@ fn root_record(id: &str) -> RootRecord {
 async fn rekey_moves_rows_one_by_one_and_retires_the_old_root_only_when_none_is_left(f: Fixture) {
     f.initialize().await;
     let s = f.store.clone();
-    assert_eq!(s.roots().await.unwrap()[0].state, "active");
+    assert_eq!(s.roots().await.unwrap()[0].state, RootState::Active);
     assert!(s.rows_to_rewrap().await.unwrap().is_empty());
     assert!(s.retire_roots().await.unwrap());
 
@@ -1005,7 +1006,7 @@ async fn rekey_moves_rows_one_by_one_and_retires_the_old_root_only_when_none_is_
     assert_eq!(
         roots
             .iter()
-            .map(|r| (r.root_id.as_str(), r.state.as_str()))
+            .map(|r| (r.root_id.as_str(), r.state.name()))
             .collect::<Vec<_>>(),
         [("new", "active"), ("fp", "retiring")]
     );
@@ -1026,7 +1027,7 @@ async fn rekey_moves_rows_one_by_one_and_retires_the_old_root_only_when_none_is_
     assert_eq!((v.root_id.as_str(), v.wrapped_material.len()), ("new", 50));
     assert_eq!(s.access_key("ak").await.unwrap().unwrap().root_id, "new");
     assert!(s.retire_roots().await.unwrap());
-    assert_eq!(s.roots().await.unwrap()[1].state, "retired");
+    assert_eq!(s.roots().await.unwrap()[1].state, RootState::Retired);
 }
 
 async fn no_row_can_be_written_under_a_retired_or_unknown_root(f: Fixture) {
@@ -1071,7 +1072,7 @@ async fn reactivating_a_known_root_keeps_its_locator_and_demotes_the_other(f: Fi
     let roots = s.roots().await.unwrap();
     assert_eq!(roots[0].root_id, "fp");
     assert_eq!(roots[0].locator.as_deref(), Some("/keys/fp"));
-    assert_eq!(roots[1].state, "retiring");
+    assert_eq!(roots[1].state, RootState::Retiring);
 }
 
 /// A PutSecretValue-like write, on a task of its own: version `id` of `name` becomes

@@ -342,9 +342,9 @@ fn metadata(view: KeyView, describe: bool) -> KeyMetadata {
         deletion_protection: describe.then(|| "Disabled".to_owned()),
         description: k.description,
         key_id: k.key_id,
-        key_spec: k.key_spec,
-        key_state: k.key_state,
-        key_usage: k.key_usage,
+        key_spec: k.key_spec.name().to_owned(),
+        key_state: k.key_state.name().to_owned(),
+        key_usage: k.key_usage.name().to_owned(),
         last_rotation_date: format_unix(k.last_rotation_at),
         next_rotation_date: next_rotation(k.last_rotation_at, k.rotation_interval_secs)
             .map(format_unix),

@@ -87,7 +87,7 @@ pub async fn describe(cx: &Cx<'_>) -> Reply {
         .await?;
     let s = d.secret;
     let rotating = s.rotation.enabled;
-    let managed = s.secret_type != "Generic";
+    let managed = s.secret_type.is_managed();
     Ok(cx.render(&DescribeSecretResponse {
         arn: d.arn,
         automatic_rotation: automatic_rotation(&s.rotation).to_owned(),
@@ -107,7 +107,7 @@ pub async fn describe(cx: &Cx<'_>) -> Reply {
         extended_config: s.extended_config.clone().filter(|_| managed),
         tags: d.tags.map(tags_reply),
         secret_name: s.name.clone(),
-        secret_type: s.secret_type.clone(),
+        secret_type: s.secret_type.wire_name().to_owned(),
     }))
 }
 
@@ -362,11 +362,11 @@ fn value_response<'a>(v: &'a SecretValue, data: &'a str) -> GetSecretValueRespon
         version_id: &v.version.version_id,
         create_time: format_unix(v.version.created_at),
         secret_data: data,
-        secret_data_type: &v.version.data_type,
+        secret_data_type: v.version.data_type.wire_name(),
         version_stages: VersionStages {
             version_stage: v.stages.clone(),
         },
-        secret_type: &v.secret.secret_type,
+        secret_type: v.secret.secret_type.wire_name(),
         automatic_rotation: automatic_rotation(rotation),
         extended_config: v.extended_config(),
         last_rotation_date: rotation.last_at.map(format_unix),
@@ -407,7 +407,7 @@ pub async fn list(cx: &Cx<'_>) -> Reply {
                     planned_delete_time: s.planned_delete_at.map(format_unix),
                     tags: tags.map(tags_reply),
                     secret_name: s.name,
-                    secret_type: s.secret_type,
+                    secret_type: s.secret_type.wire_name().to_owned(),
                 })
                 .collect(),
         },

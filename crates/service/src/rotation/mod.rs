@@ -99,9 +99,9 @@ struct Plan {
 impl Plan {
     fn for_secret(secret: &SecretRecord) -> Result<Self, Error> {
         let unsupported = || Error::RotationUnsupported {
-            secret_type: secret.secret_type.clone(),
+            secret_type: secret.secret_type.wire_name().to_owned(),
         };
-        let ty = SecretType::parse(&secret.secret_type).map_err(|_| unsupported())?;
+        let ty = secret.secret_type;
         let instance_field = authority::instance_field(ty).ok_or_else(unsupported)?;
         let config = secret
             .extended_config
@@ -335,7 +335,7 @@ impl Service {
     /// What rotating this secret acts on; for a database secret, its registered instance
     /// (an unregistered one is refused before anything is written).
     async fn rotation_kind(&self, secret: &SecretRecord) -> Result<Kind, Error> {
-        if secret.secret_type == SecretType::RamCredentials.wire_name() {
+        if secret.secret_type == SecretType::RamCredentials {
             let config = secret
                 .extended_config
                 .as_deref()
@@ -407,7 +407,7 @@ impl Service {
         let now = self.now();
         let version = VersionRecord {
             version_id: version_id.to_owned(),
-            data_type: "text".to_owned(),
+            data_type: openkms_domain::SecretDataType::Text,
             key_id: key.key_id.clone(),
             key_version_id: key.primary_version_id.clone(),
             wrapped_key: sealed.wrapped_key,

@@ -125,7 +125,7 @@ impl Service {
         let record = SecretRecord {
             id: 0,
             name: name.as_str().to_owned(),
-            secret_type: ty.wire_name().to_owned(),
+            secret_type: ty,
             description: description.to_owned(),
             // The effective key, so DescribeSecret names the service key too.
             encryption_key_id: Some(key.key_id.clone()),
@@ -150,7 +150,7 @@ impl Service {
                 .collect(),
             first_version: VersionRecord {
                 version_id: version_id.as_str().to_owned(),
-                data_type: data_type.wire_name().to_owned(),
+                data_type,
                 key_id: key.key_id.clone(),
                 key_version_id: key.primary_version_id.clone(),
                 wrapped_key: sealed.wrapped_key,

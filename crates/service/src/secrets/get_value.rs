@@ -87,7 +87,8 @@ impl Service {
             return Err(Error::DryRun);
         }
         let stages = secret.stages.labels_of(&version.version_id);
-        let with_extended_config = input.fetch_extended_config && secret.secret_type != "Generic";
+        let with_extended_config = input.fetch_extended_config
+            && secret.secret_type != openkms_domain::SecretType::Generic;
         Ok(SecretValue {
             secret,
             version,

@@ -47,7 +47,7 @@ impl Service {
         let labels = parse_version_stages(input.version_stages)?;
         let secret = self.find_secret(&name).await?;
         super::get_value::check_same_secret(&secret, input.authorized_secret)?;
-        if secret.secret_type != SecretType::Generic.wire_name() {
+        if secret.secret_type != SecretType::Generic {
             return Err(Rejection::GenericOnly.into());
         }
         if secret.planned_delete_at.is_some() {
@@ -65,7 +65,7 @@ impl Service {
             .map_err(|_| Error::internal("seal secret value"))?;
         let version = VersionRecord {
             version_id: version_id.as_str().to_owned(),
-            data_type: data_type.wire_name().to_owned(),
+            data_type,
             key_id: key.key_id.clone(),
             key_version_id: key.primary_version_id.clone(),
             wrapped_key: sealed.wrapped_key,
@@ -128,7 +128,7 @@ impl Service {
             .await?
             .ok_or(Error::VersionNotFound)?;
         let stored = self.open_version(&secret.name, &existing).await?;
-        let same = existing.data_type == data_type.wire_name()
+        let same = existing.data_type == data_type
             && openkms_crypto::constant_time_eq(stored.expose_secret(), data.as_bytes());
         if !same {
             return Err(Error::VersionConflict {

@@ -169,7 +169,7 @@ async fn insert_root(c: &mut PgConnection, root: &RootRecord) -> Result<(), Stor
     .bind(&root.root_id)
     .bind(&root.kind)
     .bind(&root.locator)
-    .bind(&root.state)
+    .bind(root.state.name())
     .bind(root.created_at)
     .execute(c)
     .await

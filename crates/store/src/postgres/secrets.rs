@@ -410,7 +410,7 @@ async fn insert_secret(c: &mut PgConnection, s: &SecretRecord) -> Result<Option<
         "INSERT INTO secrets (name, secret_type, description, encryption_key_id, dkms_instance_id, extended_config, rotation_enabled, rotation_interval, next_rotation_at, last_rotation_at, policy, stages, created_at, updated_at, planned_delete_at, rotation_state, rotation_due_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (name) DO NOTHING RETURNING id",
     )
     .bind(&s.name)
-    .bind(&s.secret_type)
+    .bind(s.secret_type.wire_name())
     .bind(&s.description)
     .bind(&s.encryption_key_id)
     .bind(&s.dkms_instance_id)
@@ -466,7 +466,7 @@ async fn insert_version(
     )
     .bind(secret_id)
     .bind(&v.version_id)
-    .bind(&v.data_type)
+    .bind(v.data_type.wire_name())
     .bind(&v.key_id)
     .bind(&v.key_version_id)
     .bind(&v.wrapped_key)

@@ -76,7 +76,7 @@ mod tests {
     fn version(id: &str, ciphertext: u8) -> Arc<VersionRecord> {
         Arc::new(VersionRecord {
             version_id: id.into(),
-            data_type: "text".into(),
+            data_type: openkms_domain::SecretDataType::Text,
             key_id: "k".into(),
             key_version_id: "kv".into(),
             wrapped_key: vec![1],

@@ -103,7 +103,7 @@ mod tests {
         Arc::new(SecretRecord {
             id: 1,
             name: name.into(),
-            secret_type: "Generic".into(),
+            secret_type: openkms_domain::SecretType::Generic,
             description: description.into(),
             encryption_key_id: None,
             dkms_instance_id: None,

@@ -312,7 +312,7 @@ pub(super) fn key_by_id(c: &Connection, key_id: &str) -> Result<Option<KeyRecord
 pub(super) fn insert_key(c: &Connection, k: &KeyRecord) -> Result<(), StoreError> {
     c.execute(
         "INSERT INTO keys (key_id, instance_id, key_spec, key_usage, key_state, creator, description, primary_version_id, created_at, delete_at, rotation_interval_secs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        params![k.key_id, k.instance_id, k.key_spec, k.key_usage, k.key_state, k.creator, k.description, k.primary_version_id, k.created_at, k.delete_at, k.rotation_interval_secs],
+        params![k.key_id, k.instance_id, k.key_spec.name(), k.key_usage.name(), k.key_state.name(), k.creator, k.description, k.primary_version_id, k.created_at, k.delete_at, k.rotation_interval_secs],
     )
     .map_err(db("write key"))?;
     Ok(())
@@ -336,7 +336,7 @@ fn write_key(c: &Connection, k: &KeyRecord) -> Result<(), StoreError> {
     .and_then(|mut s| {
         s.execute(params![
             k.key_id,
-            k.key_state,
+            k.key_state.name(),
             k.delete_at,
             k.description,
             k.rotation_interval_secs,

@@ -159,7 +159,7 @@ fn insert_root(c: &Connection, root: &RootRecord) -> Result<(), StoreError> {
             root.root_id,
             root.kind,
             root.locator,
-            root.state,
+            root.state.name(),
             root.created_at
         ],
     )

@@ -251,7 +251,7 @@ fn insert_secret(c: &Connection, s: &SecretRecord) -> Result<i64, StoreError> {
     .and_then(|mut st| {
         st.execute(params![
             s.name,
-            s.secret_type,
+            s.secret_type.wire_name(),
             s.description,
             s.encryption_key_id,
             s.dkms_instance_id,
@@ -308,7 +308,7 @@ fn insert_version(c: &Connection, secret_id: i64, v: &VersionRecord) -> Result<(
         st.execute(params![
             secret_id,
             v.version_id,
-            v.data_type,
+            v.data_type.wire_name(),
             v.key_id,
             v.key_version_id,
             v.wrapped_key,

@@ -75,7 +75,7 @@ async fn an_installation_from_before_roots_gets_its_one_root_recorded_on_every_r
         (
             roots[0].root_id.as_str(),
             roots[0].kind.as_str(),
-            roots[0].state.as_str()
+            roots[0].state.name()
         ),
         ("oldfp", "file", "active")
     );

@@ -7,7 +7,7 @@ use super::*;
 pub fn version(id: &str) -> VersionRecord {
     VersionRecord {
         version_id: id.into(),
-        data_type: "text".into(),
+        data_type: openkms_domain::SecretDataType::Text,
         key_id: "k".into(),
         key_version_id: "kv".into(),
         wrapped_key: vec![1, 2],
@@ -37,7 +37,7 @@ pub fn schedule_deletion() -> KeyPlanFn {
             });
         }
         Ok(KeyUpdate {
-            key_state: Some("PendingDeletion".into()),
+            key_state: Some(openkms_domain::key::KeyState::PendingDeletion),
             delete_at: Some(Some(99)),
             ..KeyUpdate::default()
         })
