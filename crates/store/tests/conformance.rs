@@ -236,6 +236,7 @@ macro_rules! conformance {
 
 conformance!(
     create_then_read_back_secret_version_and_tags,
+    text_no_domain_value_has_is_a_corrupt_row_never_a_default,
     second_create_of_a_name_reports_it_taken,
     rejected_plan_writes_nothing,
     a_panicking_plan_fails_alone_and_the_store_goes_on_writing,
@@ -1105,6 +1106,45 @@ async fn all_applied(tasks: Vec<tokio::task::JoinHandle<Result<UpdateOutcome, St
             UpdateOutcome::Applied(Some(_))
         ));
     }
+}
+
+/// A stored state, type or data type the domain does not know is refused as corrupt, on
+/// every read of the row, never read as some default.
+async fn text_no_domain_value_has_is_a_corrupt_row_never_a_default(f: Fixture) {
+    let s = f.store.clone();
+    s.create_secret(new_secret("db")).await.unwrap();
+    // Arranged before each first read: SQLite caches what it read.
+    f.exec("UPDATE secrets SET secret_type = 'Vault'").await;
+    let err = s.secret("db").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Corrupt {
+                what: "secret type"
+            }
+        ),
+        "{err:?}"
+    );
+    f.exec("UPDATE secrets SET secret_type = 'Generic'").await;
+    f.exec("UPDATE secret_versions SET data_type = 'hex'").await;
+    let rec = s.secret("db").await.unwrap().unwrap();
+    let err = s.version(&rec, "v1").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Corrupt {
+                what: "secret data type"
+            }
+        ),
+        "{err:?}"
+    );
+    f.exec("UPDATE keys SET key_state = 'Frozen' WHERE key_id = 'k'")
+        .await;
+    let err = s.key("k").await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Corrupt { what: "key state" }),
+        "{err:?}"
+    );
 }
 
 /// Twenty PutSecretValue-like writers on one secret at once: each plan sees the previous
