@@ -205,7 +205,7 @@ pub enum AliasOutcome {
     NotFound,
 }
 
-/// A KMS key version; the material is wrapped by the root key.
+/// A KMS key version; the material is wrapped by a root of trust (a key file or an HSM key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyVersionRecord {
     pub key_id: String,

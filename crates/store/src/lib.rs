@@ -1,7 +1,13 @@
-//! openkms-store: persistence behind one [`Store`] trait, on SQLite (one node, the default) or
-//! PostgreSQL (several nodes, [`postgres`]). SQL and backend differences stay here; the rows
-//! hold only sealed bytes and metadata, never plaintext. `tests/conformance.rs` runs one suite
-//! on both backends.
+//! openkms-store: persistence behind one trait per aggregate ([`Store`] is all of them), on
+//! SQLite (one node, the default) or PostgreSQL (several nodes, [`postgres`]). SQL and backend
+//! differences stay here; the rows hold only sealed bytes and metadata, never plaintext.
+//! `tests/conformance.rs` runs one suite on both backends.
+//!
+//! Each aggregate has one file here (`keys.rs`: its trait, its records, their row mapping and
+//! the SQL both backends share) and one per backend (`sqlite/keys.rs`, `postgres/keys.rs`: the
+//! trait's impl in the trait's order, then its statements), so the two backends read side by
+//! side. Rows are read by column name (`columns.rs`); stored names of domain values are parsed
+//! once, there, and text no domain value has is [`StoreError::Corrupt`].
 //!
 //! Writes that depend on current state (`update_secret`) take a plan function that sees the
 //! state inside the transaction, so each write is one transaction on every backend.
