@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as P11Error, RvError};
@@ -23,6 +23,7 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
+use parking_lot::Mutex;
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::root_of_trust::{RootKind, RootOfTrust};
@@ -227,7 +228,7 @@ impl Pkcs11Token {
 
     /// A logged-in read-write session from the pool, or a new one.
     fn session(&self) -> Result<Session, Pkcs11Error> {
-        if let Some(s) = self.sessions.lock().ok().and_then(|mut p| p.pop()) {
+        if let Some(s) = self.sessions.lock().pop() {
             return Ok(s);
         }
         let session = self
@@ -246,10 +247,9 @@ impl Pkcs11Token {
     }
 
     fn give_back(&self, session: Session) {
-        if let Ok(mut pool) = self.sessions.lock() {
-            if pool.len() < POOL_KEEP {
-                pool.push(session);
-            }
+        let mut pool = self.sessions.lock();
+        if pool.len() < POOL_KEEP {
+            pool.push(session);
         }
     }
 }
@@ -336,10 +336,7 @@ fn shared_context(module: &Path) -> Result<Pkcs11, Pkcs11Error> {
         path: module.to_owned(),
         source,
     };
-    let mut contexts = CONTEXTS
-        .get_or_init(Default::default)
-        .lock()
-        .map_err(|_| load(P11Error::NotSupported))?;
+    let mut contexts = CONTEXTS.get_or_init(Default::default).lock();
     if let Some(ctx) = contexts.get(module) {
         return Ok(ctx.clone());
     }

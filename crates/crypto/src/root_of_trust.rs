@@ -10,7 +10,9 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 
 use crate::pkcs11::{Pkcs11Error, Pkcs11Token};
 use crate::root_key::{RootKey, RootKeyError};
@@ -94,14 +96,12 @@ impl RootSet {
 
     /// Adds a root (a new one from `rekey`, or an old one loaded on demand).
     pub fn insert(&self, root: Arc<dyn RootOfTrust>) {
-        if let Ok(mut m) = self.roots.write() {
-            m.insert(root.id().to_owned(), root);
-        }
+        self.roots.write().insert(root.id().to_owned(), root);
     }
 
     /// The root with this id, if loaded.
     pub fn get(&self, id: &str) -> Option<Arc<dyn RootOfTrust>> {
-        self.roots.read().ok()?.get(id).cloned()
+        self.roots.read().get(id).cloned()
     }
 
     /// Wraps KMS key material under the root `root_id`.

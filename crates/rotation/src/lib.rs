@@ -15,6 +15,7 @@
 mod mysql;
 mod postgres;
 mod redis_acl;
+mod sql;
 pub mod tls;
 
 pub use tls::TlsMode;
@@ -247,23 +248,29 @@ impl Target {
             if let Some(t) = template {
                 check_account_name(t)?;
             }
-            match self.engine {
-                Engine::Mysql => mysql::set_password(self, admin, target, template).await,
-                Engine::Postgresql => postgres::set_password(self, admin, target, template).await,
-                Engine::Redis => redis_acl::set_password(self, admin, target, template).await,
-            }
+            check_generated_password(target.password)?;
+            self.timed(async {
+                match self.engine {
+                    Engine::Mysql => mysql::set_password(self, admin, target, template).await,
+                    Engine::Postgresql => {
+                        postgres::set_password(self, admin, target, template).await
+                    }
+                    Engine::Redis => redis_acl::set_password(self, admin, target, template).await,
+                }
+            })
+            .await
         })
     }
 
     /// Logs in with `credential` and runs a trivial command.
     pub fn verify<'a>(&'a self, credential: Credential<'a>) -> BoxFuture<'a> {
-        Box::pin(async move {
+        Box::pin(self.timed(async move {
             match self.engine {
                 Engine::Mysql => mysql::verify(self, credential).await,
                 Engine::Postgresql => postgres::verify(self, credential).await,
                 Engine::Redis => redis_acl::verify(self, credential).await,
             }
-        })
+        }))
     }
 
     fn unreachable(&self, reason: impl std::fmt::Display) -> TargetError {
@@ -294,6 +301,22 @@ impl Target {
             mode: self.tls.name(),
             reason,
         })
+    }
+
+    /// A failed login: TLS when TLS failed, else `refusal` (the server's answer) when there is
+    /// one, else the target did not answer.
+    fn login_failed(
+        &self,
+        e: impl std::error::Error + 'static,
+        refusal: Option<String>,
+    ) -> TargetError {
+        if let Some(tls) = self.tls_failure(&e) {
+            return tls;
+        }
+        match refusal {
+            Some(reason) => self.refused("the login", reason),
+            None => self.unreachable(e),
+        }
     }
 
     fn no_such_account(&self, account: &str) -> TargetError {

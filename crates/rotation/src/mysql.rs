@@ -4,7 +4,7 @@
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlRow, MySqlSslMode};
 use sqlx::{Connection, Executor, Row};
 
-use crate::{check_generated_password, Credential, Target, TargetError, TlsMode};
+use crate::{sql, Credential, Target, TargetError, TlsMode};
 
 async fn connect(t: &Target, c: Credential<'_>) -> Result<MySqlConnection, TargetError> {
     let mut opts = MySqlConnectOptions::new()
@@ -26,29 +26,11 @@ async fn connect(t: &Target, c: Credential<'_>) -> Result<MySqlConnection, Targe
     }
     MySqlConnection::connect_with(&opts)
         .await
-        .map_err(|e| login_error(t, e))
-}
-
-fn login_error(t: &Target, e: sqlx::Error) -> TargetError {
-    if let Some(tls) = t.tls_failure(&e) {
-        return tls;
-    }
-    match e {
-        sqlx::Error::Database(d) => t.refused("the login", d.message()),
-        other => t.unreachable(other),
-    }
+        .map_err(|e| sql::login_error(t, e))
 }
 
 pub async fn verify(t: &Target, c: Credential<'_>) -> Result<(), TargetError> {
-    t.timed(async {
-        let mut conn = connect(t, c).await?;
-        conn.execute(sqlx::raw_sql("SELECT 1"))
-            .await
-            .map_err(|e| t.refused("SELECT 1", e))?;
-        let _ = conn.close().await;
-        Ok(())
-    })
-    .await
+    sql::select_one(t, connect(t, c).await?).await
 }
 
 pub async fn set_password(
@@ -57,68 +39,67 @@ pub async fn set_password(
     target: Credential<'_>,
     template: Option<&str>,
 ) -> Result<(), TargetError> {
-    check_generated_password(target.password)?;
     // Statements go through `Executor` methods: `RawSql`'s own async methods make the
     // future's `Send` bound higher-ranked, which the server's spawned tasks cannot meet.
-    t.timed(async {
-        let mut conn = connect(t, admin).await?;
-        let hosts_sql = "SELECT CAST(Host AS CHAR) FROM mysql.user WHERE User = ?";
-        let rows = sqlx::query(hosts_sql)
-            .bind(target.account.to_owned())
-            .fetch_all(&mut conn)
-            .await
-            .map_err(|e| t.refused("reading mysql.user", e))?;
-        let mut hosts = texts(t, &rows)?;
+    let mut conn = connect(t, admin).await?;
+    let mut hosts = hosts_of(t, &mut conn, target.account).await?;
+    if hosts.is_empty() {
+        let Some(template) = template else {
+            return Err(t.no_such_account(target.account));
+        };
+        hosts = hosts_of(t, &mut conn, template).await?;
         if hosts.is_empty() {
-            let Some(template) = template else {
-                return Err(t.no_such_account(target.account));
-            };
-            let rows = sqlx::query(hosts_sql)
-                .bind(template.to_owned())
-                .fetch_all(&mut conn)
-                .await
-                .map_err(|e| t.refused("reading mysql.user", e))?;
-            hosts = texts(t, &rows)?;
-            if hosts.is_empty() {
-                return Err(t.no_such_account(template));
-            }
-            for host in &hosts {
-                let create = format!(
-                    "CREATE USER {} IDENTIFIED BY '{}'",
-                    user_at(target.account, host),
-                    target.password
-                );
-                conn.execute(sqlx::raw_sql(&create))
-                    .await
-                    .map_err(|e| t.refused("CREATE USER", e))?;
-                let show = format!("SHOW GRANTS FOR {}", user_at(template, host));
-                let rows = conn
-                    .fetch_all(sqlx::raw_sql(&show))
-                    .await
-                    .map_err(|e| t.refused("SHOW GRANTS", e))?;
-                for grant in texts(t, &rows)? {
-                    if let Some(sql) = clone_grant(&grant, template, target.account, host) {
-                        conn.execute(sqlx::raw_sql(&sql))
-                            .await
-                            .map_err(|e| t.refused("GRANT", e))?;
-                    }
-                }
-            }
+            return Err(t.no_such_account(template));
         }
         for host in &hosts {
-            let sql = format!(
-                "ALTER USER {} IDENTIFIED BY '{}'",
+            let create = format!(
+                "CREATE USER {} IDENTIFIED BY '{}'",
                 user_at(target.account, host),
                 target.password
             );
-            conn.execute(sqlx::raw_sql(&sql))
+            conn.execute(sqlx::raw_sql(&create))
                 .await
-                .map_err(|e| t.refused("ALTER USER", e))?;
+                .map_err(|e| t.refused("CREATE USER", e))?;
+            let show = format!("SHOW GRANTS FOR {}", user_at(template, host));
+            let rows = conn
+                .fetch_all(sqlx::raw_sql(&show))
+                .await
+                .map_err(|e| t.refused("SHOW GRANTS", e))?;
+            for grant in texts(t, &rows)? {
+                if let Some(sql) = clone_grant(&grant, template, target.account, host) {
+                    conn.execute(sqlx::raw_sql(&sql))
+                        .await
+                        .map_err(|e| t.refused("GRANT", e))?;
+                }
+            }
         }
-        let _ = conn.close().await;
-        Ok(())
-    })
-    .await
+    }
+    for host in &hosts {
+        let sql = format!(
+            "ALTER USER {} IDENTIFIED BY '{}'",
+            user_at(target.account, host),
+            target.password
+        );
+        conn.execute(sqlx::raw_sql(&sql))
+            .await
+            .map_err(|e| t.refused("ALTER USER", e))?;
+    }
+    let _ = conn.close().await;
+    Ok(())
+}
+
+/// The hosts `account` has an entry for: none when there is no such account.
+async fn hosts_of(
+    t: &Target,
+    conn: &mut MySqlConnection,
+    account: &str,
+) -> Result<Vec<String>, TargetError> {
+    let rows = sqlx::query("SELECT CAST(Host AS CHAR) FROM mysql.user WHERE User = ?")
+        .bind(account.to_owned())
+        .fetch_all(conn)
+        .await
+        .map_err(|e| t.refused("reading mysql.user", e))?;
+    texts(t, &rows)
 }
 
 /// The template's GRANT statement re-addressed to the clone, without the template's

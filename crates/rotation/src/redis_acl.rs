@@ -6,7 +6,7 @@ use redis::{
     ConnectionAddr, ConnectionInfo, ProtocolVersion, RedisConnectionInfo, TlsCertificates,
 };
 
-use crate::{check_generated_password, Credential, Target, TargetError, TlsMode};
+use crate::{Credential, Target, TargetError, TlsMode};
 
 async fn connect(t: &Target, c: Credential<'_>) -> Result<MultiplexedConnection, TargetError> {
     let addr = match t.tls {
@@ -52,13 +52,9 @@ async fn connect(t: &Target, c: Credential<'_>) -> Result<MultiplexedConnection,
         .get_multiplexed_async_connection()
         .await
         .map_err(|e| {
-            if let Some(tls) = t.tls_failure(&e) {
-                return tls;
-            }
-            match e.kind() {
-                redis::ErrorKind::AuthenticationFailed => t.refused("the login", e),
-                _ => t.unreachable(e),
-            }
+            let refusal =
+                (e.kind() == redis::ErrorKind::AuthenticationFailed).then(|| e.to_string());
+            t.login_failed(e, refusal)
         })
 }
 
@@ -69,15 +65,12 @@ pub async fn verify(t: &Target, c: Credential<'_>) -> Result<(), TargetError> {
             "an empty password is never a rotated credential",
         ));
     }
-    t.timed(async {
-        let mut conn = connect(t, c).await?;
-        redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .map_err(|e| t.refused("PING", e))?;
-        Ok(())
-    })
-    .await
+    let mut conn = connect(t, c).await?;
+    redis::cmd("PING")
+        .query_async::<String>(&mut conn)
+        .await
+        .map_err(|e| t.refused("PING", e))?;
+    Ok(())
 }
 
 pub async fn set_password(
@@ -86,33 +79,29 @@ pub async fn set_password(
     target: Credential<'_>,
     template: Option<&str>,
 ) -> Result<(), TargetError> {
-    check_generated_password(target.password)?;
-    t.timed(async {
-        let mut conn = connect(t, admin).await?;
-        let users: Vec<String> = redis::cmd("ACL")
-            .arg("LIST")
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| t.refused("ACL LIST", e))?;
-        let mut cmd = redis::cmd("ACL");
-        cmd.arg("SETUSER").arg(target.account);
-        if rules_of(&users, target.account).is_some() {
-            cmd.arg("resetpass");
-        } else {
-            let template = template.ok_or_else(|| t.no_such_account(target.account))?;
-            let rules = rules_of(&users, template).ok_or_else(|| t.no_such_account(template))?;
-            cmd.arg("reset");
-            for rule in rules {
-                cmd.arg(rule);
-            }
+    let mut conn = connect(t, admin).await?;
+    let users: Vec<String> = redis::cmd("ACL")
+        .arg("LIST")
+        .query_async(&mut conn)
+        .await
+        .map_err(|e| t.refused("ACL LIST", e))?;
+    let mut cmd = redis::cmd("ACL");
+    cmd.arg("SETUSER").arg(target.account);
+    if rules_of(&users, target.account).is_some() {
+        cmd.arg("resetpass");
+    } else {
+        let template = template.ok_or_else(|| t.no_such_account(target.account))?;
+        let rules = rules_of(&users, template).ok_or_else(|| t.no_such_account(template))?;
+        cmd.arg("reset");
+        for rule in rules {
+            cmd.arg(rule);
         }
-        cmd.arg(format!(">{}", target.password));
-        cmd.query_async::<()>(&mut conn)
-            .await
-            .map_err(|e| t.refused("ACL SETUSER", e))?;
-        Ok(())
-    })
-    .await
+    }
+    cmd.arg(format!(">{}", target.password));
+    cmd.query_async::<()>(&mut conn)
+        .await
+        .map_err(|e| t.refused("ACL SETUSER", e))?;
+    Ok(())
 }
 
 /// A user's rules from `ACL LIST` lines (`user <name> on #<hash> ~* &* +@all`), without the

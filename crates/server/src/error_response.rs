@@ -45,7 +45,7 @@ impl From<Staleness> for ApiError {
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        use openkms_domain::secret::Rejection;
+        use openkms_service::error::Rejection;
         let code = match &e {
             Error::Invalid(v) if v.is_missing() => ErrorCode::MissingParameter,
             Error::Invalid(_) => ErrorCode::InvalidParameter,

@@ -7,8 +7,9 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::Mutex;
 use std::time::Instant;
+
+use parking_lot::Mutex;
 
 /// Shards of the bucket map (a power of two).
 const SHARDS: usize = 64;
@@ -62,8 +63,7 @@ impl RateLimiter {
         let Some(shard) = self.shards.get(index) else {
             return true;
         };
-        // A poisoned shard only held token counts: keep using them.
-        let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+        let mut shard = shard.lock();
         let limit = self.limit;
         if let Some(bucket) = shard.buckets.get_mut(access_key_id) {
             return bucket.take(limit, now);
@@ -86,15 +86,12 @@ impl RateLimiter {
     #[cfg(test)]
     fn contains(&self, key: &str) -> bool {
         let index = (self.hasher.hash_one(key) as usize) & (SHARDS - 1);
-        self.shards[index].lock().unwrap().buckets.contains_key(key)
+        self.shards[index].lock().buckets.contains_key(key)
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().map(|s| s.buckets.len()).unwrap_or(0))
-            .sum()
+        self.shards.iter().map(|s| s.lock().buckets.len()).sum()
     }
 }
 

@@ -4,9 +4,10 @@
 //! started with. A new set that does not load is refused and the previous one keeps serving.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use parking_lot::{Mutex, RwLock};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -100,10 +101,7 @@ impl TlsConfig {
 
     /// The config a new connection is served with.
     pub(crate) fn current(&self) -> Arc<ServerConfig> {
-        match self.current.read() {
-            Ok(c) => c.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.current.read().clone()
     }
 
     /// Whether clients must present a certificate.
@@ -116,16 +114,11 @@ impl TlsConfig {
     pub fn reload(&self, why: &'static str) -> bool {
         let seen = stamps(&self.files);
         let outcome = build(&self.files);
-        if let Ok(mut s) = self.seen.lock() {
-            *s = seen;
-        }
+        *self.seen.lock() = seen;
         match outcome {
             Ok((config, not_after)) => {
                 publish_expiry(not_after);
-                match self.current.write() {
-                    Ok(mut c) => *c = Arc::new(config),
-                    Err(poisoned) => *poisoned.into_inner() = Arc::new(config),
-                }
+                *self.current.write() = Arc::new(config);
                 metrics::counter!(TLS_RELOADS, "outcome" => "loaded").increment(1);
                 tracing::info!(
                     trigger = why,
@@ -149,7 +142,8 @@ impl TlsConfig {
     /// Reloads if any of the files changed since the last attempt.
     fn reload_if_changed(&self) {
         let now = stamps(&self.files);
-        let changed = self.seen.lock().map(|s| *s != now).unwrap_or(true);
+        // The guard must be gone before `reload` takes the lock again.
+        let changed = *self.seen.lock() != now;
         if changed {
             self.reload("file change");
         }

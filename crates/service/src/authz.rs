@@ -354,9 +354,7 @@ impl Service {
     /// Empties the identity-policy cache: attachments, policy versions or users changed.
     pub(crate) fn forget_identity_policies(&self) {
         self.policy_generation.fetch_add(1, Ordering::SeqCst);
-        if let Ok(mut map) = self.identity_policies.write() {
-            map.clear();
-        }
+        self.identity_policies.write().clear();
     }
 
     fn denied(&self, action: &str, resource: &str) -> Error {
@@ -449,12 +447,7 @@ impl Service {
 
     /// The compiled secret policy, from the cache keyed by its text.
     fn secret_policy(&self, text: &str) -> Result<Arc<Policy>, Error> {
-        if let Some(p) = self
-            .secret_policies
-            .read()
-            .ok()
-            .and_then(|m| m.get(text).cloned())
-        {
+        if let Some(p) = self.secret_policies.read().get(text).cloned() {
             return Ok(p);
         }
         // Stored policies were checked when written; one that no longer parses grants nothing.
@@ -462,12 +455,11 @@ impl Service {
             Policy::parse_secret(text)
                 .map_err(|_| Error::internal("compile a stored secret policy"))?,
         );
-        if let Ok(mut m) = self.secret_policies.write() {
-            if m.len() >= SECRET_POLICY_CACHE_MAX {
-                m.clear();
-            }
-            m.insert(text.to_owned(), policy.clone());
+        let mut m = self.secret_policies.write();
+        if m.len() >= SECRET_POLICY_CACHE_MAX {
+            m.clear();
         }
+        m.insert(text.to_owned(), policy.clone());
         Ok(policy)
     }
 
@@ -477,12 +469,7 @@ impl Service {
         &self,
         principal: &str,
     ) -> Result<IdentityPolicies, Error> {
-        if let Some(p) = self
-            .identity_policies
-            .read()
-            .ok()
-            .and_then(|m| m.get(principal).cloned())
-        {
+        if let Some(p) = self.identity_policies.read().get(principal).cloned() {
             return Ok(p);
         }
         let generation = self.policy_generation.load(Ordering::SeqCst);
@@ -502,10 +489,9 @@ impl Service {
             }
         }
         let policies: IdentityPolicies = Arc::new(policies);
-        if let Ok(mut m) = self.identity_policies.write() {
-            if self.policy_generation.load(Ordering::SeqCst) == generation {
-                m.insert(principal.to_owned(), policies.clone());
-            }
+        let mut m = self.identity_policies.write();
+        if self.policy_generation.load(Ordering::SeqCst) == generation {
+            m.insert(principal.to_owned(), policies.clone());
         }
         Ok(policies)
     }

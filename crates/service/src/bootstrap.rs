@@ -4,7 +4,7 @@
 //! A mismatch is a startup error, never a silent re-initialisation.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use openkms_crypto::{KeyMaterial, RootFinder, RootOfTrust, SecretBytes};
 use openkms_domain::key::{KeySpec, KeyState, KeyUsage};
@@ -12,6 +12,7 @@ use openkms_store::{
     AccessKeyRecord, Bootstrap, KeyRecord, KeyVersionRecord, Meta, RootRecord, RootState, Store,
     StoreError,
 };
+use parking_lot::RwLock;
 
 use crate::keyring::Keyring;
 use crate::replay::ReplayGuard;

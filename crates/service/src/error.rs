@@ -1,7 +1,9 @@
 //! The service's error vocabulary: what went wrong in API terms, with no HTTP in it. The server
 //! maps each variant to Alibaba's Code and status once.
 
-use openkms_domain::secret::Rejection;
+/// A secret change the domain's rules refused: carried by [`Error::Rejected`], so part of the
+/// service's answer that the server maps to a Code.
+pub use openkms_domain::secret::Rejection;
 use openkms_domain::ValidationError;
 use openkms_store::StoreError;
 

@@ -127,10 +127,9 @@ impl Service {
 
     /// Forgets cached access keys matching `pred`, so their next request reads the store.
     fn forget_access_keys(&self, pred: impl Fn(&str, &crate::AccessKeyEntry) -> bool) {
-        if let Ok(mut cache) = self.access_keys.write() {
-            cache.generation = cache.generation.wrapping_add(1);
-            cache.entries.retain(|id, entry| !pred(id, entry));
-        }
+        let mut cache = self.access_keys.write();
+        cache.generation = cache.generation.wrapping_add(1);
+        cache.entries.retain(|id, entry| !pred(id, entry));
     }
 
     /// Forgets every cached access key and compiled identity policy, so the next request of

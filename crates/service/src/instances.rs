@@ -9,13 +9,23 @@ use crate::{Caller, Error, Service};
 
 const MAX_PAGE_SIZE: u64 = 100;
 
-/// One page of instances with their ARNs.
+/// A KMS instance with what it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceView {
+    pub instance_id: String,
+    pub arn: String,
+    pub created_at: i64,
+    pub key_count: u64,
+    pub secret_count: u64,
+}
+
+/// One page of instances.
 #[derive(Debug)]
 pub struct InstancePage {
     pub page_number: u64,
     pub page_size: u64,
     pub total_count: u64,
-    pub instances: Vec<(InstanceRecord, String)>,
+    pub instances: Vec<InstanceView>,
 }
 
 impl Service {
@@ -52,20 +62,29 @@ impl Service {
             total_count: total,
             instances: found_page
                 .into_iter()
-                .map(|r| {
-                    let arn = instance_arn(self.region(), self.account_id(), &r.instance_id);
-                    (r, arn)
-                })
+                .map(|r| self.instance_view(r))
                 .collect(),
         })
     }
 
     /// GetKmsInstance.
-    pub async fn get_kms_instance(&self, _c: &Caller, id: &str) -> Result<InstanceRecord, Error> {
-        self.store
+    pub async fn get_kms_instance(&self, _c: &Caller, id: &str) -> Result<InstanceView, Error> {
+        let rec = self
+            .store
             .instance(id)
             .await?
-            .ok_or(Error::InstanceNotFound)
+            .ok_or(Error::InstanceNotFound)?;
+        Ok(self.instance_view(rec))
+    }
+
+    fn instance_view(&self, r: InstanceRecord) -> InstanceView {
+        InstanceView {
+            arn: instance_arn(self.region(), self.account_id(), &r.instance_id),
+            instance_id: r.instance_id,
+            created_at: r.created_at,
+            key_count: r.key_count,
+            secret_count: r.secret_count,
+        }
     }
 }
 

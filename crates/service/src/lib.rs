@@ -25,10 +25,11 @@ pub mod tags;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use openkms_crypto::{Kek, KeyMaterial, SecretBytes};
 use openkms_store::{KeyRecord, Meta, Store};
+use parking_lot::RwLock;
 
 pub use bootstrap::{BootstrapError, StartOptions, StartRoot, Started};
 pub use caller::Caller;
@@ -111,12 +112,12 @@ impl Service {
 
     /// Looks up an access key for signature checking; cached after the first read.
     pub async fn access_key(&self, id: &str) -> Result<Option<Arc<AccessKeyEntry>>, Error> {
-        let generation = match self.access_keys.read() {
-            Ok(cache) => match cache.entries.get(id) {
+        let generation = {
+            let cache = self.access_keys.read();
+            match cache.entries.get(id) {
                 Some(e) => return Ok(Some(e.clone())),
                 None => cache.generation,
-            },
-            Err(_) => u64::MAX,
+            }
         };
         let Some(rec) = self.store.access_key(id).await? else {
             return Ok(None);
@@ -136,12 +137,11 @@ impl Service {
             active: rec.status == "Active",
             session: None,
         });
-        if let Ok(mut cache) = self.access_keys.write() {
-            // A key deactivated or deleted while this lookup ran bumped the generation: the
-            // row read before that change must not go back into the cache.
-            if cache.generation == generation {
-                cache.entries.insert(id.to_owned(), entry.clone());
-            }
+        let mut cache = self.access_keys.write();
+        // A key deactivated or deleted while this lookup ran bumped the generation: the row
+        // read before that change must not go back into the cache.
+        if cache.generation == generation {
+            cache.entries.insert(id.to_owned(), entry.clone());
         }
         Ok(Some(entry))
     }

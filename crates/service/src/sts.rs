@@ -273,33 +273,31 @@ impl Service {
 
     /// The RoleId of the role named `role` now, `None` if there is none; cached.
     async fn current_role_id(&self, role: &str) -> Result<Option<String>, Error> {
-        let generation = match self.role_ids.read() {
-            Ok(cache) => match cache.entries.get(role) {
+        let generation = {
+            let cache = self.role_ids.read();
+            match cache.entries.get(role) {
                 Some(id) => return Ok(id.clone()),
                 None => cache.generation,
-            },
-            Err(_) => u64::MAX,
+            }
         };
         let id = self.store.role(role).await?.map(|r| r.role_id);
-        if let Ok(mut cache) = self.role_ids.write() {
-            // A role created or deleted while this lookup ran bumped the generation: what was
-            // read before that change must not go back into the cache.
-            if cache.generation == generation {
-                if cache.entries.len() >= ROLE_ID_CACHE_MAX {
-                    cache.entries.clear();
-                }
-                cache.entries.insert(role.to_owned(), id.clone());
+        let mut cache = self.role_ids.write();
+        // A role created or deleted while this lookup ran bumped the generation: what was
+        // read before that change must not go back into the cache.
+        if cache.generation == generation {
+            if cache.entries.len() >= ROLE_ID_CACHE_MAX {
+                cache.entries.clear();
             }
+            cache.entries.insert(role.to_owned(), id.clone());
         }
         Ok(id)
     }
 
     /// Empties the role-id cache: a role was created or deleted (here, or on another node).
     pub(crate) fn forget_role_ids(&self) {
-        if let Ok(mut cache) = self.role_ids.write() {
-            cache.generation = cache.generation.wrapping_add(1);
-            cache.entries.clear();
-        }
+        let mut cache = self.role_ids.write();
+        cache.generation = cache.generation.wrapping_add(1);
+        cache.entries.clear();
     }
 
     /// GetCallerIdentity.

@@ -22,10 +22,50 @@ pub enum TagTarget<'a> {
     Certificate(&'a str),
 }
 
+/// One tag of a resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagView {
+    pub key: String,
+    pub value: String,
+}
+
+impl From<TagRecord> for TagView {
+    fn from(t: TagRecord) -> Self {
+        Self {
+            key: t.key,
+            value: t.value,
+        }
+    }
+}
+
+/// Tag rows as the store returns them, as views.
+pub(crate) fn tag_views(tags: Vec<TagRecord>) -> Vec<TagView> {
+    tags.into_iter().map(TagView::from).collect()
+}
+
+/// One (resource, tag) row of ListTagResources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceTagView {
+    /// The secret's name or the key's id.
+    pub resource_id: String,
+    pub key: String,
+    pub value: String,
+}
+
+impl From<TagRow> for ResourceTagView {
+    fn from(r: TagRow) -> Self {
+        Self {
+            resource_id: r.resource_id,
+            key: r.key,
+            value: r.value,
+        }
+    }
+}
+
 /// One page of ListTagResources.
 #[derive(Debug)]
 pub struct TagPage {
-    pub rows: Vec<TagRow>,
+    pub rows: Vec<ResourceTagView>,
     pub next_token: Option<String>,
 }
 
@@ -43,7 +83,7 @@ impl Service {
             kind,
             vec![TagChange {
                 resource_id: id,
-                set: records(&tags),
+                set: tag_records(&tags),
                 ..Default::default()
             }],
         )
@@ -89,7 +129,7 @@ impl Service {
             .collect::<Result<Vec<_>, _>>()?;
         openkms_domain::check_tag_set("Tag", &parsed)?;
         let ids = self.resource_ids(kind, resource_ids)?;
-        let set = records(&parsed);
+        let set = tag_records(&parsed);
         self.change_tags(
             kind,
             ids.into_iter()
@@ -197,7 +237,10 @@ impl Service {
         } else {
             None
         };
-        Ok(TagPage { rows, next_token })
+        Ok(TagPage {
+            rows: rows.into_iter().map(ResourceTagView::from).collect(),
+            next_token,
+        })
     }
 
     /// ListResourceTags: a key's tags.
@@ -205,9 +248,9 @@ impl Service {
         &self,
         _c: &Caller,
         key_id: &str,
-    ) -> Result<Vec<TagRecord>, Error> {
+    ) -> Result<Vec<TagView>, Error> {
         let key = self.resolve_key(key_id).await?;
-        Ok(self.store.key_tags(&key.key_id).await?)
+        Ok(tag_views(self.store.key_tags(&key.key_id).await?))
     }
 
     async fn change_tags(&self, kind: ResourceKind, changes: Vec<TagChange>) -> Result<(), Error> {
@@ -286,7 +329,8 @@ impl Service {
     }
 }
 
-fn records(tags: &[Tag]) -> Vec<TagRecord> {
+/// Parsed tags as the store writes them.
+pub(crate) fn tag_records(tags: &[Tag]) -> Vec<TagRecord> {
     tags.iter()
         .map(|t| TagRecord {
             key: t.key().to_owned(),

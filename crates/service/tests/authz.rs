@@ -5,7 +5,7 @@
 use openkms_service::authz::{KeyUse, Target};
 use openkms_service::iam::NewUser;
 use openkms_service::keys::CreateKeyInput;
-use openkms_service::secrets::{CreateSecretInput, DeleteMode, GetSecretValueInput};
+use openkms_service::secrets::{CreateSecretInput, DeleteMode, GetSecretValueInput, VersionInput};
 use openkms_service::{Caller, Error, Service};
 
 mod common;
@@ -16,7 +16,6 @@ async fn key(svc: &Service) -> String {
     svc.create_key(&caller(), CreateKeyInput::default())
         .await
         .unwrap()
-        .key
         .key_id
 }
 
@@ -99,8 +98,11 @@ async fn a_secret_recreated_after_the_check_is_not_read() {
     let first = key(&svc).await;
     let create = |data| CreateSecretInput {
         secret_name: "app/db",
-        version_id: "v1",
-        secret_data: data,
+        version: VersionInput {
+            version_id: "v1",
+            secret_data: data,
+            ..Default::default()
+        },
         encryption_key_id: Some(first.as_str()),
         ..Default::default()
     };

@@ -7,7 +7,7 @@
 mod common;
 
 use openkms_service::iam::NewUser;
-use openkms_service::secrets::{CreateSecretInput, RotationPolicyInput};
+use openkms_service::secrets::{CreateSecretInput, RotationPolicyInput, VersionInput};
 use openkms_service::{Caller, Error, Service};
 
 const ACCOUNT: &str = "1234567890123456";
@@ -55,8 +55,11 @@ async fn ram_secret(service: &Service, caller: &Caller, target: &str) -> Result<
             caller,
             CreateSecretInput {
                 secret_name: &format!("acs/ram/user/{target}"),
-                version_id: "v1",
-                secret_data: r#"{"AccessKeys":[{"AccessKeyId":"LTAIx","AccessKeySecret":"y"}]}"#,
+                version: VersionInput {
+                    version_id: "v1",
+                    secret_data: r#"{"AccessKeys":[{"AccessKeyId":"LTAIx","AccessKeySecret":"y"}]}"#,
+                    ..Default::default()
+                },
                 secret_type: Some("RAMCredentials"),
                 extended_config: Some(&config),
                 ..Default::default()
@@ -190,8 +193,11 @@ async fn a_database_secret_needs_manage_database_credential_on_its_instance() {
                     admin,
                     CreateSecretInput {
                         secret_name: &format!("db/{instance}"),
-                        version_id: "v1",
-                        secret_data: r#"{"AccountName":"app","AccountPassword":"p"}"#,
+                        version: VersionInput {
+                            version_id: "v1",
+                            secret_data: r#"{"AccountName":"app","AccountPassword":"p"}"#,
+                            ..Default::default()
+                        },
                         secret_type: Some("Rds"),
                         extended_config: Some(&config),
                         ..Default::default()

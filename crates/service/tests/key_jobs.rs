@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use openkms_service::keys::{CreateKeyInput, Paging};
-use openkms_service::secrets::{CreateSecretInput, GetSecretValueInput, PutSecretValueInput};
+use openkms_service::secrets::{
+    CreateSecretInput, GetSecretValueInput, PutSecretValueInput, VersionInput,
+};
 use openkms_service::{Error, Service};
 
 mod common;
@@ -24,7 +26,6 @@ async fn key(svc: &Service, rotation: Option<&str>) -> String {
     )
     .await
     .unwrap()
-    .key
     .key_id
 }
 
@@ -70,20 +71,18 @@ async fn a_new_version_seals_new_data_and_old_versions_still_open() {
     let clock = FakeClock::at(T0);
     let svc = start(dir.path(), clock.clone()).await;
     let key_id = key(&svc, None).await;
-    let first = svc
-        .describe_key(&key_id)
-        .await
-        .unwrap()
-        .key
-        .primary_version_id;
+    let first = svc.describe_key(&key_id).await.unwrap().primary_version_id;
     let (v1, blob1) = encrypt(&svc, &key_id).await;
     assert_eq!(v1, first);
     svc.create_secret(
         &caller(),
         CreateSecretInput {
             secret_name: "s",
-            version_id: "old",
-            secret_data: "sealed under v1",
+            version: VersionInput {
+                version_id: "old",
+                secret_data: "sealed under v1",
+                ..Default::default()
+            },
             encryption_key_id: Some(&key_id),
             ..Default::default()
         },
@@ -95,7 +94,7 @@ async fn a_new_version_seals_new_data_and_old_versions_still_open() {
     let created = svc.create_key_version(&caller(), &key_id).await.unwrap();
     assert_ne!(created.key_version_id, first);
     assert_eq!(created.created_at, T0 + DAY);
-    let described = svc.describe_key(&key_id).await.unwrap().key;
+    let described = svc.describe_key(&key_id).await.unwrap();
     assert_eq!(described.primary_version_id, created.key_version_id);
     assert_eq!(described.last_rotation_at, T0 + DAY);
 
@@ -107,8 +106,11 @@ async fn a_new_version_seals_new_data_and_old_versions_still_open() {
         &caller(),
         PutSecretValueInput {
             secret_name: "s",
-            version_id: "new",
-            secret_data: "sealed under v2",
+            version: VersionInput {
+                version_id: "new",
+                secret_data: "sealed under v2",
+                ..Default::default()
+            },
             ..Default::default()
         },
     )
@@ -172,7 +174,7 @@ async fn rotation_job_rotates_due_keys_once_per_interval() {
 
     assert_eq!(svc.rotate_due_keys(T0 + 7 * DAY - 1).await.unwrap(), 0);
     assert_eq!(svc.rotate_due_keys(T0 + 7 * DAY).await.unwrap(), 1);
-    let k = svc.describe_key(&weekly).await.unwrap().key;
+    let k = svc.describe_key(&weekly).await.unwrap();
     assert_eq!(k.last_rotation_at, T0 + 7 * DAY);
     assert_eq!(version_count(&svc, &weekly).await, 2);
     // Rotated: not due again until one more interval has passed.
@@ -191,8 +193,11 @@ async fn rotation_job_rotates_due_keys_once_per_interval() {
     svc.update_key_rotation_policy(&caller(), &weekly, true, Some("30d"))
         .await
         .unwrap();
-    let k = svc.describe_key(&weekly).await.unwrap().key;
-    assert_eq!(k.rotation_interval_secs, Some(30 * DAY));
+    let k = svc.describe_key(&weekly).await.unwrap();
+    assert_eq!(
+        k.automatic_rotation.map(|r| r.interval_secs),
+        Some(30 * DAY)
+    );
     assert_eq!(svc.rotate_due_keys(T0 + 44 * DAY - 1).await.unwrap(), 0);
     assert_eq!(svc.rotate_due_keys(T0 + 44 * DAY).await.unwrap(), 1);
     assert!(matches!(

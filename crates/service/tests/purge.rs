@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use openkms_service::secrets::{CreateSecretInput, DeleteMode, GetSecretValueInput};
+use openkms_service::secrets::{CreateSecretInput, DeleteMode, GetSecretValueInput, VersionInput};
 use openkms_service::{Error, Service};
 
 mod common;
@@ -15,8 +15,11 @@ async fn create(svc: &Service, name: &str) {
         &caller(),
         CreateSecretInput {
             secret_name: name,
-            version_id: "v1",
-            secret_data: "value",
+            version: VersionInput {
+                version_id: "v1",
+                secret_data: "value",
+                ..Default::default()
+            },
             ..Default::default()
         },
     )

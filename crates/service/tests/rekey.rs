@@ -10,7 +10,7 @@ use std::sync::Arc;
 use openkms_crypto::RootFinder;
 use openkms_service::keys::CreateKeyInput;
 use openkms_service::rekey::{rekey, RekeyPlan, RekeyReport};
-use openkms_service::secrets::{CreateSecretInput, GetSecretValueInput};
+use openkms_service::secrets::{CreateSecretInput, GetSecretValueInput, VersionInput};
 use openkms_service::{BootstrapError, Service};
 use openkms_store::prelude::*;
 use openkms_store::sqlite::SqliteStore;
@@ -37,7 +37,6 @@ async fn populate(svc: &Service, keys: usize) -> Data {
             .create_key(&caller(), CreateKeyInput::default())
             .await
             .unwrap()
-            .key
             .key_id;
         for _ in 0..2 {
             let e = svc
@@ -53,8 +52,11 @@ async fn populate(svc: &Service, keys: usize) -> Data {
             &caller(),
             CreateSecretInput {
                 secret_name: &name,
-                version_id: "v1",
-                secret_data: &value,
+                version: VersionInput {
+                    version_id: "v1",
+                    secret_data: &value,
+                    ..Default::default()
+                },
                 encryption_key_id: Some(&key_id),
                 ..Default::default()
             },
@@ -68,8 +70,11 @@ async fn populate(svc: &Service, keys: usize) -> Data {
         &caller(),
         CreateSecretInput {
             secret_name: "service-sealed",
-            version_id: "v1",
-            secret_data: "under the service key",
+            version: VersionInput {
+                version_id: "v1",
+                secret_data: "under the service key",
+                ..Default::default()
+            },
             ..Default::default()
         },
     )
@@ -178,7 +183,6 @@ async fn rekey_under_concurrent_reads_and_writes_loses_nothing() {
                     .create_key(&caller(), CreateKeyInput::default())
                     .await
                     .unwrap()
-                    .key
                     .key_id;
                 let e = svc
                     .encrypt(&caller(), &key, "aGVsbG8=", None, false)

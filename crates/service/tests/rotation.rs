@@ -12,8 +12,8 @@
 use std::sync::Arc;
 
 use openkms_rotation::{Credential, Engine, Target, TlsMode};
-use openkms_service::rotation::{DbInstanceInput, RotationPass, RotationStep};
-use openkms_service::secrets::{CreateSecretInput, GetSecretValueInput};
+use openkms_service::rotation::{DbInstanceInput, RotationPass, RotationStep, TlsInput};
+use openkms_service::secrets::{CreateSecretInput, GetSecretValueInput, VersionInput};
 use openkms_service::{Error, Service};
 use sqlx::{Connection, Executor};
 
@@ -64,8 +64,11 @@ async fn register(svc: &Service, address: &str) -> String {
         &caller(),
         CreateSecretInput {
             secret_name: &admin,
-            version_id: "v1",
-            secret_data: r#"{"AccountName":"root","AccountPassword":""}"#,
+            version: VersionInput {
+                version_id: "v1",
+                secret_data: r#"{"AccountName":"root","AccountPassword":""}"#,
+                ..Default::default()
+            },
             ..Default::default()
         },
     )
@@ -102,8 +105,11 @@ async fn create_rds(
         &caller(),
         CreateSecretInput {
             secret_name: &name,
-            version_id: "v1",
-            secret_data: &data,
+            version: VersionInput {
+                version_id: "v1",
+                secret_data: &data,
+                ..Default::default()
+            },
             secret_type: Some("Rds"),
             extended_config: Some(&config),
             enable_automatic_rotation: interval.map(|_| true),
@@ -136,7 +142,7 @@ async fn credential(svc: &Service, name: &str, stage: &str) -> Option<(String, S
     let json: serde_json::Value = serde_json::from_slice(value.data.expose_secret()).unwrap();
     let json = json.get("Accounts").map_or(json.clone(), |a| a[0].clone());
     Some((
-        value.version.version_id.clone(),
+        value.version_id().to_owned(),
         json["AccountName"].as_str().unwrap().to_owned(),
         json["AccountPassword"].as_str().unwrap().to_owned(),
     ))
@@ -279,13 +285,9 @@ async fn a_target_that_is_down_is_retried_with_backoff_and_then_rotates() {
         .await
         .unwrap()
         .secret;
-    assert_eq!(
-        openkms_service::secrets::automatic_rotation(&secret.rotation),
-        "Invalid"
-    );
+    assert_eq!(secret.rotation.status, "Invalid");
     assert!(secret
         .rotation
-        .progress
         .last_error
         .as_deref()
         .unwrap()
@@ -321,10 +323,7 @@ async fn a_target_that_is_down_is_retried_with_backoff_and_then_rotates() {
         .await
         .unwrap()
         .secret;
-    assert_eq!(
-        openkms_service::secrets::automatic_rotation(&secret.rotation),
-        "Enabled"
-    );
+    assert_eq!(secret.rotation.status, "Enabled");
     assert!(current_logs_in(&svc, &name).await);
     assert!(!logs_in(&account, "Start1234").await);
 }
@@ -390,8 +389,11 @@ async fn ram_credentials_rotation_keeps_the_previous_key_and_deletes_the_one_bef
         &caller(),
         CreateSecretInput {
             secret_name: "$Auto",
-            version_id: "v1",
-            secret_data: &data,
+            version: VersionInput {
+                version_id: "v1",
+                secret_data: &data,
+                ..Default::default()
+            },
             secret_type: Some("RAMCredentials"),
             extended_config: Some(r#"{"SecretSubType":"RamUserAccessKey","UserName":"app"}"#),
             ..Default::default()
@@ -469,8 +471,11 @@ async fn a_due_secret_that_cannot_rotate_backs_off_instead_of_retrying_every_pas
         &caller(),
         CreateSecretInput {
             secret_name: "acs/ecs/host1",
-            version_id: "v1",
-            secret_data: r#"{"UserName":"root","Password":"pw"}"#,
+            version: VersionInput {
+                version_id: "v1",
+                secret_data: r#"{"UserName":"root","Password":"pw"}"#,
+                ..Default::default()
+            },
             secret_type: Some("ECS"),
             extended_config: Some(
                 r#"{"SecretSubType":"Password","RegionId":"cn-hangzhou","InstanceId":"i-1"}"#,
@@ -493,10 +498,7 @@ async fn a_due_secret_that_cannot_rotate_backs_off_instead_of_retrying_every_pas
         .await
         .unwrap()
         .secret;
-    assert_eq!(
-        openkms_service::secrets::automatic_rotation(&secret.rotation),
-        "Invalid"
-    );
+    assert_eq!(secret.rotation.status, "Invalid");
 }
 
 /// The service, not the CLI, decides the TLS mode of a registration that names none, so every
@@ -510,8 +512,11 @@ async fn a_registration_without_a_tls_mode_gets_the_secure_default() {
         &caller(),
         CreateSecretInput {
             secret_name: &admin,
-            version_id: "v1",
-            secret_data: r#"{"AccountName":"root","AccountPassword":""}"#,
+            version: VersionInput {
+                version_id: "v1",
+                secret_data: r#"{"AccountName":"root","AccountPassword":""}"#,
+                ..Default::default()
+            },
             ..Default::default()
         },
     )
@@ -528,8 +533,10 @@ async fn a_registration_without_a_tls_mode_gets_the_secure_default() {
                     engine: "mysql",
                     address,
                     admin_secret: &admin,
-                    tls_mode,
-                    tls_ca: None,
+                    tls: TlsInput {
+                        mode: tls_mode,
+                        ca: None,
+                    },
                 },
             )
             .await
@@ -537,8 +544,8 @@ async fn a_registration_without_a_tls_mode_gets_the_secure_default() {
     };
     let remote = add("rm-remote", "db.internal:3306", None).await.unwrap();
     assert_eq!(
-        (remote.tls_mode.as_str(), remote.tls_ca),
-        ("verify-identity", None)
+        (remote.tls_mode.as_str(), remote.tls_ca_configured),
+        ("verify-identity", false)
     );
     let local = add("rm-local", "127.0.0.1:3306", None).await.unwrap();
     assert_eq!(local.tls_mode, "disabled");

@@ -1,8 +1,9 @@
 //! Key, alias and cryptographic actions: read the wire request, call the service, shape the
 //! wire reply.
 
-use openkms_domain::key::next_rotation;
-use openkms_service::keys::{CreateKeyInput, DataKeySpec, KeyVersionView, KeyView, Paging};
+use openkms_service::keys::{
+    CreateKeyInput, DataKeySpec, KeyKindInput, KeyVersionView, KeyView, Paging,
+};
 use openkms_wire::actions::common::EmptyResponse;
 use openkms_wire::actions::keys::*;
 use openkms_wire::timefmt::format_unix;
@@ -19,10 +20,12 @@ pub async fn create(cx: &Cx<'_>) -> Reply {
         .create_key(
             cx.caller,
             CreateKeyInput {
-                key_spec: r.key_spec,
-                key_usage: r.key_usage,
-                origin: r.origin,
-                protection_level: r.protection_level,
+                kind: KeyKindInput {
+                    key_spec: r.key_spec,
+                    key_usage: r.key_usage,
+                    origin: r.origin,
+                    protection_level: r.protection_level,
+                },
                 description: r.description,
                 enable_automatic_rotation: r.enable_automatic_rotation,
                 rotation_interval: r.rotation_interval,
@@ -193,7 +196,8 @@ pub async fn decrypt(cx: &Cx<'_>) -> Reply {
     }))
 }
 
-pub async fn generate_data_key(cx: &Cx<'_>) -> Reply {
+/// GenerateDataKey, or GenerateDataKeyWithoutPlaintext when `with_plaintext` is false.
+pub async fn generate_data_key(cx: &Cx<'_>, with_plaintext: bool) -> Reply {
     let r = GenerateDataKeyRequest::read(cx.params)?;
     let spec = DataKeySpec::parse(r.key_spec, r.number_of_bytes)?;
     let out = cx
@@ -203,37 +207,23 @@ pub async fn generate_data_key(cx: &Cx<'_>) -> Reply {
             cx.authorized.key(r.key_id),
             spec,
             r.encryption_context.as_deref(),
-            true,
+            with_plaintext,
             r.dry_run,
         )
         .await?;
+    if !with_plaintext {
+        return Ok(cx.render(&CiphertextResponse {
+            key_id: out.key_id,
+            key_version_id: out.key_version_id,
+            ciphertext_blob: out.ciphertext_blob,
+        }));
+    }
     let plain = out.plaintext_base64.as_ref().ok_or_else(internal)?;
     Ok(cx.render(&GenerateDataKeyResponse {
         key_id: &out.key_id,
         key_version_id: &out.key_version_id,
         plaintext: base64_text(plain.expose_secret())?,
         ciphertext_blob: &out.ciphertext_blob,
-    }))
-}
-
-pub async fn generate_data_key_without_plaintext(cx: &Cx<'_>) -> Reply {
-    let r = GenerateDataKeyRequest::read(cx.params)?;
-    let spec = DataKeySpec::parse(r.key_spec, r.number_of_bytes)?;
-    let out = cx
-        .service
-        .generate_data_key(
-            cx.caller,
-            cx.authorized.key(r.key_id),
-            spec,
-            r.encryption_context.as_deref(),
-            false,
-            r.dry_run,
-        )
-        .await?;
-    Ok(cx.render(&CiphertextResponse {
-        key_id: out.key_id,
-        key_version_id: out.key_version_id,
-        ciphertext_blob: out.ciphertext_blob,
     }))
 }
 
@@ -325,11 +315,11 @@ async fn aliases_reply(cx: &Cx<'_>, key_id: Option<&str>, r: PageRequest) -> Rep
 
 /// KeyMetadata from a key. LastRotationDate is the primary version's creation (the key's
 /// creation until its first rotation); NextRotationDate is one interval after it.
-fn metadata(view: KeyView, describe: bool) -> KeyMetadata {
-    let k = view.key;
+fn metadata(k: KeyView, describe: bool) -> KeyMetadata {
+    let rotation = k.automatic_rotation;
     KeyMetadata {
-        arn: view.arn,
-        automatic_rotation: if k.rotation_interval_secs.is_some() {
+        arn: k.arn,
+        automatic_rotation: if rotation.is_some() {
             "Enabled"
         } else {
             "Disabled"
@@ -342,16 +332,15 @@ fn metadata(view: KeyView, describe: bool) -> KeyMetadata {
         deletion_protection: describe.then(|| "Disabled".to_owned()),
         description: k.description,
         key_id: k.key_id,
-        key_spec: k.key_spec.name().to_owned(),
-        key_state: k.key_state.name().to_owned(),
-        key_usage: k.key_usage.name().to_owned(),
+        key_spec: k.key_spec,
+        key_state: k.key_state,
+        key_usage: k.key_usage,
         last_rotation_date: format_unix(k.last_rotation_at),
-        next_rotation_date: next_rotation(k.last_rotation_at, k.rotation_interval_secs)
-            .map(format_unix),
+        next_rotation_date: rotation.map(|r| format_unix(r.next_at)),
         origin: "Aliyun_KMS".to_owned(),
         primary_key_version: k.primary_version_id,
         protection_level: "SOFTWARE".to_owned(),
-        rotation_interval: k.rotation_interval_secs.map(|s| format!("{s}s")),
+        rotation_interval: rotation.map(|r| format!("{}s", r.interval_secs)),
     }
 }
 

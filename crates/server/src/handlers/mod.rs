@@ -119,10 +119,8 @@ pub async fn dispatch(
         Action::ListAliasesByKeyId => keys::list_aliases_by_key_id(&cx).await,
         Action::Encrypt => keys::encrypt(&cx).await,
         Action::Decrypt => keys::decrypt(&cx).await,
-        Action::GenerateDataKey => keys::generate_data_key(&cx).await,
-        Action::GenerateDataKeyWithoutPlaintext => {
-            keys::generate_data_key_without_plaintext(&cx).await
-        }
+        Action::GenerateDataKey => keys::generate_data_key(&cx, true).await,
+        Action::GenerateDataKeyWithoutPlaintext => keys::generate_data_key(&cx, false).await,
         _ => Err(ProtocolError::UnsupportedOperation.into()),
     };
     (action.name(), result)

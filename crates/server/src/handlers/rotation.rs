@@ -1,7 +1,6 @@
 //! RotateSecret and the own db-instance registry actions.
 
-use openkms_service::rotation::DbInstanceInput;
-use openkms_store::DbInstanceRecord;
+use openkms_service::rotation::{DbInstanceInput, DbInstanceView, TlsInput};
 use openkms_wire::actions::common::EmptyResponse;
 use openkms_wire::actions::rotation::*;
 use openkms_wire::timefmt::format_unix;
@@ -37,8 +36,10 @@ pub async fn own(cx: &Cx<'_>, action: OwnAction) -> Reply {
                         engine: r.engine,
                         address: r.address,
                         admin_secret: r.admin_secret_name,
-                        tls_mode: r.tls_mode,
-                        tls_ca: r.tls_ca_certificate,
+                        tls: TlsInput {
+                            mode: r.tls_mode,
+                            ca: r.tls_ca_certificate,
+                        },
                     },
                 )
                 .await?;
@@ -64,14 +65,14 @@ pub async fn own(cx: &Cx<'_>, action: OwnAction) -> Reply {
     }
 }
 
-fn item(rec: DbInstanceRecord) -> DbInstanceItem {
+fn item(v: DbInstanceView) -> DbInstanceItem {
     DbInstanceItem {
-        db_instance_id: rec.instance_id,
-        engine: rec.engine,
-        address: rec.address,
-        admin_secret_name: rec.admin_secret,
-        create_time: format_unix(rec.created_at),
-        tls_mode: rec.tls_mode,
-        tls_ca_configured: rec.tls_ca.is_some(),
+        db_instance_id: v.instance_id,
+        engine: v.engine,
+        address: v.address,
+        admin_secret_name: v.admin_secret,
+        create_time: format_unix(v.created_at),
+        tls_mode: v.tls_mode,
+        tls_ca_configured: v.tls_ca_configured,
     }
 }

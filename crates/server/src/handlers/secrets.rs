@@ -1,11 +1,11 @@
 //! Secret actions: read the wire request, call the service, shape the wire reply.
 
-use openkms_domain::PasswordRequest;
 use openkms_service::secrets::{
-    automatic_rotation, CreateSecretInput, DeleteMode, GetSecretValueInput, ListSecretsInput,
+    CreateSecretInput, DeleteMode, GetSecretValueInput, ListSecretsInput, PasswordRequest,
     PutSecretValueInput, RotationPolicyInput, SecretValue, UpdateSecretInput,
-    UpdateVersionStageInput,
+    UpdateVersionStageInput, VersionInput,
 };
+use openkms_service::tags::TagView;
 use openkms_wire::actions::common::{EmptyResponse, TagItem, Tags, VersionStages};
 use openkms_wire::actions::secrets::*;
 use openkms_wire::timefmt::format_unix;
@@ -23,9 +23,11 @@ pub async fn create(cx: &Cx<'_>) -> Reply {
             cx.caller,
             CreateSecretInput {
                 secret_name: r.secret_name,
-                version_id: r.version_id,
-                secret_data: r.secret_data,
-                secret_data_type: r.secret_data_type,
+                version: VersionInput {
+                    version_id: r.version_id,
+                    secret_data: r.secret_data,
+                    secret_data_type: r.secret_data_type,
+                },
                 // The key authorization resolved, not a second reading of an alias.
                 encryption_key_id: r.encryption_key_id.map(|text| cx.authorized.key(text)),
                 description: r.description,
@@ -39,22 +41,17 @@ pub async fn create(cx: &Cx<'_>) -> Reply {
             },
         )
         .await?;
-    let managed = out.secret_type.is_managed();
-    let rotating = out.rotation.enabled;
+    let s = out.secret;
     Ok(cx.render(&CreateSecretResponse {
         arn: out.arn,
-        secret_name: out.secret_name,
         version_id: out.version_id,
-        secret_type: out.secret_type.wire_name().to_owned(),
-        automatic_rotation: managed.then(|| automatic_rotation(&out.rotation).to_owned()),
-        rotation_interval: rotating
-            .then(|| out.rotation.interval_secs.map(|s| format!("{s}s")))
-            .flatten(),
-        next_rotation_date: rotating
-            .then(|| out.rotation.next_at.map(format_unix))
-            .flatten(),
-        extended_config: out.extended_config.filter(|_| managed),
-        dkms_instance_id: out.dkms_instance_id,
+        automatic_rotation: s.is_managed().then(|| s.rotation.status.to_owned()),
+        rotation_interval: s.rotation.interval_secs.map(interval_text),
+        next_rotation_date: s.rotation.next_at.map(format_unix),
+        secret_name: s.name,
+        secret_type: s.secret_type,
+        extended_config: s.extended_config,
+        dkms_instance_id: s.dkms_instance_id,
     }))
 }
 
@@ -86,28 +83,22 @@ pub async fn describe(cx: &Cx<'_>) -> Reply {
         .describe_secret(cx.caller, r.secret_name, r.fetch_tags)
         .await?;
     let s = d.secret;
-    let rotating = s.rotation.enabled;
-    let managed = s.secret_type.is_managed();
     Ok(cx.render(&DescribeSecretResponse {
         arn: d.arn,
-        automatic_rotation: automatic_rotation(&s.rotation).to_owned(),
+        automatic_rotation: s.rotation.status.to_owned(),
         create_time: format_unix(s.created_at),
         update_time: format_unix(s.updated_at),
         planned_delete_time: s.planned_delete_at.map(format_unix),
-        description: s.description.clone(),
-        encryption_key_id: s.encryption_key_id.clone(),
-        dkms_instance_id: s.dkms_instance_id.clone(),
-        rotation_interval: rotating
-            .then(|| s.rotation.interval_secs.map(|x| format!("{x}s")))
-            .flatten(),
+        description: s.description,
+        encryption_key_id: s.encryption_key_id,
+        dkms_instance_id: s.dkms_instance_id,
+        rotation_interval: s.rotation.interval_secs.map(interval_text),
         last_rotation_date: s.rotation.last_at.map(format_unix),
-        next_rotation_date: rotating
-            .then(|| s.rotation.next_at.map(format_unix))
-            .flatten(),
-        extended_config: s.extended_config.clone().filter(|_| managed),
+        next_rotation_date: s.rotation.next_at.map(format_unix),
+        extended_config: s.extended_config,
         tags: d.tags.map(tags_reply),
-        secret_name: s.name.clone(),
-        secret_type: s.secret_type.wire_name().to_owned(),
+        secret_name: s.name,
+        secret_type: s.secret_type,
     }))
 }
 
@@ -119,9 +110,11 @@ pub async fn put_value(cx: &Cx<'_>) -> Reply {
             cx.caller,
             PutSecretValueInput {
                 secret_name: r.secret_name,
-                version_id: r.version_id,
-                secret_data: r.secret_data,
-                secret_data_type: r.secret_data_type,
+                version: VersionInput {
+                    version_id: r.version_id,
+                    secret_data: r.secret_data,
+                    secret_data_type: r.secret_data_type,
+                },
                 version_stages: r.version_stages,
                 authorized_secret: cx.authorized.secret_id,
             },
@@ -355,28 +348,28 @@ fn value_text(v: &SecretValue) -> Result<&str, ApiError> {
 }
 
 fn value_response<'a>(v: &'a SecretValue, data: &'a str) -> GetSecretValueResponse<'a> {
-    let rotation = &v.secret.rotation;
-    let rotating = rotation.enabled;
+    let rotation = v.rotation();
     GetSecretValueResponse {
-        secret_name: &v.secret.name,
-        version_id: &v.version.version_id,
-        create_time: format_unix(v.version.created_at),
+        secret_name: v.secret_name(),
+        version_id: v.version_id(),
+        create_time: format_unix(v.created_at()),
         secret_data: data,
-        secret_data_type: v.version.data_type.wire_name(),
+        secret_data_type: v.data_type(),
         version_stages: VersionStages {
             version_stage: v.stages.clone(),
         },
-        secret_type: v.secret.secret_type.wire_name(),
-        automatic_rotation: automatic_rotation(rotation),
+        secret_type: v.secret_type(),
+        automatic_rotation: rotation.status,
         extended_config: v.extended_config(),
         last_rotation_date: rotation.last_at.map(format_unix),
-        next_rotation_date: rotating
-            .then(|| rotation.next_at.map(format_unix))
-            .flatten(),
-        rotation_interval: rotating
-            .then(|| rotation.interval_secs.map(|s| format!("{s}s")))
-            .flatten(),
+        next_rotation_date: rotation.next_at.map(format_unix),
+        rotation_interval: rotation.interval_secs.map(interval_text),
     }
+}
+
+/// RotationInterval as the API writes it: seconds with an `s`.
+fn interval_text(secs: i64) -> String {
+    format!("{secs}s")
 }
 
 pub async fn list(cx: &Cx<'_>) -> Reply {
@@ -407,14 +400,14 @@ pub async fn list(cx: &Cx<'_>) -> Reply {
                     planned_delete_time: s.planned_delete_at.map(format_unix),
                     tags: tags.map(tags_reply),
                     secret_name: s.name,
-                    secret_type: s.secret_type.wire_name().to_owned(),
+                    secret_type: s.secret_type,
                 })
                 .collect(),
         },
     }))
 }
 
-fn tags_reply(tags: Vec<openkms_store::TagRecord>) -> Tags {
+fn tags_reply(tags: Vec<TagView>) -> Tags {
     Tags {
         tag: tags
             .into_iter()

@@ -1,5 +1,6 @@
 //! Service-level actions: instances and account status.
 
+use openkms_service::instances::InstanceView;
 use openkms_wire::actions::service::*;
 use openkms_wire::timefmt::format_unix;
 
@@ -24,16 +25,16 @@ pub async fn list_kms_instances(cx: &Cx<'_>) -> Reply {
         page_size: page.page_size,
         total_count: page.total_count,
         kms_instances: KmsInstances {
-            kms_instance: page
-                .instances
-                .into_iter()
-                .map(|(r, arn)| KmsInstanceItem {
-                    kms_instance_id: r.instance_id,
-                    kms_instance_arn: arn,
-                })
-                .collect(),
+            kms_instance: page.instances.into_iter().map(instance_item).collect(),
         },
     }))
+}
+
+fn instance_item(i: InstanceView) -> KmsInstanceItem {
+    KmsInstanceItem {
+        kms_instance_id: i.instance_id,
+        kms_instance_arn: i.arn,
+    }
 }
 
 pub async fn get_kms_instance(cx: &Cx<'_>) -> Reply {

@@ -2,28 +2,44 @@
 //! key, and insert key, first version and tags in one transaction.
 
 use openkms_domain::key::{
-    check_key_description, check_key_options, check_key_spec, KeyState, KeyUsage,
+    check_key_description, check_key_options, check_key_spec, KeySpec, KeyState, KeyUsage,
     DEFAULT_KEY_ROTATION_SECS,
 };
 use openkms_domain::{parse_tags_json, RotationInterval};
-use openkms_store::{KeyRecord, KeyVersionRecord, TagRecord};
+use openkms_store::{KeyRecord, KeyVersionRecord};
 
 use super::KeyView;
+use crate::tags::tag_records;
 use crate::{ids, Caller, Error, Service};
 
 /// CreateKey parameters as received. Policy and KeyStorageMechanism are accepted and ignored
 /// (openkms has no key policies; every key is software-protected).
 #[derive(Debug, Default)]
 pub struct CreateKeyInput<'a> {
-    pub key_spec: Option<&'a str>,
-    pub key_usage: Option<&'a str>,
-    pub origin: Option<&'a str>,
-    pub protection_level: Option<&'a str>,
+    pub kind: KeyKindInput<'a>,
     pub description: Option<&'a str>,
     pub enable_automatic_rotation: Option<bool>,
     pub rotation_interval: Option<&'a str>,
     pub tags: Option<&'a str>,
     pub dkms_instance_id: Option<&'a str>,
+}
+
+/// What kind of key to make: KeySpec, KeyUsage, Origin and ProtectionLevel as received.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KeyKindInput<'a> {
+    pub key_spec: Option<&'a str>,
+    pub key_usage: Option<&'a str>,
+    pub origin: Option<&'a str>,
+    pub protection_level: Option<&'a str>,
+}
+
+impl KeyKindInput<'_> {
+    /// The key spec; the other three have one supported value each.
+    fn check(self) -> Result<KeySpec, Error> {
+        let spec = check_key_spec(self.key_spec)?;
+        check_key_options(self.key_usage, self.origin, self.protection_level)?;
+        Ok(spec)
+    }
 }
 
 impl Service {
@@ -34,8 +50,7 @@ impl Service {
         input: CreateKeyInput<'_>,
     ) -> Result<KeyView, Error> {
         let now = self.now();
-        let spec = check_key_spec(input.key_spec)?;
-        check_key_options(input.key_usage, input.origin, input.protection_level)?;
+        let spec = input.kind.check()?;
         let description = input.description.unwrap_or_default();
         check_key_description(description)?;
         let interval = input
@@ -74,13 +89,7 @@ impl Service {
             rotation_interval_secs,
             last_rotation_at: now,
         };
-        let tags: Vec<TagRecord> = tags
-            .iter()
-            .map(|t| TagRecord {
-                key: t.key().to_owned(),
-                value: t.value().to_owned(),
-            })
-            .collect();
+        let tags = tag_records(&tags);
         let mut attempts = 0;
         loop {
             let (wrapped, root_id) = self.wrap_new_material(&key_id, &version_id).await?;

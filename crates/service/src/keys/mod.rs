@@ -14,12 +14,12 @@ mod state;
 mod versions;
 
 pub use aliases::{AliasPage, AliasView};
-pub use create::CreateKeyInput;
+pub use create::{CreateKeyInput, KeyKindInput};
 pub(crate) use crypto::blob_key_id;
 pub use crypto::{DataKey, DataKeySpec, Decrypted, Encrypted};
 pub use versions::{KeyVersionPage, KeyVersionView};
 
-use openkms_domain::key::{KeyRef, PROTECTION_SOFTWARE};
+use openkms_domain::key::{next_rotation, KeyRef, PROTECTION_SOFTWARE};
 use openkms_domain::key_filters::{KeyFacts, KeyFilter};
 use openkms_domain::{key_arn, ValidationError};
 use openkms_store::KeyRecord;
@@ -34,10 +34,31 @@ const DEFAULT_PAGE_SIZE: u64 = 10;
 const SERVICE_CREATOR: &str = "Service";
 
 /// A key as DescribeKey / CreateKey report it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyView {
     pub arn: String,
-    pub key: KeyRecord,
+    pub key_id: String,
+    pub instance_id: String,
+    pub key_spec: String,
+    pub key_usage: String,
+    pub key_state: String,
+    pub creator: String,
+    pub description: String,
+    pub primary_version_id: String,
+    pub created_at: i64,
+    pub delete_at: Option<i64>,
+    /// When the primary version was created: the key's creation until its first rotation.
+    pub last_rotation_at: i64,
+    /// `None` while automatic rotation is off.
+    pub automatic_rotation: Option<KeyRotationView>,
+}
+
+/// A key's automatic rotation, while it is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRotationView {
+    pub interval_secs: i64,
+    /// One interval after the last rotation.
+    pub next_at: i64,
 }
 
 /// One page of ListKeys.
@@ -156,10 +177,26 @@ impl Service {
         }))
     }
 
-    fn key_view(&self, key: KeyRecord) -> KeyView {
+    fn key_view(&self, k: KeyRecord) -> KeyView {
         KeyView {
-            arn: key_arn(self.region(), self.account_id(), &key.key_id),
-            key,
+            arn: key_arn(self.region(), self.account_id(), &k.key_id),
+            automatic_rotation: k.rotation_interval_secs.and_then(|interval_secs| {
+                Some(KeyRotationView {
+                    interval_secs,
+                    next_at: next_rotation(k.last_rotation_at, Some(interval_secs))?,
+                })
+            }),
+            key_id: k.key_id,
+            instance_id: k.instance_id,
+            key_spec: k.key_spec.name().to_owned(),
+            key_usage: k.key_usage.name().to_owned(),
+            key_state: k.key_state.name().to_owned(),
+            creator: k.creator,
+            description: k.description,
+            primary_version_id: k.primary_version_id,
+            created_at: k.created_at,
+            delete_at: k.delete_at,
+            last_rotation_at: k.last_rotation_at,
         }
     }
 

@@ -8,10 +8,10 @@
 //! starts every [`SEGMENT_SECS`]; a segment is deleted once every record in it has expired, so
 //! the journal holds about one window of requests. A torn last record is ignored on reading.
 
+use parking_lot::Mutex;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use super::Seen;
 
@@ -114,10 +114,7 @@ impl NonceJournal {
 
     /// Appends one entry; returns once the record is written (in the page cache).
     pub fn append(&self, s: &Seen, now: i64) -> std::io::Result<()> {
-        let mut st = self
-            .state
-            .lock()
-            .map_err(|_| std::io::Error::other("nonce journal lock poisoned"))?;
+        let mut st = self.state.lock();
         let rotate = st
             .current
             .as_ref()

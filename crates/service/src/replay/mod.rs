@@ -19,8 +19,8 @@ pub mod journal;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Mutex;
 
+use parking_lot::{Mutex, MutexGuard};
 use ring::digest;
 
 pub use journal::{JournalError, NonceJournal};
@@ -183,9 +183,7 @@ impl ReplayGuard {
         let idx = (s.fingerprint as usize) % SHARDS;
         let kidx = (s.key_tag as usize) % SHARDS;
         if let (Some(shard), Some(keys)) = (self.shards.get_mut(idx), self.per_key.get_mut(kidx)) {
-            let (Ok(shard), Ok(keys)) = (shard.get_mut(), keys.get_mut()) else {
-                return;
-            };
+            let (shard, keys) = (shard.get_mut(), keys.get_mut());
             if shard.seen.insert(s.fingerprint) {
                 shard
                     .expiry
@@ -195,23 +193,20 @@ impl ReplayGuard {
         }
     }
 
-    fn shard(&self, fp: u128) -> Result<std::sync::MutexGuard<'_, Shard>, Staleness> {
-        self.shards
+    fn shard(&self, fp: u128) -> Result<MutexGuard<'_, Shard>, Staleness> {
+        Ok(self
+            .shards
             .get((fp as usize) % SHARDS)
             .ok_or(Staleness::Overloaded)?
-            .lock()
-            .map_err(|_| Staleness::Overloaded)
+            .lock())
     }
 
-    fn key_counts(
-        &self,
-        tag: u64,
-    ) -> Result<std::sync::MutexGuard<'_, HashMap<u64, usize>>, Staleness> {
-        self.per_key
+    fn key_counts(&self, tag: u64) -> Result<MutexGuard<'_, HashMap<u64, usize>>, Staleness> {
+        Ok(self
+            .per_key
             .get((tag as usize) % SHARDS)
             .ok_or(Staleness::Overloaded)?
-            .lock()
-            .map_err(|_| Staleness::Overloaded)
+            .lock())
     }
 
     fn uncount(&self, tag: u64) {

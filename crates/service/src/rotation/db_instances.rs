@@ -32,10 +32,45 @@ pub struct DbInstanceInput<'a> {
     pub engine: &'a str,
     pub address: &'a str,
     pub admin_secret: &'a str,
+    pub tls: TlsInput<'a>,
+}
+
+/// How openkms reaches a database instance over TLS, as received.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TlsInput<'a> {
     /// `None`: the secure default (`openkms_rotation::tls::default_mode`).
-    pub tls_mode: Option<&'a str>,
+    pub mode: Option<&'a str>,
     /// PEM certificates trusted to sign the instance's certificate.
-    pub tls_ca: Option<&'a str>,
+    pub ca: Option<&'a str>,
+}
+
+/// A registered database instance, as the registry actions report it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbInstanceView {
+    pub instance_id: String,
+    /// `mysql`, `postgresql` or `redis`.
+    pub engine: String,
+    pub address: String,
+    /// The secret holding the admin credential.
+    pub admin_secret: String,
+    pub created_at: i64,
+    pub tls_mode: String,
+    /// Whether the instance has its own CA certificates (the PEM itself is not repeated).
+    pub tls_ca_configured: bool,
+}
+
+impl From<DbInstanceRecord> for DbInstanceView {
+    fn from(r: DbInstanceRecord) -> Self {
+        Self {
+            instance_id: r.instance_id,
+            engine: r.engine,
+            address: r.address,
+            admin_secret: r.admin_secret,
+            created_at: r.created_at,
+            tls_mode: r.tls_mode,
+            tls_ca_configured: r.tls_ca.is_some(),
+        }
+    }
 }
 
 fn root_only(caller: &Caller, what: &'static str) -> Result<(), Error> {
@@ -55,14 +90,17 @@ impl Service {
         &self,
         caller: &Caller,
         input: DbInstanceInput<'_>,
-    ) -> Result<DbInstanceRecord, Error> {
+    ) -> Result<DbInstanceView, Error> {
         let DbInstanceInput {
             instance_id,
             engine,
             address,
             admin_secret,
-            tls_mode,
-            tls_ca,
+            tls:
+                TlsInput {
+                    mode: tls_mode,
+                    ca: tls_ca,
+                },
         } = input;
         root_only(caller, "register database instances")?;
         check_instance_id(instance_id)?;
@@ -102,13 +140,14 @@ impl Service {
                 instance_id: instance_id.to_owned(),
             });
         }
-        Ok(rec)
+        Ok(rec.into())
     }
 
     /// Every registered database instance.
-    pub async fn list_db_instances(&self, caller: &Caller) -> Result<Vec<DbInstanceRecord>, Error> {
+    pub async fn list_db_instances(&self, caller: &Caller) -> Result<Vec<DbInstanceView>, Error> {
         root_only(caller, "list database instances")?;
-        Ok(self.store.db_instances().await?)
+        let rows = self.store.db_instances().await?;
+        Ok(rows.into_iter().map(DbInstanceView::from).collect())
     }
 
     /// Forgets a database instance; its secrets keep their values, and their rotations answer

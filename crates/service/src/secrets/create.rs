@@ -1,19 +1,17 @@
 //! CreateSecret: validate every parameter (the seed's rules), seal the first version under the
 //! chosen key, and insert secret, tags and version in one transaction.
 
-use openkms_crypto::envelope::secret_aad;
 use openkms_domain::stages::StageMap;
 use openkms_domain::{
     check_name_for_type, check_ram_credentials_name, default_secret_policy, missing_for,
     ram_credentials_secret_name, secret_arn, validate_secret_data, validate_secret_policy,
-    ExtendedConfig, RotationInterval, SecretDataType, SecretName, SecretType, ValidationError,
-    VersionId, AUTO_MARKER,
+    ExtendedConfig, RotationInterval, SecretName, SecretType, ValidationError, AUTO_MARKER,
 };
-use openkms_store::{
-    CreateOutcome, NewSecret, RotationRecord, SecretRecord, TagRecord, VersionRecord,
-};
+use openkms_store::{CreateOutcome, NewSecret, RotationRecord, SecretRecord};
 
+use super::{SecretView, VersionInput};
 use crate::rotation::CredentialTarget;
+use crate::tags::tag_records;
 use crate::{Caller, Error, Service};
 
 /// Longest Description accepted (the keys' documented limit; secrets' is unconfirmed).
@@ -24,9 +22,7 @@ pub(crate) const DESCRIPTION_MAX_CHARS: usize = 8_192;
 #[derive(Default)]
 pub struct CreateSecretInput<'a> {
     pub secret_name: &'a str,
-    pub version_id: &'a str,
-    pub secret_data: &'a str,
-    pub secret_data_type: Option<&'a str>,
+    pub version: VersionInput<'a>,
     pub encryption_key_id: Option<&'a str>,
     pub description: Option<&'a str>,
     pub tags: Option<&'a str>,
@@ -42,12 +38,8 @@ pub struct CreateSecretInput<'a> {
 #[derive(Debug)]
 pub struct CreatedSecret {
     pub arn: String,
-    pub secret_name: String,
     pub version_id: String,
-    pub secret_type: SecretType,
-    pub rotation: RotationRecord,
-    pub extended_config: Option<String>,
-    pub dkms_instance_id: Option<String>,
+    pub secret: SecretView,
 }
 
 impl Service {
@@ -64,12 +56,11 @@ impl Service {
             return Err(missing_for(ty).into());
         }
         let name = secret_name_for(ty, input.secret_name, config.as_ref())?;
-        let version_id = VersionId::parse(input.version_id)?;
-        let data_type = SecretDataType::parse(input.secret_data_type.unwrap_or("text"))?;
+        let version = input.version.parse()?;
         validate_secret_data(
             ty,
-            data_type,
-            input.secret_data,
+            version.data_type,
+            version.data,
             config.as_ref().and_then(ExtendedConfig::sub_type),
         )?;
         let description = input.description.unwrap_or_default();
@@ -115,13 +106,7 @@ impl Service {
                 .into());
             }
         }
-        let sealed = kek
-            .seal(
-                input.secret_data.as_bytes(),
-                &secret_aad(self.account_id(), name.as_str(), version_id.as_str()),
-            )
-            .map_err(|_| Error::internal("seal secret value"))?;
-        let extended_config = config.as_ref().map(ExtendedConfig::to_json_string);
+        let first_version = self.seal_version(&name, &version, &key, &kek, now)?;
         let record = SecretRecord {
             id: 0,
             name: name.as_str().to_owned(),
@@ -130,33 +115,20 @@ impl Service {
             // The effective key, so DescribeSecret names the service key too.
             encryption_key_id: Some(key.key_id.clone()),
             dkms_instance_id: input.dkms_instance_id.map(str::to_owned),
-            extended_config: extended_config.clone(),
-            rotation: rotation.clone(),
+            extended_config: config.as_ref().map(ExtendedConfig::to_json_string),
+            rotation,
             policy,
-            stages: StageMap::initial(version_id.as_str()),
+            stages: StageMap::initial(version.id.as_str()),
             created_at: now,
             updated_at: now,
             planned_delete_at: None,
             revision: 0,
         };
+        let view = SecretView::from(&record);
         let new = NewSecret {
             secret: record,
-            tags: tags
-                .iter()
-                .map(|t| TagRecord {
-                    key: t.key().to_owned(),
-                    value: t.value().to_owned(),
-                })
-                .collect(),
-            first_version: VersionRecord {
-                version_id: version_id.as_str().to_owned(),
-                data_type,
-                key_id: key.key_id.clone(),
-                key_version_id: key.primary_version_id.clone(),
-                wrapped_key: sealed.wrapped_key,
-                ciphertext: sealed.ciphertext,
-                created_at: now,
-            },
+            tags: tag_records(&tags),
+            first_version,
         };
         match self.store.create_secret(new).await? {
             CreateOutcome::Created => {}
@@ -174,12 +146,8 @@ impl Service {
         }
         Ok(CreatedSecret {
             arn: secret_arn(self.region(), self.account_id(), &name),
-            secret_name: name.as_str().to_owned(),
-            version_id: version_id.as_str().to_owned(),
-            secret_type: ty,
-            rotation,
-            extended_config,
-            dkms_instance_id: input.dkms_instance_id.map(str::to_owned),
+            version_id: version.id.as_str().to_owned(),
+            secret: view,
         })
     }
 }

@@ -1,18 +1,18 @@
 //! DescribeSecret and ListSecretVersionIds: metadata only, nothing is decrypted.
 
+use super::SecretView;
+use crate::tags::{tag_views, TagView};
+use crate::{Caller, Error, Service};
 use openkms_domain::paging::Page;
 use openkms_domain::secret_arn;
-use openkms_store::{SecretRecord, TagRecord};
-
-use crate::{Caller, Error, Service};
 
 /// DescribeSecret's view of a secret.
 #[derive(Debug)]
 pub struct SecretDescription {
     pub arn: String,
-    pub secret: std::sync::Arc<SecretRecord>,
+    pub secret: SecretView,
     /// Present when tags were asked for.
-    pub tags: Option<Vec<TagRecord>>,
+    pub tags: Option<Vec<TagView>>,
 }
 
 /// One version in a listing.
@@ -49,13 +49,13 @@ impl Service {
         let name = self.secret_name(secret_name)?;
         let secret = self.find_secret(&name).await?;
         let tags = if fetch_tags {
-            Some(self.store.secret_tags(secret.id).await?)
+            Some(tag_views(self.store.secret_tags(secret.id).await?))
         } else {
             None
         };
         Ok(SecretDescription {
             arn: secret_arn(self.region(), self.account_id(), &name),
-            secret,
+            secret: SecretView::from(secret.as_ref()),
             tags,
         })
     }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use openkms_store::{SecretRecord, VersionRecord};
 
+use super::view::{is_managed, RotationView};
 use crate::{Caller, Error, Service};
 
 /// GetSecretValue parameters.
@@ -23,18 +24,46 @@ pub struct GetSecretValueInput<'a> {
     pub authorized_secret: Option<i64>,
 }
 
-/// An opened secret version: the secret's and the version's records (shared with the store's
-/// cache, not copied) and the plaintext.
+/// An opened secret version: the plaintext and what GetSecretValue reports beside it. The
+/// rows stay shared with the store's cache (this is the hot read, so nothing is copied) and
+/// private: the server reads them through the methods below.
 pub struct SecretValue {
-    pub secret: Arc<SecretRecord>,
-    pub version: Arc<VersionRecord>,
+    secret: Arc<SecretRecord>,
+    version: Arc<VersionRecord>,
     pub data: SecretBytes,
     pub stages: Vec<String>,
     /// Whether the reply carries ExtendedConfig: managed types, when asked for.
-    pub with_extended_config: bool,
+    with_extended_config: bool,
 }
 
 impl SecretValue {
+    pub fn secret_name(&self) -> &str {
+        &self.secret.name
+    }
+
+    /// The type's API name.
+    pub fn secret_type(&self) -> &str {
+        self.secret.secret_type.wire_name()
+    }
+
+    pub fn version_id(&self) -> &str {
+        &self.version.version_id
+    }
+
+    /// When the version was created.
+    pub fn created_at(&self) -> i64 {
+        self.version.created_at
+    }
+
+    /// The version's SecretDataType (`text` or `binary`).
+    pub fn data_type(&self) -> &str {
+        self.version.data_type.wire_name()
+    }
+
+    pub fn rotation(&self) -> RotationView {
+        RotationView::from(&self.secret.rotation)
+    }
+
     /// The ExtendedConfig to return, if any.
     pub fn extended_config(&self) -> Option<&str> {
         self.with_extended_config
@@ -87,8 +116,7 @@ impl Service {
             return Err(Error::DryRun);
         }
         let stages = secret.stages.labels_of(&version.version_id);
-        let with_extended_config = input.fetch_extended_config
-            && secret.secret_type != openkms_domain::SecretType::Generic;
+        let with_extended_config = input.fetch_extended_config && is_managed(&secret);
         Ok(SecretValue {
             secret,
             version,

@@ -5,8 +5,10 @@ use std::collections::HashMap;
 
 use openkms_domain::filters::SecretFilter;
 use openkms_domain::paging::Page;
-use openkms_store::{SecretRecord, TagRecord};
+use openkms_store::TagRecord;
 
+use super::SecretView;
+use crate::tags::{tag_views, TagView};
 use crate::{Caller, Error, Service};
 
 const DEFAULT_PAGE_SIZE: u64 = 10;
@@ -28,7 +30,7 @@ pub struct SecretPage {
     pub page_size: u64,
     pub total_count: u64,
     /// Each secret with its tags when asked for.
-    pub secrets: Vec<(SecretRecord, Option<Vec<TagRecord>>)>,
+    pub secrets: Vec<(SecretView, Option<Vec<TagView>>)>,
 }
 
 impl Service {
@@ -64,8 +66,8 @@ impl Service {
             .map(|r| {
                 let t = input
                     .fetch_tags
-                    .then(|| tags.remove(&r.id).unwrap_or_default());
-                (r, t)
+                    .then(|| tag_views(tags.remove(&r.id).unwrap_or_default()));
+                (SecretView::from(&r), t)
             })
             .collect();
         Ok(SecretPage {

@@ -7,6 +7,7 @@ mod delete;
 mod describe;
 mod get_value;
 mod list;
+mod new_version;
 mod policy;
 mod put_value;
 mod random_password;
@@ -14,6 +15,7 @@ mod restore;
 mod rotation_policy;
 mod update;
 mod version_stage;
+mod view;
 
 pub use batch_get::{BatchEntry, MAX_BATCH_SECRETS};
 pub(crate) use create::new_secret_name;
@@ -22,33 +24,23 @@ pub use delete::{DeleteMode, DeletedSecret};
 pub use describe::{SecretDescription, VersionListing, VersionSummary};
 pub use get_value::{GetSecretValueInput, SecretValue};
 pub use list::{ListSecretsInput, SecretPage};
+pub use new_version::VersionInput;
+/// GetRandomPassword's parameters, as the domain's password rules take them.
+pub use openkms_domain::PasswordRequest;
 pub use put_value::{PutSecretValueInput, PutVersion};
 pub use rotation_policy::RotationPolicyInput;
 pub use update::UpdateSecretInput;
 pub use version_stage::UpdateVersionStageInput;
+pub use view::{RotationView, SecretView};
 
 use std::sync::Arc;
 
 use openkms_crypto::Kek;
 use openkms_domain::secret::Rejection;
 use openkms_domain::{parse_secret_ref, SecretName};
-use openkms_store::{
-    KeyRecord, Plan, RotationRecord, SealingKeyRefusal, SecretRecord, SecretState, UpdateOutcome,
-};
+use openkms_store::{KeyRecord, Plan, SealingKeyRefusal, SecretRecord, SecretState, UpdateOutcome};
 
 use crate::{Error, Service};
-
-/// Automatic rotation as Alibaba reports it.
-pub fn automatic_rotation(r: &RotationRecord) -> &'static str {
-    // "Invalid" is Alibaba's word for a secret whose rotation cannot currently succeed.
-    if r.progress.failures > 0 {
-        "Invalid"
-    } else if r.enabled {
-        "Enabled"
-    } else {
-        "Disabled"
-    }
-}
 
 impl Service {
     /// Resolves `SecretName` given as a name or an ARN of this account and region (as

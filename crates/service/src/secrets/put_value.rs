@@ -2,14 +2,13 @@
 //! decided by `domain::stages` inside the write transaction, so concurrent writers cannot lose
 //! a version or leave two ACSCurrent.
 
-use openkms_crypto::envelope::secret_aad;
 use openkms_domain::secret::Rejection;
 use openkms_domain::stages::{versions_to_drop, CURRENT};
-use openkms_domain::{
-    validate_secret_data, SecretDataType, SecretType, ValidationError, VersionId, VersionStage,
-};
-use openkms_store::{SecretUpdate, VersionRecord};
+use openkms_domain::{validate_secret_data, SecretType, ValidationError, VersionStage};
+use openkms_store::SecretUpdate;
 
+use super::new_version::NewVersion;
+use super::VersionInput;
 use crate::{Caller, Error, Service};
 
 /// PutSecretValue parameters.
@@ -17,9 +16,7 @@ use crate::{Caller, Error, Service};
 #[derive(Default)]
 pub struct PutSecretValueInput<'a> {
     pub secret_name: &'a str,
-    pub version_id: &'a str,
-    pub secret_data: &'a str,
-    pub secret_data_type: Option<&'a str>,
+    pub version: VersionInput<'a>,
     pub version_stages: Option<&'a str>,
     /// The secret authorization checked (see `GetSecretValueInput::authorized_secret`).
     pub authorized_secret: Option<i64>,
@@ -42,8 +39,7 @@ impl Service {
     ) -> Result<PutVersion, Error> {
         let now = self.now();
         let name = self.secret_name(input.secret_name)?;
-        let version_id = VersionId::parse(input.version_id)?;
-        let data_type = SecretDataType::parse(input.secret_data_type.unwrap_or("text"))?;
+        let new = input.version.parse()?;
         let labels = parse_version_stages(input.version_stages)?;
         let secret = self.find_secret(&name).await?;
         super::get_value::check_same_secret(&secret, input.authorized_secret)?;
@@ -53,25 +49,11 @@ impl Service {
         if secret.planned_delete_at.is_some() {
             return Err(Error::PendingDeletion);
         }
-        validate_secret_data(SecretType::Generic, data_type, input.secret_data, None)?;
+        validate_secret_data(SecretType::Generic, new.data_type, new.data, None)?;
         let (key, kek) = self
             .sealing_key(secret.encryption_key_id.as_deref())
             .await?;
-        let sealed = kek
-            .seal(
-                input.secret_data.as_bytes(),
-                &secret_aad(self.account_id(), name.as_str(), version_id.as_str()),
-            )
-            .map_err(|_| Error::internal("seal secret value"))?;
-        let version = VersionRecord {
-            version_id: version_id.as_str().to_owned(),
-            data_type,
-            key_id: key.key_id.clone(),
-            key_version_id: key.primary_version_id.clone(),
-            wrapped_key: sealed.wrapped_key,
-            ciphertext: sealed.ciphertext,
-            created_at: now,
-        };
+        let version = self.seal_version(&name, &new, &key, &kek, now)?;
         let vid = version.version_id.clone();
         let plan_labels = labels.clone();
         let written = self
@@ -99,14 +81,13 @@ impl Service {
             .await;
         match written {
             Ok(Some(rec)) => Ok(PutVersion {
-                stages: rec.stages.labels_of(version_id.as_str()),
+                stages: rec.stages.labels_of(new.id.as_str()),
                 secret_name: rec.name,
-                version_id: version_id.as_str().to_owned(),
+                version_id: new.id.as_str().to_owned(),
             }),
             Ok(None) => Err(Error::SecretNotFound),
             Err(Error::Rejected(Rejection::VersionExists { .. })) => {
-                self.same_version_again(&name, version_id.as_str(), data_type, input.secret_data)
-                    .await
+                self.same_version_again(&name, &new).await
             }
             Err(e) => Err(e),
         }
@@ -117,10 +98,9 @@ impl Service {
     async fn same_version_again(
         &self,
         name: &openkms_domain::SecretName,
-        version_id: &str,
-        data_type: SecretDataType,
-        data: &str,
+        new: &NewVersion<'_>,
     ) -> Result<PutVersion, Error> {
+        let version_id = new.id.as_str();
         let secret = self.find_secret(name).await?;
         let existing = self
             .store
@@ -128,8 +108,8 @@ impl Service {
             .await?
             .ok_or(Error::VersionNotFound)?;
         let stored = self.open_version(&secret.name, &existing).await?;
-        let same = existing.data_type == data_type
-            && openkms_crypto::constant_time_eq(stored.expose_secret(), data.as_bytes());
+        let same = existing.data_type == new.data_type
+            && openkms_crypto::constant_time_eq(stored.expose_secret(), new.data.as_bytes());
         if !same {
             return Err(Error::VersionConflict {
                 version_id: version_id.to_owned(),
