@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use openkms_domain::filters::SecretFilter;
+use openkms_domain::key::{check_usable, KeyState};
 
 use openkms_domain::stages::StageMap;
 use openkms_domain::{SecretDataType, SecretType};
@@ -358,6 +359,18 @@ impl VersionMeta {
             created_at: r.int("created_at")?,
         })
     }
+}
+
+/// What the state of the key sealing a new version (`None`: no such key) says about sealing:
+/// the same rule on both backends, which read the state inside the write.
+pub(crate) fn sealing_verdict(
+    state: Option<String>,
+) -> Result<Result<(), SealingKeyRefusal>, StoreError> {
+    let Some(state) = state else {
+        return Ok(Err(SealingKeyRefusal::Gone));
+    };
+    let state = KeyState::parse(&state).ok_or(StoreError::Corrupt { what: "key state" })?;
+    Ok(check_usable(state).map_err(SealingKeyRefusal::State))
 }
 
 /// The WHERE clause (aliasing `secrets` as `s`) and parameters of a ListSecrets filter.

@@ -1,10 +1,8 @@
 //! Secrets, their versions and stage labels, on PostgreSQL.
 
-use openkms_domain::key::{check_usable, KeyState};
-
 use super::*;
 use crate::dialect::Dialect;
-use crate::secrets::{filter_sql, secret_columns, version_columns};
+use crate::secrets::{filter_sql, sealing_verdict, secret_columns, version_columns};
 
 #[async_trait]
 impl crate::SecretStore for PgStore {
@@ -385,11 +383,7 @@ async fn sealing_key_check(
             .fetch_optional(c)
             .await
             .map_err(pg("read sealing key state"))?;
-    let Some(state) = state else {
-        return Ok(Err(SealingKeyRefusal::Gone));
-    };
-    let state = KeyState::parse(&state).ok_or(StoreError::Corrupt { what: "key state" })?;
-    Ok(check_usable(state).map_err(SealingKeyRefusal::State))
+    sealing_verdict(state)
 }
 
 /// Locks the key a secret names as its EncryptionKeyId, when it is not the sealing key already

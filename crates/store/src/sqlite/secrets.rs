@@ -1,10 +1,8 @@
 //! Secrets, their versions and stage labels, on SQLite.
 
-use openkms_domain::key::{check_usable, KeyState};
-
 use super::*;
 use crate::dialect::Dialect;
-use crate::secrets::{filter_sql, secret_columns, version_columns};
+use crate::secrets::{filter_sql, sealing_verdict, secret_columns, version_columns};
 
 #[async_trait]
 impl crate::SecretStore for SqliteStore {
@@ -235,11 +233,7 @@ fn sealing_key_check(
         .prepare_cached("SELECT key_state FROM keys WHERE key_id = ?1")
         .and_then(|mut s| s.query_row([key_id], |r| r.get(0)).optional())
         .map_err(db("read sealing key state"))?;
-    let Some(state) = state else {
-        return Ok(Err(SealingKeyRefusal::Gone));
-    };
-    let state = KeyState::parse(&state).ok_or(StoreError::Corrupt { what: "key state" })?;
-    Ok(check_usable(state).map_err(SealingKeyRefusal::State))
+    sealing_verdict(state)
 }
 
 fn insert_secret(c: &Connection, s: &SecretRecord) -> Result<i64, StoreError> {
