@@ -1,6 +1,7 @@
 //! KMS keys and aliases as rules over values (kms-api.md §3.3, §3.4, §5): key states and the
-//! moves between them, the one supported key spec, deletion windows, alias names, how a
-//! `KeyId` parameter names a key (id, alias or ARN), and EncryptionContext's canonical form.
+//! moves between them, the key specs openkms creates (AES-256, SM4) and their usage, deletion
+//! windows, alias names, how a `KeyId` parameter names a key (id, alias or ARN), and
+//! EncryptionContext's canonical form.
 //!
 //! Nothing here reads the clock: `now` is a parameter.
 
@@ -9,7 +10,7 @@ use std::fmt;
 
 use crate::error::ValidationError;
 
-/// The only key spec openkms creates: 256-bit AES (kms-api.md §3.3).
+/// The default key spec: 256-bit AES (kms-api.md §3.3); [`SM4_KEY_SPEC`] is the other.
 pub const SUPPORTED_KEY_SPEC: &str = "Aliyun_AES_256";
 /// The only key usage of a symmetric key.
 pub const ENCRYPT_DECRYPT: &str = "ENCRYPT/DECRYPT";
