@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use openkms_domain::AccessKeyStatus;
 use openkms_service::{Service, StartOptions, SystemClock};
 use openkms_store::RootKeyChange;
 
@@ -103,20 +104,20 @@ pub fn run(args: RootKeyArgs) -> Result<(), RootKeyError> {
             }
             RootKeyOp::Create => {
                 let created = service.create_root_access_key().await?;
-                let id = &created.record.access_key_id;
+                let id = &created.key.access_key_id;
                 tracing::info!(access_key_id = %id, "root access key created");
                 // Printed once to the operator's terminal on purpose; never logged.
-                println!("AccessKeyId:     {id}\nAccessKeySecret: {}", created.secret);
+                println!("AccessKeyId:     {id}\nAccessKeySecret: {}", created.secret.as_str());
                 return Ok(());
             }
-            RootKeyOp::Disable { access_key_id } => (access_key_id, Some("Inactive")),
-            RootKeyOp::Enable { access_key_id } => (access_key_id, Some("Active")),
+            RootKeyOp::Disable { access_key_id } => (access_key_id, Some(AccessKeyStatus::Inactive)),
+            RootKeyOp::Enable { access_key_id } => (access_key_id, Some(AccessKeyStatus::Active)),
             RootKeyOp::Delete { access_key_id } => (access_key_id, None),
         };
         match service.change_root_access_key(&id, status).await? {
             RootKeyChange::Done => {
                 let what = match status {
-                    Some("Active") => "enabled",
+                    Some(AccessKeyStatus::Active) => "enabled",
                     Some(_) => "disabled",
                     None => "deleted",
                 };

@@ -11,6 +11,7 @@ pub mod duration;
 pub mod error;
 pub mod extended_config;
 pub mod filters;
+pub mod identities;
 pub mod key;
 pub mod key_filters;
 pub mod names;
@@ -30,6 +31,7 @@ pub use arn::{
 pub use duration::RotationInterval;
 pub use error::ValidationError;
 pub use extended_config::{missing_for, ExtendedConfig};
+pub use identities::{AccessKeyStatus, PolicyName, PolicyType, RoleName, UserName};
 pub use names::{
     check_name_for_type, check_ram_credentials_name, ram_credentials_secret_name, SecretName,
     VersionId, VersionStage, AUTO_MARKER,

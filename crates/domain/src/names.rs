@@ -24,6 +24,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ValidationError;
+use crate::identities::UserName;
 use crate::secret_type::SecretType;
 
 /// The wire marker asking the server to generate a value (`SecretName`, or managed `SecretData`).
@@ -36,7 +37,7 @@ pub const VERSION_ID_MAX_LEN: usize = 64;
 /// Longest stage label, in characters.
 pub const VERSION_STAGE_MAX_LEN: usize = 64;
 /// Longest RAM user name, in characters.
-pub const RAM_USER_NAME_MAX_LEN: usize = 64;
+pub const RAM_USER_NAME_MAX_LEN: usize = crate::identities::USER_NAME_MAX_LEN;
 
 /// Prefix no unmanaged-style secret (Generic, Rds, Redis, PolarDB) may use.
 const RESERVED_PREFIX: &str = "acs/";
@@ -152,30 +153,19 @@ pub fn check_ram_credentials_name(
     }
 }
 
-/// Checks a RAM user name: 1 to 64 letters, digits, `.`, `_`, `-` (RAM's CreateUser rule).
+/// Checks a RAM user name inside a secret's name or ExtendedConfig: [`UserName`]'s rule, with
+/// messages that say the user name is what is wrong, since `param` names the larger value.
 pub fn check_ram_user_name(param: &'static str, user_name: &str) -> Result<(), ValidationError> {
-    if user_name.is_empty() {
-        return Err(ValidationError::invalid(
-            param,
-            "UserName must not be empty",
-        ));
-    }
-    if user_name.chars().count() > RAM_USER_NAME_MAX_LEN {
-        return Err(ValidationError::invalid(
-            param,
-            "UserName is longer than 64 characters",
-        ));
-    }
-    if !user_name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-    {
-        return Err(ValidationError::invalid(
-            param,
-            "UserName may contain only letters, digits and . _ -",
-        ));
-    }
-    Ok(())
+    UserName::parse_as(param, user_name)
+        .map(|_| ())
+        .map_err(|e| {
+            let reason = match e {
+                ValidationError::Empty { .. } => "UserName must not be empty",
+                ValidationError::TooLong { .. } => "UserName is longer than 64 characters",
+                _ => "UserName may contain only letters, digits and . _ -",
+            };
+            ValidationError::invalid(param, reason)
+        })
 }
 
 /// The id of one version of a secret: 1 to 64 characters, no whitespace or control characters.

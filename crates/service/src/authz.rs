@@ -477,8 +477,8 @@ impl Service {
         let attachments = self.store.attachments_of(principal).await?;
         let mut policies = Vec::with_capacity(attachments.len());
         for a in attachments {
-            if a.policy_type == crate::iam::SYSTEM {
-                if let Some(p) = compiled_system_policy(&a.policy_name) {
+            if a.policy_type == openkms_domain::PolicyType::System {
+                if let Some(p) = compiled_system_policy(a.policy_name.as_str()) {
                     policies.push(Arc::new(p.clone()));
                 }
             } else if let Some((_, version)) = self.store.policy(&a.policy_name).await? {

@@ -276,7 +276,7 @@ fn access_key_record(
         sealed_secret: sealed.map_err(|_| BootstrapError::Crypto)?,
         root_id: root_id.to_owned(),
         principal: "root".into(),
-        status: "Active".into(),
+        status: openkms_domain::AccessKeyStatus::Active,
         created_at: now,
     })
 }

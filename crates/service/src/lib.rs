@@ -134,7 +134,7 @@ impl Service {
         let entry = Arc::new(AccessKeyEntry {
             secret,
             principal: rec.principal,
-            active: rec.status == "Active",
+            active: rec.status == openkms_domain::AccessKeyStatus::Active,
             session: None,
         });
         let mut cache = self.access_keys.write();
@@ -195,7 +195,7 @@ impl Service {
         self.kek(&key.key_id, &key.primary_version_id).await
     }
 
-    /// An unwrapped key version, from the keyring or unwrapped by the root key.
+    /// An unwrapped key version, from the keyring or unwrapped by the root of trust that wrapped it.
     async fn kek(&self, key_id: &str, version_id: &str) -> Result<Arc<Kek>, Error> {
         if let Some(k) = self.keyring.get(key_id, version_id) {
             return Ok(k);

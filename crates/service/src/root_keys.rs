@@ -5,9 +5,10 @@
 //! start they must name an existing root key with the same secret, so a forgotten variable can
 //! never add a second, permanent, unrestricted key.
 
-use openkms_store::{AccessKeyRecord, RootKeyChange};
+use openkms_domain::AccessKeyStatus;
+use openkms_store::RootKeyChange;
 
-use crate::iam::CreatedAccessKey;
+use crate::iam::{AccessKeyView, CreatedAccessKey};
 use crate::{Error, Service};
 
 /// Shortest root access key secret: Alibaba issues 30 characters.
@@ -49,23 +50,24 @@ pub fn validate(id: &str, secret: &[u8]) -> Result<(), RootKeyRule> {
 
 impl Service {
     /// The root access keys, oldest first.
-    pub async fn root_access_keys(&self) -> Result<Vec<AccessKeyRecord>, Error> {
-        Ok(self.store.root_access_keys().await?)
+    pub async fn root_access_keys(&self) -> Result<Vec<AccessKeyView>, Error> {
+        let keys = self.store.root_access_keys().await?;
+        Ok(keys.iter().map(AccessKeyView::from).collect())
     }
 
     /// A new root access key, generated; its secret is returned once.
     pub async fn create_root_access_key(&self) -> Result<CreatedAccessKey, Error> {
-        let created = self.new_access_key("root".into()).await?;
-        self.store.insert_access_key(created.record.clone()).await?;
-        Ok(created)
+        let new = self.new_access_key("root".into()).await?;
+        self.store.insert_access_key(new.record.clone()).await?;
+        Ok(new.created())
     }
 
-    /// Enables (`Some("Active")`), disables (`Some("Inactive")`) or deletes (`None`) a root
+    /// Enables (`Some(Active)`), disables (`Some(Inactive)`) or deletes (`None`) a root
     /// access key. The last active one cannot be disabled or deleted.
     pub async fn change_root_access_key(
         &self,
         id: &str,
-        status: Option<&str>,
+        status: Option<AccessKeyStatus>,
     ) -> Result<RootKeyChange, Error> {
         let outcome = self.store.change_root_access_key(id, status).await?;
         self.forget_shared_caches();

@@ -117,7 +117,7 @@ impl Service {
             })?;
         let role = self
             .store
-            .role(role_name)
+            .role(&crate::iam::existing_role(role_name)?)
             .await?
             .ok_or_else(|| Error::RoleNotFound {
                 name: role_name.to_owned(),
@@ -144,7 +144,7 @@ impl Service {
         } else {
             return Err(Error::AssumeRoleDenied);
         };
-        let arn = self.role_arn(&role.role_name);
+        let arn = self.role_arn(role.role_name.as_str());
         let context = RequestContext {
             source_ip: caller.source_ip,
             current_time: Some(self.now()),
@@ -191,7 +191,7 @@ impl Service {
         let sealed = Sealed {
             id: id.clone(),
             secret: secret.clone(),
-            role: role.role_name.clone(),
+            role: role.role_name.to_string(),
             role_id: role.role_id.clone(),
             session: session_name.to_owned(),
             exp: expires_at,
@@ -280,7 +280,11 @@ impl Service {
                 None => cache.generation,
             }
         };
-        let id = self.store.role(role).await?.map(|r| r.role_id);
+        // A name no role can have names no role.
+        let id = match openkms_domain::RoleName::parse(role) {
+            Ok(name) => self.store.role(&name).await?.map(|r| r.role_id),
+            Err(_) => None,
+        };
         let mut cache = self.role_ids.write();
         // A role created or deleted while this lookup ran bumped the generation: what was
         // read before that change must not go back into the cache.
@@ -320,7 +324,7 @@ impl Service {
         if let Some(user) = caller.user_name() {
             let record = self
                 .store
-                .user(user)
+                .user(&crate::iam::existing_user(user)?)
                 .await?
                 .ok_or_else(|| Error::UserNotFound {
                     name: user.to_owned(),

@@ -383,7 +383,8 @@ async fn ram_credentials_rotation_keeps_the_previous_key_and_deletes_the_one_bef
     let first = svc.create_access_key(&caller(), "app").await.unwrap();
     let data = format!(
         r#"{{"AccessKeys":[{{"AccessKeyId":"{}","AccessKeySecret":"{}"}}]}}"#,
-        first.record.access_key_id, first.secret
+        first.key.access_key_id,
+        first.secret.as_str()
     );
     svc.create_secret(
         &caller(),
@@ -430,10 +431,10 @@ async fn ram_credentials_rotation_keeps_the_previous_key_and_deletes_the_one_bef
 
     svc.rotate_secret(&caller(), name, "r1").await.unwrap();
     let k1 = key_at("ACSCurrent").await;
-    assert_ne!(k1, first.record.access_key_id);
+    assert_ne!(k1, first.key.access_key_id);
     assert!(active(k1.clone()).await);
     assert!(
-        active(first.record.access_key_id.clone()).await,
+        active(first.key.access_key_id.clone()).await,
         "the previous key still works"
     );
 
@@ -446,7 +447,7 @@ async fn ram_credentials_rotation_keeps_the_previous_key_and_deletes_the_one_bef
     assert_eq!(key_at("ACSPrevious").await, k1);
     assert!(active(k2.clone()).await && active(k1.clone()).await);
     assert!(
-        svc.access_key(&first.record.access_key_id)
+        svc.access_key(&first.key.access_key_id)
             .await
             .unwrap()
             .is_none(),

@@ -12,16 +12,14 @@
 //! Writes that depend on current state (`update_secret`) take a plan function that sees the
 //! state inside the transaction, so each write is one transaction on every backend.
 
-mod access_keys;
 mod columns;
 pub mod copy;
 mod dialect;
-pub mod iam;
+pub mod identities;
 mod instances;
 mod keys;
 mod nonces;
 pub mod postgres;
-pub mod records;
 mod roots;
 mod rotation;
 mod secrets;
@@ -32,12 +30,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use access_keys::AccessKeyStore;
-pub use iam::*;
+pub use identities::*;
 pub use instances::*;
 pub use keys::*;
 pub use nonces::NonceStore;
-pub use records::*;
 pub use roots::*;
 pub use rotation::*;
 pub use secrets::*;
@@ -47,8 +43,8 @@ pub use tags::*;
 /// only when that trait is in scope.
 pub mod prelude {
     pub use crate::{
-        AccessKeyStore, IamStore, InstanceStore, KeyStore, NonceStore, RootStore, RotationStore,
-        SecretStore, Store, TagStore,
+        AccessKeyStore, IdentityStore, InstanceStore, KeyStore, NonceStore, PolicyStore, RoleStore,
+        RootStore, RotationStore, SecretStore, Store, TagStore, UserStore,
     };
 }
 
@@ -141,14 +137,13 @@ impl StoreError {
 #[async_trait]
 pub trait Store:
     RootStore
-    + AccessKeyStore
     + KeyStore
     + InstanceStore
     + SecretStore
     + TagStore
     + RotationStore
     + NonceStore
-    + IamStore
+    + IdentityStore
     + Send
     + Sync
     + 'static

@@ -19,6 +19,7 @@ use std::time::Duration;
 use openkms_domain::key::{KeySpec, KeyState, KeyUsage};
 use openkms_domain::secret::Rejection;
 use openkms_domain::stages::StageMap;
+use openkms_domain::{AccessKeyStatus, PolicyName, PolicyType, RoleName, UserName};
 use openkms_store::postgres::PgStore;
 use openkms_store::sqlite::SqliteStore;
 use openkms_store::*;
@@ -199,7 +200,7 @@ fn bootstrap() -> Bootstrap {
             sealed_secret: vec![7; 40],
             root_id: "fp".into(),
             principal: "root".into(),
-            status: "Active".into(),
+            status: AccessKeyStatus::Active,
             created_at: 1,
         }],
         root: RootRecord {
@@ -1457,9 +1458,17 @@ async fn db_instances_register_once_and_are_forgotten(f: Fixture) {
 
 // ---- RAM identities
 
+fn user(name: &str) -> UserName {
+    UserName::parse(name).unwrap()
+}
+
+fn policy_name(name: &str) -> PolicyName {
+    PolicyName::parse(name).unwrap()
+}
+
 fn alice() -> UserRecord {
     UserRecord {
-        user_name: "alice".into(),
+        user_name: user("alice"),
         user_id: "200000000000000001".into(),
         display_name: "Alice".into(),
         email: String::new(),
@@ -1476,44 +1485,64 @@ fn user_key(id: &str, user: &str) -> AccessKeyRecord {
         sealed_secret: vec![1, 2, 3],
         root_id: "fp".into(),
         principal: format!("user/{user}"),
-        status: "Active".into(),
+        status: AccessKeyStatus::Active,
         created_at: 2,
     }
 }
 
 async fn rename_carries_access_keys_and_attachments(f: Fixture) {
     let s = f.with_root().await;
-    assert_eq!(s.create_user(alice()).await.unwrap(), IamOutcome::Done(()));
     assert_eq!(
         s.create_user(alice()).await.unwrap(),
-        IamOutcome::UserExists
+        CreateUserOutcome::Created
     );
-    s.create_user_access_key("alice", user_key("LTAI1", "alice"), 2)
+    assert_eq!(
+        s.create_user(alice()).await.unwrap(),
+        CreateUserOutcome::Exists
+    );
+    s.create_user_access_key(&user("alice"), user_key("LTAI1", "alice"), 2)
         .await
         .unwrap();
-    s.attach_policy_to_user("alice", "System", "AliyunKMSFullAccess", 3)
-        .await
-        .unwrap();
+    let alice_holder = Holder::User(user("alice"));
+    s.attach_policy(
+        &alice_holder,
+        PolicyType::System,
+        &policy_name("AliyunKMSFullAccess"),
+        3,
+    )
+    .await
+    .unwrap();
     let update = UserUpdate {
-        new_user_name: Some("alicia".into()),
+        new_user_name: Some(user("alicia")),
+        display_name: None,
+        email: None,
+        mobile_phone: None,
+        comments: None,
         updated_at: 4,
-        ..UserUpdate::default()
     };
-    let IamOutcome::Done(u) = s.update_user("alice", update).await.unwrap() else {
+    let UpdateUserOutcome::Updated(u) = s.update_user(&user("alice"), update).await.unwrap() else {
         panic!("rename failed");
     };
-    assert_eq!(u.user_name, "alicia");
+    assert_eq!(u.user_name, user("alicia"));
     assert_eq!(
         s.access_key("LTAI1").await.unwrap().unwrap().principal,
         "user/alicia"
     );
-    let IamOutcome::Done(att) = s.user_attachments("alicia").await.unwrap() else {
-        panic!("no attachments");
-    };
+    let att = s
+        .holder_attachments(&Holder::User(user("alicia")))
+        .await
+        .unwrap()
+        .expect("the renamed user");
     assert_eq!(att.len(), 1);
+    assert_eq!(att[0].policy_type, PolicyType::System);
     assert_eq!(
-        s.delete_user("alicia").await.unwrap(),
-        IamOutcome::UserHasAccessKeys
+        s.holder_attachments(&alice_holder).await.unwrap(),
+        None,
+        "the old name is gone"
+    );
+    assert_eq!(
+        s.delete_user(&user("alicia")).await.unwrap(),
+        DeleteUserOutcome::HasAccessKeys
     );
 }
 
@@ -1522,28 +1551,48 @@ async fn access_keys_are_limited_per_user(f: Fixture) {
     s.create_user(alice()).await.unwrap();
     for id in ["A1", "A2"] {
         assert_eq!(
-            s.create_user_access_key("alice", user_key(id, "alice"), 2)
+            s.create_user_access_key(&user("alice"), user_key(id, "alice"), 2)
                 .await
                 .unwrap(),
-            IamOutcome::Done(())
+            CreateAccessKeyOutcome::Created
         );
     }
     assert_eq!(
-        s.create_user_access_key("alice", user_key("A3", "alice"), 2)
+        s.create_user_access_key(&user("alice"), user_key("A3", "alice"), 2)
             .await
             .unwrap(),
-        IamOutcome::LimitExceeded { limit: 2 }
+        CreateAccessKeyOutcome::LimitReached { limit: 2 }
     );
     assert_eq!(
-        s.delete_user_access_key("alice", "A3").await.unwrap(),
-        IamOutcome::AccessKeyNotFound
+        s.delete_user_access_key(&user("alice"), "A3")
+            .await
+            .unwrap(),
+        ChangeAccessKeyOutcome::KeyNotFound
+    );
+    assert_eq!(
+        s.set_access_key_status(&user("bob"), "A1", AccessKeyStatus::Inactive)
+            .await
+            .unwrap(),
+        ChangeAccessKeyOutcome::UserNotFound
+    );
+    assert_eq!(
+        s.set_access_key_status(&user("alice"), "A1", AccessKeyStatus::Inactive)
+            .await
+            .unwrap(),
+        ChangeAccessKeyOutcome::Changed
+    );
+    assert_eq!(
+        s.user_access_keys(&user("bob")).await.unwrap(),
+        None,
+        "no such user"
     );
 }
 
 async fn policy_versions_number_up_and_attached_policies_stay(f: Fixture) {
     let s = f.with_root().await;
+    let app = policy_name("app");
     let p = PolicyRecord {
-        policy_name: "app".into(),
+        policy_name: app.clone(),
         description: String::new(),
         default_version: "v1".into(),
         created_at: 1,
@@ -1553,69 +1602,93 @@ async fn policy_versions_number_up_and_attached_policies_stay(f: Fixture) {
     s.create_policy(p.clone(), "{}".into()).await.unwrap();
     assert_eq!(
         s.create_policy(p, "{}".into()).await.unwrap(),
-        IamOutcome::PolicyExists
+        CreatePolicyOutcome::Exists
     );
-    let IamOutcome::Done(v) = s
-        .create_policy_version("app", "{\"v\":2}".into(), true, 2, 5)
+    let CreatePolicyVersionOutcome::Created(v) = s
+        .create_policy_version(&app, "{\"v\":2}".into(), true, 2, 5)
         .await
         .unwrap()
     else {
         panic!("no version");
     };
     assert_eq!(v.version_id, "v2");
-    let (rec, default) = s.policy("app").await.unwrap().unwrap();
+    let (rec, default) = s.policy(&app).await.unwrap().unwrap();
     assert_eq!(
         (rec.default_version.as_str(), default.document.as_str()),
         ("v2", "{\"v\":2}")
     );
+    assert_eq!(
+        s.set_default_policy_version(&app, "v9", 3).await.unwrap(),
+        SetDefaultVersionOutcome::VersionNotFound
+    );
+    let (default, versions) = s.policy_versions(&app).await.unwrap().unwrap();
+    assert_eq!(default, "v2");
+    assert_eq!(versions.len(), 2);
     s.create_user(alice()).await.unwrap();
-    s.attach_policy_to_user("alice", "Custom", "app", 3)
+    let alice_holder = Holder::User(user("alice"));
+    s.attach_policy(&alice_holder, PolicyType::Custom, &app, 3)
         .await
         .unwrap();
     assert_eq!(
-        s.delete_policy("app").await.unwrap(),
-        IamOutcome::PolicyAttached
+        s.delete_policy(&app).await.unwrap(),
+        DeletePolicyOutcome::Attached
     );
     assert_eq!(
-        s.attach_policy_to_user("alice", "Custom", "app", 3)
+        s.attach_policy(&alice_holder, PolicyType::Custom, &app, 3)
             .await
             .unwrap(),
-        IamOutcome::AlreadyAttached
+        AttachOutcome::AlreadyAttached
     );
-    s.detach_policy_from_user("alice", "Custom", "app")
-        .await
-        .unwrap();
-    assert_eq!(s.delete_policy("app").await.unwrap(), IamOutcome::Done(()));
-    assert_eq!(s.policy("app").await.unwrap(), None);
+    assert_eq!(
+        s.detach_policy(&alice_holder, PolicyType::Custom, &app)
+            .await
+            .unwrap(),
+        DetachOutcome::Detached
+    );
+    assert_eq!(
+        s.detach_policy(&alice_holder, PolicyType::Custom, &app)
+            .await
+            .unwrap(),
+        DetachOutcome::NotAttached
+    );
+    assert_eq!(
+        s.delete_policy(&app).await.unwrap(),
+        DeletePolicyOutcome::Deleted
+    );
+    assert_eq!(s.policy(&app).await.unwrap(), None);
 }
 
 /// Two nodes create an access key for the same user at once, one slot left: one gets it.
 async fn racing_access_key_creations_respect_the_limit(f: Fixture) {
     let s = f.with_root().await;
     s.create_user(alice()).await.unwrap();
-    s.create_user_access_key("alice", user_key("A1", "alice"), 2)
+    let alice_name = user("alice");
+    s.create_user_access_key(&alice_name, user_key("A1", "alice"), 2)
         .await
         .unwrap();
     let (a, b) = tokio::join!(
-        s.create_user_access_key("alice", user_key("A2", "alice"), 2),
-        s.create_user_access_key("alice", user_key("A3", "alice"), 2)
+        s.create_user_access_key(&alice_name, user_key("A2", "alice"), 2),
+        s.create_user_access_key(&alice_name, user_key("A3", "alice"), 2)
     );
     let mut outcomes = [a.unwrap(), b.unwrap()];
-    outcomes.sort_by_key(|o| matches!(o, IamOutcome::Done(())));
+    outcomes.sort_by_key(|o| matches!(o, CreateAccessKeyOutcome::Created));
     assert_eq!(
         outcomes,
-        [IamOutcome::LimitExceeded { limit: 2 }, IamOutcome::Done(())]
+        [
+            CreateAccessKeyOutcome::LimitReached { limit: 2 },
+            CreateAccessKeyOutcome::Created
+        ]
     );
-    let IamOutcome::Done(keys) = s.user_access_keys("alice").await.unwrap() else {
-        panic!("no user");
-    };
+    let keys = s.user_access_keys(&alice_name).await.unwrap().unwrap();
     assert_eq!(keys.len(), 2);
 }
 
 async fn roles_hold_policies_and_are_deleted_only_without_them(f: Fixture) {
     let s = f.with_root().await;
+    let app = RoleName::parse("app").unwrap();
+    let holder = Holder::Role(app.clone());
     let role = RoleRecord {
-        role_name: "app".into(),
+        role_name: app.clone(),
         role_id: "300000000000000001".into(),
         description: String::new(),
         trust_policy: "{}".into(),
@@ -1625,31 +1698,41 @@ async fn roles_hold_policies_and_are_deleted_only_without_them(f: Fixture) {
     };
     assert_eq!(
         s.create_role(role.clone()).await.unwrap(),
-        IamOutcome::Done(())
+        CreateRoleOutcome::Created
     );
     assert_eq!(
         s.create_role(role.clone()).await.unwrap(),
-        IamOutcome::RoleExists
+        CreateRoleOutcome::Exists
     );
     assert_eq!(
-        s.attach_policy_to_role("app", "Custom", "missing", 2)
+        s.attach_policy(&holder, PolicyType::Custom, &policy_name("missing"), 2)
             .await
             .unwrap(),
-        IamOutcome::PolicyNotFound
+        AttachOutcome::PolicyNotFound
     );
-    s.attach_policy_to_role("app", "System", "AliyunKMSFullAccess", 2)
+    let full = policy_name("AliyunKMSFullAccess");
+    s.attach_policy(&holder, PolicyType::System, &full, 2)
         .await
         .unwrap();
     assert_eq!(s.attachments_of("role/app").await.unwrap().len(), 1);
     assert_eq!(
-        s.delete_role("app").await.unwrap(),
-        IamOutcome::RoleHasPolicies
+        s.delete_role(&app).await.unwrap(),
+        DeleteRoleOutcome::HasPolicies
     );
-    s.detach_policy_from_role("app", "System", "AliyunKMSFullAccess")
+    s.detach_policy(&holder, PolicyType::System, &full)
         .await
         .unwrap();
-    assert_eq!(s.delete_role("app").await.unwrap(), IamOutcome::Done(()));
-    assert_eq!(s.role("app").await.unwrap(), None);
+    assert_eq!(
+        s.delete_role(&app).await.unwrap(),
+        DeleteRoleOutcome::Deleted
+    );
+    assert_eq!(s.role(&app).await.unwrap(), None);
+    assert_eq!(
+        s.attach_policy(&holder, PolicyType::System, &full, 2)
+            .await
+            .unwrap(),
+        AttachOutcome::HolderNotFound
+    );
     let (roles, more) = s.list_roles(None, 10).await.unwrap();
     assert!(roles.is_empty() && !more);
 }
@@ -1790,7 +1873,7 @@ async fn root_keys_change_one_at_a_time_and_the_last_active_one_stays(f: Fixture
     second.created_at = 5;
     s.insert_access_key(second).await.unwrap();
     s.create_user(alice()).await.unwrap();
-    s.create_user_access_key("alice", user_key("U1", "alice"), 2)
+    s.create_user_access_key(&user("alice"), user_key("U1", "alice"), 2)
         .await
         .unwrap();
     let ids = |keys: Vec<AccessKeyRecord>| {
@@ -1801,8 +1884,8 @@ async fn root_keys_change_one_at_a_time_and_the_last_active_one_stays(f: Fixture
     assert_eq!(
         ids(s.root_access_keys().await.unwrap()),
         [
-            ("ak".into(), "Active".into()),
-            ("AK2".into(), "Active".into())
+            ("ak".into(), AccessKeyStatus::Active),
+            ("AK2".into(), AccessKeyStatus::Active)
         ],
         "root keys only, oldest first"
     );
@@ -1812,13 +1895,13 @@ async fn root_keys_change_one_at_a_time_and_the_last_active_one_stays(f: Fixture
         RootKeyChange::NotFound
     );
     assert_eq!(
-        s.change_root_access_key("ak", Some("Inactive"))
+        s.change_root_access_key("ak", Some(AccessKeyStatus::Inactive))
             .await
             .unwrap(),
         RootKeyChange::Done
     );
     // AK2 is now the only active one: neither disabled nor deleted.
-    for change in [Some("Inactive"), None] {
+    for change in [Some(AccessKeyStatus::Inactive), None] {
         assert_eq!(
             s.change_root_access_key("AK2", change).await.unwrap(),
             RootKeyChange::LastActive
@@ -1826,7 +1909,7 @@ async fn root_keys_change_one_at_a_time_and_the_last_active_one_stays(f: Fixture
     }
     // An inactive key may go; re-enabling is always allowed.
     assert_eq!(
-        s.change_root_access_key("ak", Some("Active"))
+        s.change_root_access_key("ak", Some(AccessKeyStatus::Active))
             .await
             .unwrap(),
         RootKeyChange::Done
@@ -1837,7 +1920,7 @@ async fn root_keys_change_one_at_a_time_and_the_last_active_one_stays(f: Fixture
     );
     assert_eq!(
         ids(s.root_access_keys().await.unwrap()),
-        [("ak".into(), "Active".into())]
+        [("ak".into(), AccessKeyStatus::Active)]
     );
     assert!(s.access_key("U1").await.unwrap().is_some());
 }

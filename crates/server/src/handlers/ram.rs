@@ -1,7 +1,8 @@
 //! RAM 2015-05-01 actions: read the parameters, call the service, render RAM's reply shapes.
 
-use openkms_service::iam::{NewRole, NewUser, PolicyView, UserChange};
-use openkms_store::{AccessKeyRecord, PolicyVersionRecord, RoleRecord, UserRecord};
+use openkms_service::iam::{
+    AccessKeyView, NewRole, NewUser, PolicyVersionView, PolicyView, RoleView, UserChange, UserView,
+};
 use openkms_wire::actions::ram::*;
 use openkms_wire::timefmt::format_unix;
 
@@ -73,8 +74,9 @@ pub async fn dispatch(cx: &Cx<'_>, action: RamAction) -> Reply {
         }
         RamAction::CreateAccessKey => {
             let created = s.create_access_key(c, p.required("UserName")?).await?;
-            let mut key = access_key_of(created.record);
-            key.access_key_secret = Some(created.secret);
+            let mut key = access_key_of(created.key.clone());
+            // The reply body is the one copy that leaves; `created` wipes its own on drop.
+            key.access_key_secret = Some(created.secret.as_str().to_owned());
             Ok(cx.render(&CreateAccessKeyResponse { access_key: key }))
         }
         RamAction::UpdateAccessKey => {
@@ -300,7 +302,7 @@ fn empty(cx: &Cx<'_>) -> Vec<u8> {
     cx.render(&serde_json::Map::new())
 }
 
-fn role_of(cx: &Cx<'_>, r: RoleRecord, with_document: bool) -> Role {
+fn role_of(cx: &Cx<'_>, r: RoleView, with_document: bool) -> Role {
     Role {
         arn: cx.service.role_arn(&r.role_name),
         role_name: r.role_name,
@@ -313,7 +315,7 @@ fn role_of(cx: &Cx<'_>, r: RoleRecord, with_document: bool) -> Role {
     }
 }
 
-fn user_of(u: UserRecord) -> User {
+fn user_of(u: UserView) -> User {
     User {
         user_name: u.user_name,
         user_id: u.user_id,
@@ -326,11 +328,11 @@ fn user_of(u: UserRecord) -> User {
     }
 }
 
-fn access_key_of(k: AccessKeyRecord) -> AccessKey {
+fn access_key_of(k: AccessKeyView) -> AccessKey {
     AccessKey {
         access_key_id: k.access_key_id,
         access_key_secret: None,
-        status: k.status,
+        status: k.status.to_owned(),
         create_date: format_unix(k.created_at),
     }
 }
@@ -349,7 +351,7 @@ fn policy_of(v: PolicyView) -> Policy {
     }
 }
 
-fn version_of(v: PolicyVersionRecord, is_default: bool) -> PolicyVersion {
+fn version_of(v: PolicyVersionView, is_default: bool) -> PolicyVersion {
     PolicyVersion {
         version_id: v.version_id,
         is_default_version: is_default,

@@ -1,4 +1,4 @@
-//! CreateKey: validate, generate material, wrap it under the root key exactly like the service
+//! CreateKey: validate, generate material, wrap it under the active root of trust like the service
 //! key, and insert key, first version and tags in one transaction.
 
 use openkms_domain::key::{

@@ -87,10 +87,10 @@ impl Service {
         // of the secret); ids, secrets and the timestamp are letters, digits and `-:`.
         let value = Zeroizing::new(format!(
             r#"{{"AccessKeyId":"{}","AccessKeySecret":"{}","GenerateTimestamp":"{stamp}"}}"#,
-            created.record.access_key_id,
+            created.key.access_key_id,
             created.secret.as_str()
         ));
-        drop(Zeroizing::new(created.secret));
+        drop(created);
         let secret = self.find_secret(name).await?;
         self.store_pending(name, &secret, version_id, &value).await
     }

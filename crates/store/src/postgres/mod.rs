@@ -308,8 +308,8 @@ macro_rules! read_tx {
 }
 
 // After the macros, which they use.
-mod access_keys;
-mod iam;
+
+mod identities;
 mod instances;
 mod keys;
 mod nonces;

@@ -3,9 +3,8 @@
 //! read takes microseconds, less than a hop to another thread); writes go to one writer
 //! thread that commits in groups.
 
-mod access_keys;
 mod cache;
-mod iam;
+mod identities;
 mod instances;
 mod keys;
 mod roots;

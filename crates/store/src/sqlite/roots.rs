@@ -1,6 +1,6 @@
 //! The installation and its roots of trust, on SQLite.
 
-use super::access_keys::insert_access_key;
+use super::identities::insert_access_key;
 use super::keys::{insert_key, insert_key_version};
 use super::*;
 
