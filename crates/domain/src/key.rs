@@ -1,6 +1,7 @@
 //! KMS keys and aliases as rules over values (kms-api.md §3.3, §3.4, §5): key states and the
-//! moves between them, the one supported key spec, deletion windows, alias names, how a
-//! `KeyId` parameter names a key (id, alias or ARN), and EncryptionContext's canonical form.
+//! moves between them, the key specs openkms creates (AES-256, SM4) and their usage, deletion
+//! windows, alias names, how a `KeyId` parameter names a key (id, alias or ARN), and
+//! EncryptionContext's canonical form.
 //!
 //! Nothing here reads the clock: `now` is a parameter.
 
@@ -9,7 +10,7 @@ use std::fmt;
 
 use crate::error::ValidationError;
 
-/// The only key spec openkms creates: 256-bit AES (kms-api.md §3.3).
+/// The default key spec: 256-bit AES (kms-api.md §3.3); [`SM4_KEY_SPEC`] is the other.
 pub const SUPPORTED_KEY_SPEC: &str = "Aliyun_AES_256";
 /// The only key usage of a symmetric key.
 pub const ENCRYPT_DECRYPT: &str = "ENCRYPT/DECRYPT";
@@ -52,6 +53,54 @@ impl KeyState {
             Self::Enabled => "Enabled",
             Self::Disabled => "Disabled",
             Self::PendingDeletion => "PendingDeletion",
+        }
+    }
+}
+
+/// A key spec openkms creates (kms-api.md §3.3): symmetric keys only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySpec {
+    /// 256-bit AES, the default.
+    Aes256,
+    /// SM4.
+    Sm4,
+}
+
+impl KeySpec {
+    /// Reads a wire or stored name, exactly.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            SUPPORTED_KEY_SPEC => Some(Self::Aes256),
+            SM4_KEY_SPEC => Some(Self::Sm4),
+            _ => None,
+        }
+    }
+
+    /// The wire and storage name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Aes256 => SUPPORTED_KEY_SPEC,
+            Self::Sm4 => SM4_KEY_SPEC,
+        }
+    }
+}
+
+/// What a key may be used for; a symmetric key only encrypts and decrypts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyUsage {
+    EncryptDecrypt,
+}
+
+impl KeyUsage {
+    /// Reads a wire or stored name, exactly.
+    pub fn parse(text: &str) -> Option<Self> {
+        (text == ENCRYPT_DECRYPT).then_some(Self::EncryptDecrypt)
+    }
+
+    /// The wire and storage name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::EncryptDecrypt => ENCRYPT_DECRYPT,
         }
     }
 }
@@ -193,11 +242,10 @@ impl PendingWindow {
 pub const SM4_KEY_SPEC: &str = "Aliyun_SM4";
 
 /// Checks CreateKey's KeySpec (default `Aliyun_AES_256`).
-pub fn check_key_spec(spec: Option<&str>) -> Result<&'static str, ValidationError> {
-    match spec {
-        None | Some(SUPPORTED_KEY_SPEC) => Ok(SUPPORTED_KEY_SPEC),
-        Some(SM4_KEY_SPEC) => Ok(SM4_KEY_SPEC),
-        Some(_) => Err(ValidationError::NotOneOf {
+pub fn check_key_spec(spec: Option<&str>) -> Result<KeySpec, ValidationError> {
+    match spec.map_or(Some(KeySpec::Aes256), KeySpec::parse) {
+        Some(spec) => Ok(spec),
+        None => Err(ValidationError::NotOneOf {
             param: "KeySpec",
             allowed: "Aliyun_AES_256 or Aliyun_SM4 (the supported symmetric key specs)",
         }),
@@ -494,8 +542,9 @@ mod tests {
 
     #[test]
     fn aes_256_and_sm4_are_supported_and_the_error_names_them() {
-        assert_eq!(check_key_spec(None).unwrap(), "Aliyun_AES_256");
-        assert_eq!(check_key_spec(Some("Aliyun_SM4")).unwrap(), "Aliyun_SM4");
+        assert_eq!(check_key_spec(None).unwrap(), KeySpec::Aes256);
+        assert_eq!(check_key_spec(Some("Aliyun_SM4")).unwrap(), KeySpec::Sm4);
+        assert_eq!(KeySpec::Sm4.name(), "Aliyun_SM4");
         assert!(check_key_spec(Some("aliyun_sm4")).is_err());
         let e = check_key_spec(Some("RSA_2048")).unwrap_err();
         assert!(e.to_string().contains("Aliyun_AES_256"), "{e}");

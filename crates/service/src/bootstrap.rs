@@ -7,8 +7,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use openkms_crypto::{KeyMaterial, RootFinder, RootOfTrust, SecretBytes};
+use openkms_domain::key::{KeySpec, KeyState, KeyUsage};
 use openkms_store::{
-    AccessKeyRecord, Bootstrap, KeyRecord, KeyVersionRecord, Meta, RootRecord, Store, StoreError,
+    AccessKeyRecord, Bootstrap, KeyRecord, KeyVersionRecord, Meta, RootRecord, RootState, Store,
+    StoreError,
 };
 use parking_lot::RwLock;
 
@@ -146,7 +148,7 @@ impl Service {
                     root_id: root.id().to_owned(),
                     kind: root.kind().as_str().to_owned(),
                     locator: Some(locator),
-                    state: "active".into(),
+                    state: RootState::Active,
                     created_at: now,
                 };
                 let roots = Roots::new(root, &root_record.root_id, finder);
@@ -235,9 +237,9 @@ fn bootstrap_records(
         service_key: KeyRecord {
             key_id: key_id.clone(),
             instance_id: instance,
-            key_spec: "Aliyun_AES_256".into(),
-            key_usage: "ENCRYPT/DECRYPT".into(),
-            key_state: "Enabled".into(),
+            key_spec: KeySpec::Aes256,
+            key_usage: KeyUsage::EncryptDecrypt,
+            key_state: KeyState::Enabled,
             creator: "Service".into(),
             description: "service-managed default key for secrets".into(),
             primary_version_id: version_id.clone(),
@@ -316,8 +318,8 @@ async fn check_known_root(
             id: root.id().to_owned(),
         });
     };
-    if rec.state == "retired" {
-        let active = roots.iter().find(|r| r.state == "active");
+    if rec.state == RootState::Retired {
+        let active = roots.iter().find(|r| r.state == RootState::Active);
         return Err(BootstrapError::RetiredRoot {
             id: rec.root_id.clone(),
             active_kind: active.map(|a| a.kind.clone()).unwrap_or_default(),
@@ -327,7 +329,7 @@ async fn check_known_root(
     if rec.locator.is_none() {
         store.set_root_locator(root.id(), locator).await?;
     }
-    if rec.state != "active" {
+    if rec.state != RootState::Active {
         tracing::warn!(
             root = root.id(),
             "the configured root of trust is being retired by `openkms rekey`; new keys are wrapped by the active root; update the configuration to the active root"

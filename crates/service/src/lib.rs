@@ -216,7 +216,7 @@ impl Service {
             .map_err(|e| Error::root("unwrap key material", e))?;
         // The key spec picks the cipher; read only on a keyring miss.
         let sm4 = match self.store.key(key_id).await? {
-            Some(k) => k.key_spec == openkms_domain::key::SM4_KEY_SPEC,
+            Some(k) => k.key_spec == openkms_domain::key::KeySpec::Sm4,
             None => false,
         };
         let kek = if sm4 {

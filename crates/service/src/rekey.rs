@@ -17,7 +17,7 @@
 use std::sync::Arc;
 
 use openkms_crypto::{RootFinder, RootOfTrust};
-use openkms_store::{RootRecord, Store, WrappedTarget};
+use openkms_store::{RootRecord, RootState, Store, WrappedTarget};
 
 use crate::roots::{RootError, Roots};
 use crate::{access_key_aad, key_material_aad};
@@ -82,7 +82,7 @@ pub async fn rekey(
     let recorded = store.roots().await?;
     let current = recorded
         .iter()
-        .find(|r| r.root_id == plan.current.id() && r.state != "retired")
+        .find(|r| r.root_id == plan.current.id() && r.state != RootState::Retired)
         .ok_or_else(|| RekeyError::UnknownCurrent {
             id: plan.current.id().to_owned(),
         })?;
@@ -94,8 +94,8 @@ pub async fn rekey(
     let new_id = plan.new.id().to_owned();
     let already_active = recorded
         .iter()
-        .any(|r| r.root_id == new_id && r.state == "active");
-    if already_active && recorded.iter().all(|r| r.state != "retiring") {
+        .any(|r| r.root_id == new_id && r.state == RootState::Active);
+    if already_active && recorded.iter().all(|r| r.state != RootState::Retiring) {
         return Err(RekeyError::SameRoot { id: new_id });
     }
     // Step 1. Re-running after a crash finds the new root active already: a no-op.
@@ -104,7 +104,7 @@ pub async fn rekey(
             root_id: new_id.clone(),
             kind: plan.new.kind().as_str().to_owned(),
             locator: Some(plan.new_locator.clone()),
-            state: "active".into(),
+            state: RootState::Active,
             created_at: now,
         })
         .await?;

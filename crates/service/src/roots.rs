@@ -10,7 +10,7 @@ use std::sync::Arc;
 use openkms_crypto::{
     FindError, KeyMaterial, RootFinder, RootKind, RootOfTrust, RootSet, SecretBytes, UnwrapError,
 };
-use openkms_store::{RootRecord, Store, StoreError};
+use openkms_store::{RootRecord, RootState, Store, StoreError};
 
 /// Why a root-of-trust operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +64,7 @@ impl Roots {
         let roots = store.roots().await?;
         let active = roots
             .into_iter()
-            .find(|r| r.state == "active")
+            .find(|r| r.state == RootState::Active)
             .ok_or(RootError::NoActiveRoot)?;
         self.ensure_record(&active)?;
         Ok(active.root_id)

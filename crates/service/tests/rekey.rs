@@ -140,7 +140,7 @@ async fn root_ids(dir: &Path) -> Vec<(String, String)> {
         .await
         .unwrap()
         .into_iter()
-        .map(|r| (r.root_id, r.state))
+        .map(|r| (r.root_id, r.state.name().to_owned()))
         .collect()
 }
 

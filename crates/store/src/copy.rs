@@ -42,241 +42,44 @@ struct Table {
 
 use Kind::{Bool, Bytes, Int, Text};
 
+/// `table!(name [column Kind, pg_name = sqlite_expr Kind, ..] by [key ..] identity column)`.
+macro_rules! table {
+    ($name:ident [$($col:ident $(= $src:ident)? $kind:ident),*] by [$($key:ident)*] $(identity $id:ident)?) => {
+        Table {
+            name: stringify!($name),
+            columns: &[$((stringify!($col), table!(@src $col $($src)?), $kind)),*],
+            order_by: &[$(stringify!($key)),*],
+            identity: table!(@id $($id)?),
+        }
+    };
+    (@src $col:ident) => { stringify!($col) };
+    (@src $col:ident $src:ident) => { stringify!($src) };
+    (@id) => { None };
+    (@id $id:ident) => { Some(stringify!($id)) };
+}
+
 /// Every table of the schema, parents before children (foreign keys, and the roots-of-trust
 /// triggers, check each row as it is inserted). SQLite's `counters` (a row count PostgreSQL
 /// computes) and PostgreSQL's `nonces` (a 15-minute replay window) are not data to copy.
 const TABLES: &[Table] = &[
-    Table {
-        name: "meta",
-        columns: &[
-            ("id", "id", Int),
-            ("account_id", "account_id", Text),
-            ("root_fingerprint", "root_fingerprint", Text),
-            ("default_instance", "default_instance", Text),
-            ("service_key_id", "service_key_id", Text),
-            ("created_at", "created_at", Int),
-        ],
-        order_by: &["id"],
-        identity: None,
-    },
-    Table {
-        name: "instances",
-        columns: &[
-            ("instance_id", "instance_id", Text),
-            ("created_at", "created_at", Int),
-        ],
-        order_by: &["instance_id"],
-        identity: None,
-    },
-    Table {
-        name: "roots",
-        columns: &[
-            ("root_id", "root_id", Text),
-            ("kind", "kind", Text),
-            ("locator", "locator", Text),
-            ("state", "state", Text),
-            ("created_at", "created_at", Int),
-        ],
-        order_by: &["root_id"],
-        identity: None,
-    },
-    Table {
-        name: "keys",
-        columns: &[
-            // ListKeys pages in creation order: SQLite's rowid is PostgreSQL's seq.
-            ("seq", "rowid", Int),
-            ("key_id", "key_id", Text),
-            ("instance_id", "instance_id", Text),
-            ("key_spec", "key_spec", Text),
-            ("key_usage", "key_usage", Text),
-            ("key_state", "key_state", Text),
-            ("creator", "creator", Text),
-            ("description", "description", Text),
-            ("primary_version_id", "primary_version_id", Text),
-            ("created_at", "created_at", Int),
-            ("delete_at", "delete_at", Int),
-            ("rotation_interval_secs", "rotation_interval_secs", Int),
-        ],
-        order_by: &["key_id"],
-        identity: Some("seq"),
-    },
-    Table {
-        name: "key_versions",
-        columns: &[
-            ("seq", "rowid", Int),
-            ("key_id", "key_id", Text),
-            ("version_id", "version_id", Text),
-            ("wrapped_material", "wrapped_material", Bytes),
-            ("created_at", "created_at", Int),
-            ("root_id", "root_id", Text),
-        ],
-        order_by: &["key_id", "version_id"],
-        identity: Some("seq"),
-    },
-    Table {
-        name: "access_keys",
-        columns: &[
-            ("access_key_id", "access_key_id", Text),
-            ("sealed_secret", "sealed_secret", Bytes),
-            ("principal", "principal", Text),
-            ("status", "status", Text),
-            ("created_at", "created_at", Int),
-            ("root_id", "root_id", Text),
-        ],
-        order_by: &["access_key_id"],
-        identity: None,
-    },
-    Table {
-        name: "secrets",
-        columns: &[
-            ("id", "id", Int),
-            ("name", "name", Text),
-            ("secret_type", "secret_type", Text),
-            ("description", "description", Text),
-            ("encryption_key_id", "encryption_key_id", Text),
-            ("dkms_instance_id", "dkms_instance_id", Text),
-            ("extended_config", "extended_config", Text),
-            ("rotation_enabled", "rotation_enabled", Bool),
-            ("rotation_interval", "rotation_interval", Int),
-            ("next_rotation_at", "next_rotation_at", Int),
-            ("last_rotation_at", "last_rotation_at", Int),
-            ("policy", "policy", Text),
-            ("stages", "stages", Text),
-            ("created_at", "created_at", Int),
-            ("updated_at", "updated_at", Int),
-            ("planned_delete_at", "planned_delete_at", Int),
-            ("rotation_state", "rotation_state", Text),
-            ("rotation_due_at", "rotation_due_at", Int),
-            ("rotation_lease_owner", "rotation_lease_owner", Text),
-            ("rotation_lease_until", "rotation_lease_until", Int),
-        ],
-        order_by: &["id"],
-        identity: Some("id"),
-    },
-    Table {
-        name: "secret_versions",
-        columns: &[
-            ("secret_id", "secret_id", Int),
-            ("version_id", "version_id", Text),
-            ("seq", "seq", Int),
-            ("data_type", "data_type", Text),
-            ("key_id", "key_id", Text),
-            ("key_version_id", "key_version_id", Text),
-            ("wrapped_key", "wrapped_key", Bytes),
-            ("ciphertext", "ciphertext", Bytes),
-            ("created_at", "created_at", Int),
-        ],
-        order_by: &["secret_id", "version_id"],
-        identity: None,
-    },
-    Table {
-        name: "secret_tags",
-        columns: &[
-            ("secret_id", "secret_id", Int),
-            ("tag_key", "tag_key", Text),
-            ("tag_value", "tag_value", Text),
-        ],
-        order_by: &["secret_id", "tag_key"],
-        identity: None,
-    },
-    Table {
-        name: "key_tags",
-        columns: &[
-            ("key_id", "key_id", Text),
-            ("tag_key", "tag_key", Text),
-            ("tag_value", "tag_value", Text),
-        ],
-        order_by: &["key_id", "tag_key"],
-        identity: None,
-    },
-    Table {
-        name: "aliases",
-        columns: &[
-            ("alias_name", "alias_name", Text),
-            ("key_id", "key_id", Text),
-            ("created_at", "created_at", Int),
-        ],
-        order_by: &["alias_name"],
-        identity: None,
-    },
-    Table {
-        name: "db_instances",
-        columns: &[
-            ("instance_id", "instance_id", Text),
-            ("engine", "engine", Text),
-            ("address", "address", Text),
-            ("admin_secret", "admin_secret", Text),
-            ("created_at", "created_at", Int),
-            ("tls_mode", "tls_mode", Text),
-            ("tls_ca", "tls_ca", Text),
-        ],
-        order_by: &["instance_id"],
-        identity: None,
-    },
-    Table {
-        name: "ram_users",
-        columns: &[
-            ("user_name", "user_name", Text),
-            ("user_id", "user_id", Text),
-            ("display_name", "display_name", Text),
-            ("email", "email", Text),
-            ("mobile_phone", "mobile_phone", Text),
-            ("comments", "comments", Text),
-            ("created_at", "created_at", Int),
-            ("updated_at", "updated_at", Int),
-        ],
-        order_by: &["user_name"],
-        identity: None,
-    },
-    Table {
-        name: "ram_policies",
-        columns: &[
-            ("policy_name", "policy_name", Text),
-            ("description", "description", Text),
-            ("default_version", "default_version", Text),
-            ("next_version", "next_version", Int),
-            ("created_at", "created_at", Int),
-            ("updated_at", "updated_at", Int),
-        ],
-        order_by: &["policy_name"],
-        identity: None,
-    },
-    Table {
-        name: "ram_policy_versions",
-        columns: &[
-            ("policy_name", "policy_name", Text),
-            ("version_id", "version_id", Text),
-            ("document", "document", Text),
-            ("created_at", "created_at", Int),
-        ],
-        order_by: &["policy_name", "version_id"],
-        identity: None,
-    },
-    Table {
-        name: "ram_attachments",
-        columns: &[
-            ("principal", "principal", Text),
-            ("policy_type", "policy_type", Text),
-            ("policy_name", "policy_name", Text),
-            ("attached_at", "attached_at", Int),
-        ],
-        order_by: &["principal", "policy_type", "policy_name"],
-        identity: None,
-    },
-    Table {
-        name: "ram_roles",
-        columns: &[
-            ("role_name", "role_name", Text),
-            ("role_id", "role_id", Text),
-            ("description", "description", Text),
-            ("trust_policy", "trust_policy", Text),
-            ("max_session_duration", "max_session_duration", Int),
-            ("created_at", "created_at", Int),
-            ("updated_at", "updated_at", Int),
-        ],
-        order_by: &["role_name"],
-        identity: None,
-    },
+    table!(meta [id Int, account_id Text, root_fingerprint Text, default_instance Text, service_key_id Text, created_at Int] by [id]),
+    table!(instances [instance_id Text, created_at Int] by [instance_id]),
+    table!(roots [root_id Text, kind Text, locator Text, state Text, created_at Int] by [root_id]),
+    // ListKeys pages in creation order: SQLite's rowid is PostgreSQL's seq.
+    table!(keys [seq = rowid Int, key_id Text, instance_id Text, key_spec Text, key_usage Text, key_state Text, creator Text, description Text, primary_version_id Text, created_at Int, delete_at Int, rotation_interval_secs Int] by [key_id] identity seq),
+    table!(key_versions [seq = rowid Int, key_id Text, version_id Text, wrapped_material Bytes, created_at Int, root_id Text] by [key_id version_id] identity seq),
+    table!(access_keys [access_key_id Text, sealed_secret Bytes, principal Text, status Text, created_at Int, root_id Text] by [access_key_id]),
+    table!(secrets [id Int, name Text, secret_type Text, description Text, encryption_key_id Text, dkms_instance_id Text, extended_config Text, rotation_enabled Bool, rotation_interval Int, next_rotation_at Int, last_rotation_at Int, policy Text, stages Text, created_at Int, updated_at Int, planned_delete_at Int, rotation_state Text, rotation_due_at Int, rotation_lease_owner Text, rotation_lease_until Int] by [id] identity id),
+    table!(secret_versions [secret_id Int, version_id Text, seq Int, data_type Text, key_id Text, key_version_id Text, wrapped_key Bytes, ciphertext Bytes, created_at Int] by [secret_id version_id]),
+    table!(secret_tags [secret_id Int, tag_key Text, tag_value Text] by [secret_id tag_key]),
+    table!(key_tags [key_id Text, tag_key Text, tag_value Text] by [key_id tag_key]),
+    table!(aliases [alias_name Text, key_id Text, created_at Int] by [alias_name]),
+    table!(db_instances [instance_id Text, engine Text, address Text, admin_secret Text, created_at Int, tls_mode Text, tls_ca Text] by [instance_id]),
+    table!(ram_users [user_name Text, user_id Text, display_name Text, email Text, mobile_phone Text, comments Text, created_at Int, updated_at Int] by [user_name]),
+    table!(ram_policies [policy_name Text, description Text, default_version Text, next_version Int, created_at Int, updated_at Int] by [policy_name]),
+    table!(ram_policy_versions [policy_name Text, version_id Text, document Text, created_at Int] by [policy_name version_id]),
+    table!(ram_attachments [principal Text, policy_type Text, policy_name Text, attached_at Int] by [principal policy_type policy_name]),
+    table!(ram_roles [role_name Text, role_id Text, description Text, trust_policy Text, max_session_duration Int, created_at Int, updated_at Int] by [role_name]),
 ];
 
 /// SQLite tables that are deliberately not copied.

@@ -1,18 +1,25 @@
-//! openkms-store: persistence behind one [`Store`] trait, on SQLite (one node, the default) or
-//! PostgreSQL (several nodes, [`postgres`]). SQL and backend differences stay here; the rows
-//! hold only sealed bytes and metadata, never plaintext. `tests/conformance.rs` runs one suite
-//! on both backends.
+//! openkms-store: persistence behind one trait per aggregate ([`Store`] is all of them), on
+//! SQLite (one node, the default) or PostgreSQL (several nodes, [`postgres`]). SQL and backend
+//! differences stay here; the rows hold only sealed bytes and metadata, never plaintext.
+//! `tests/conformance.rs` runs one suite on both backends.
+//!
+//! Each aggregate has one file here (`keys.rs`: its trait, its records, their row mapping and
+//! the SQL both backends share) and one per backend (`sqlite/keys.rs`, `postgres/keys.rs`: the
+//! trait's impl in the trait's order, then its statements), so the two backends read side by
+//! side. Rows are read by column name (`columns.rs`); stored names of domain values are parsed
+//! once, there, and text no domain value has is [`StoreError::Corrupt`].
 //!
 //! Writes that depend on current state (`update_secret`) take a plan function that sees the
 //! state inside the transaction, so each write is one transaction on every backend.
 
+mod columns;
 pub mod copy;
+mod dialect;
 pub mod identities;
 mod instances;
 mod keys;
 mod nonces;
 pub mod postgres;
-pub mod records;
 mod roots;
 mod rotation;
 mod secrets;
@@ -24,14 +31,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use identities::*;
-pub use instances::InstanceStore;
-pub use keys::{KeyPlanFn, KeyStore};
+pub use instances::*;
+pub use keys::*;
 pub use nonces::NonceStore;
-pub use records::*;
-pub use roots::RootStore;
-pub use rotation::RotationStore;
-pub use secrets::{Plan, PlanFn, SecretStore};
-pub use tags::TagStore;
+pub use roots::*;
+pub use rotation::*;
+pub use secrets::*;
+pub use tags::*;
 
 /// The store's traits, for callers that hold a `dyn Store`: a method of a supertrait is found
 /// only when that trait is in scope.
@@ -97,6 +103,11 @@ pub enum StoreError {
     /// the store: each operation turns it back into its outcome value.
     #[error("write rejected")]
     Rejected(TagOutcome),
+}
+
+/// A page bound as both backends' signed 64-bit integer.
+pub(crate) fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// What the triggers of both backends say when a row names a root of trust that is retired or

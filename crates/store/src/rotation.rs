@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::records::*;
+use crate::columns::Columns;
 use crate::StoreError;
 
 /// Managed rotation: registered database instances and the per-secret rotation lease.
@@ -43,4 +43,44 @@ pub trait RotationStore: Send + Sync {
 
     /// Gives a lease back (no-op unless `owner` holds it).
     async fn release_rotation(&self, name: &str, owner: &str) -> Result<(), StoreError>;
+}
+
+/// The columns [`DbInstanceRecord::from_row`] reads.
+macro_rules! db_instance_columns {
+    () => {
+        "instance_id, engine, address, admin_secret, created_at, tls_mode, tls_ca"
+    };
+}
+pub(crate) use db_instance_columns;
+
+/// A database instance registered for managed rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbInstanceRecord {
+    pub instance_id: String,
+    /// `mysql`, `postgresql` or `redis`.
+    pub engine: String,
+    /// `host:port` (PostgreSQL: `host:port/db`; Redis: also `rediss://host:port`).
+    pub address: String,
+    /// Name of the Generic secret holding `{"AccountName":..,"AccountPassword":..}`.
+    pub admin_secret: String,
+    pub created_at: i64,
+    /// `disabled`, `preferred`, `required` or `verify-identity`; rows registered before TLS
+    /// settings existed read `disabled`.
+    pub tls_mode: String,
+    /// PEM certificates trusted to sign the target's certificate (not a secret).
+    pub tls_ca: Option<String>,
+}
+
+impl DbInstanceRecord {
+    pub(crate) fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(Self {
+            instance_id: r.text("instance_id")?,
+            engine: r.text("engine")?,
+            address: r.text("address")?,
+            admin_secret: r.text("admin_secret")?,
+            created_at: r.int("created_at")?,
+            tls_mode: r.text("tls_mode")?,
+            tls_ca: r.opt_text("tls_ca")?,
+        })
+    }
 }

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use openkms_domain::key::{KeySpec, KeyState, KeyUsage};
 use openkms_domain::secret::Rejection;
 use openkms_domain::stages::StageMap;
 use openkms_domain::{AccessKeyStatus, PolicyName, PolicyType, RoleName, UserName};
@@ -142,7 +143,7 @@ impl Fixture {
                 root_id: "fp".into(),
                 kind: "file".into(),
                 locator: None,
-                state: "active".into(),
+                state: RootState::Active,
                 created_at: 0,
             })
             .await
@@ -206,7 +207,7 @@ fn bootstrap() -> Bootstrap {
             root_id: "fp".into(),
             kind: "file".into(),
             locator: None,
-            state: "active".into(),
+            state: RootState::Active,
             created_at: 1,
         },
     }
@@ -236,6 +237,7 @@ macro_rules! conformance {
 
 conformance!(
     create_then_read_back_secret_version_and_tags,
+    text_no_domain_value_has_is_a_corrupt_row_never_a_default,
     second_create_of_a_name_reports_it_taken,
     rejected_plan_writes_nothing,
     a_panicking_plan_fails_alone_and_the_store_goes_on_writing,
@@ -270,28 +272,9 @@ conformance!(
     root_keys_change_one_at_a_time_and_the_last_active_one_stays,
 );
 
-fn version(id: &str) -> VersionRecord {
-    VersionRecord {
-        version_id: id.into(),
-        data_type: "text".into(),
-        key_id: "k".into(),
-        key_version_id: "kv".into(),
-        wrapped_key: vec![1, 2],
-        ciphertext: vec![3, 4],
-        created_at: 10,
-    }
-}
-
-fn new_secret(name: &str) -> NewSecret {
-    NewSecret {
-        secret: SecretRecord::generic(name, "v1", 10),
-        tags: vec![TagRecord {
-            key: "a".into(),
-            value: "b".into(),
-        }],
-        first_version: version("v1"),
-    }
-}
+#[path = "common/records.rs"]
+mod records;
+use records::{new_secret, schedule_deletion, version};
 
 async fn create_then_read_back_secret_version_and_tags(f: Fixture) {
     let s = f.store.clone();
@@ -626,9 +609,9 @@ fn key_record(id: &str, creator: &str) -> KeyRecord {
     KeyRecord {
         key_id: id.into(),
         instance_id: "kst-1".into(),
-        key_spec: "Aliyun_AES_256".into(),
-        key_usage: "ENCRYPT/DECRYPT".into(),
-        key_state: "Enabled".into(),
+        key_spec: KeySpec::Aes256,
+        key_usage: KeyUsage::EncryptDecrypt,
+        key_state: KeyState::Enabled,
         creator: creator.into(),
         description: String::new(),
         primary_version_id: format!("{id}-v1"),
@@ -706,7 +689,7 @@ async fn key_plan_sees_protected_secrets_and_a_rejection_writes_nothing(f: Fixtu
             "k1",
             Box::new(|_| {
                 Ok(KeyUpdate {
-                    key_state: Some("PendingDeletion".into()),
+                    key_state: Some(KeyState::PendingDeletion),
                     delete_at: Some(Some(99)),
                     description: Some("d".into()),
                     ..KeyUpdate::default()
@@ -719,7 +702,7 @@ async fn key_plan_sees_protected_secrets_and_a_rejection_writes_nothing(f: Fixtu
         panic!("not applied: {applied:?}")
     };
     assert_eq!(
-        (k.key_state.as_str(), k.delete_at, k.description.as_str()),
+        (k.key_state.name(), k.delete_at, k.description.as_str()),
         ("PendingDeletion", Some(99), "d")
     );
     assert_eq!(s.key("k1").await.unwrap().unwrap(), *k);
@@ -857,21 +840,7 @@ async fn a_version_is_refused_when_its_key_stopped_being_usable_before_the_write
 /// deletion. (Which one wins is up to the backend's scheduling.)
 async fn racing_key_deletion_and_secret_create_never_both_succeed(f: Fixture) {
     let s = f.store.clone();
-    let schedule = s.update_key(
-        "k",
-        Box::new(|st: &KeyPlanState| {
-            if st.protected_secrets > 0 {
-                return Err(openkms_domain::key::KeyRejection::ProtectsSecrets {
-                    secrets: st.protected_secrets,
-                });
-            }
-            Ok(KeyUpdate {
-                key_state: Some("PendingDeletion".into()),
-                delete_at: Some(Some(99)),
-                ..KeyUpdate::default()
-            })
-        }),
-    );
+    let schedule = s.update_key("k", schedule_deletion());
     let mut secret = new_secret("x");
     secret.secret.encryption_key_id = Some("k".into());
     let create = s.create_secret(secret);
@@ -944,7 +913,7 @@ async fn keys_due_for_rotation_are_enabled_user_keys_one_interval_after_their_la
     let mut due = key_record("due", "u");
     due.rotation_interval_secs = Some(100);
     let mut off = key_record("off", "u");
-    off.key_state = "Disabled".into();
+    off.key_state = KeyState::Disabled;
     off.rotation_interval_secs = Some(100);
     s.create_key(due, key_version_record("due"), vec![])
         .await
@@ -974,7 +943,7 @@ async fn destroying_expired_keys_removes_versions_aliases_and_tags_but_keeps_key
     let s = f.store.clone();
     let pending = |id: &str, at: i64| {
         let mut k = key_record(id, "u");
-        k.key_state = "PendingDeletion".into();
+        k.key_state = KeyState::PendingDeletion;
         k.delete_at = Some(at);
         k
     };
@@ -1022,7 +991,7 @@ fn root_record(id: &str) -> RootRecord {
         root_id: id.into(),
         kind: "file".into(),
         locator: Some(format!("/keys/{id}")),
-        state: "active".into(),
+        state: RootState::Active,
         created_at: 5,
     }
 }
@@ -1030,7 +999,7 @@ fn root_record(id: &str) -> RootRecord {
 async fn rekey_moves_rows_one_by_one_and_retires_the_old_root_only_when_none_is_left(f: Fixture) {
     f.initialize().await;
     let s = f.store.clone();
-    assert_eq!(s.roots().await.unwrap()[0].state, "active");
+    assert_eq!(s.roots().await.unwrap()[0].state, RootState::Active);
     assert!(s.rows_to_rewrap().await.unwrap().is_empty());
     assert!(s.retire_roots().await.unwrap());
 
@@ -1039,7 +1008,7 @@ async fn rekey_moves_rows_one_by_one_and_retires_the_old_root_only_when_none_is_
     assert_eq!(
         roots
             .iter()
-            .map(|r| (r.root_id.as_str(), r.state.as_str()))
+            .map(|r| (r.root_id.as_str(), r.state.name()))
             .collect::<Vec<_>>(),
         [("new", "active"), ("fp", "retiring")]
     );
@@ -1060,7 +1029,7 @@ async fn rekey_moves_rows_one_by_one_and_retires_the_old_root_only_when_none_is_
     assert_eq!((v.root_id.as_str(), v.wrapped_material.len()), ("new", 50));
     assert_eq!(s.access_key("ak").await.unwrap().unwrap().root_id, "new");
     assert!(s.retire_roots().await.unwrap());
-    assert_eq!(s.roots().await.unwrap()[1].state, "retired");
+    assert_eq!(s.roots().await.unwrap()[1].state, RootState::Retired);
 }
 
 async fn no_row_can_be_written_under_a_retired_or_unknown_root(f: Fixture) {
@@ -1105,7 +1074,78 @@ async fn reactivating_a_known_root_keeps_its_locator_and_demotes_the_other(f: Fi
     let roots = s.roots().await.unwrap();
     assert_eq!(roots[0].root_id, "fp");
     assert_eq!(roots[0].locator.as_deref(), Some("/keys/fp"));
-    assert_eq!(roots[1].state, "retiring");
+    assert_eq!(roots[1].state, RootState::Retiring);
+}
+
+/// A PutSecretValue-like write, on a task of its own: version `id` of `name` becomes
+/// ACSCurrent.
+fn put_current(
+    s: Arc<dyn Store>,
+    name: &'static str,
+    id: String,
+) -> tokio::task::JoinHandle<Result<UpdateOutcome, StoreError>> {
+    tokio::spawn(async move {
+        s.update_secret(
+            name,
+            Box::new(move |st: &SecretState| {
+                Ok(SecretUpdate {
+                    insert_version: Some(version(&id)),
+                    stages: Some(st.secret.stages.put_version(&id, &["ACSCurrent".into()])?),
+                    updated_at: 20,
+                    ..Default::default()
+                })
+            }),
+        )
+        .await
+    })
+}
+
+async fn all_applied(tasks: Vec<tokio::task::JoinHandle<Result<UpdateOutcome, StoreError>>>) {
+    for t in tasks {
+        assert!(matches!(
+            t.await.unwrap().unwrap(),
+            UpdateOutcome::Applied(Some(_))
+        ));
+    }
+}
+
+/// A stored state, type or data type the domain does not know is refused as corrupt, on
+/// every read of the row, never read as some default.
+async fn text_no_domain_value_has_is_a_corrupt_row_never_a_default(f: Fixture) {
+    let s = f.store.clone();
+    s.create_secret(new_secret("db")).await.unwrap();
+    // Arranged before each first read: SQLite caches what it read.
+    f.exec("UPDATE secrets SET secret_type = 'Vault'").await;
+    let err = s.secret("db").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Corrupt {
+                what: "secret type"
+            }
+        ),
+        "{err:?}"
+    );
+    f.exec("UPDATE secrets SET secret_type = 'Generic'").await;
+    f.exec("UPDATE secret_versions SET data_type = 'hex'").await;
+    let rec = s.secret("db").await.unwrap().unwrap();
+    let err = s.version(&rec, "v1").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Corrupt {
+                what: "secret data type"
+            }
+        ),
+        "{err:?}"
+    );
+    f.exec("UPDATE keys SET key_state = 'Frozen' WHERE key_id = 'k'")
+        .await;
+    let err = s.key("k").await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Corrupt { what: "key state" }),
+        "{err:?}"
+    );
 }
 
 /// Twenty PutSecretValue-like writers on one secret at once: each plan sees the previous
@@ -1113,31 +1153,10 @@ async fn reactivating_a_known_root_keeps_its_locator_and_demotes_the_other(f: Fi
 async fn concurrent_puts_on_one_secret_lose_no_version_and_keep_one_current(f: Fixture) {
     let s = f.store.clone();
     s.create_secret(new_secret("hot")).await.unwrap();
-    let mut tasks = Vec::new();
-    for i in 0..20 {
-        let s = s.clone();
-        tasks.push(tokio::spawn(async move {
-            let id = format!("p{i}");
-            s.update_secret(
-                "hot",
-                Box::new(move |st: &SecretState| {
-                    Ok(SecretUpdate {
-                        insert_version: Some(version(&id)),
-                        stages: Some(st.secret.stages.put_version(&id, &["ACSCurrent".into()])?),
-                        updated_at: 20,
-                        ..Default::default()
-                    })
-                }),
-            )
-            .await
-        }));
-    }
-    for t in tasks {
-        assert!(matches!(
-            t.await.unwrap().unwrap(),
-            UpdateOutcome::Applied(Some(_))
-        ));
-    }
+    let tasks: Vec<_> = (0..20)
+        .map(|i| put_current(s.clone(), "hot", format!("p{i}")))
+        .collect();
+    all_applied(tasks).await;
     let rec = s.secret("hot").await.unwrap().unwrap();
     assert_eq!(s.versions(rec.id).await.unwrap().len(), 21);
     let current = rec.stages.version_of("ACSCurrent").unwrap().to_owned();
@@ -1760,35 +1779,13 @@ async fn postgres_two_nodes_writing_one_secret_lose_nothing() {
     let f = Fixture::postgres().await;
     let other: Arc<dyn Store> = Arc::new(f.second_node().await);
     f.store.create_secret(new_secret("hot")).await.unwrap();
-    let mut tasks = Vec::new();
-    for i in 0..8 {
-        let s = if i % 2 == 0 {
-            f.store.clone()
-        } else {
-            other.clone()
-        };
-        tasks.push(tokio::spawn(async move {
-            let id = format!("n{i}");
-            s.update_secret(
-                "hot",
-                Box::new(move |st: &SecretState| {
-                    Ok(SecretUpdate {
-                        insert_version: Some(version(&id)),
-                        stages: Some(st.secret.stages.put_version(&id, &["ACSCurrent".into()])?),
-                        updated_at: 20,
-                        ..Default::default()
-                    })
-                }),
-            )
-            .await
-        }));
-    }
-    for t in tasks {
-        assert!(matches!(
-            t.await.unwrap().unwrap(),
-            UpdateOutcome::Applied(Some(_))
-        ));
-    }
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let node = if i % 2 == 0 { &f.store } else { &other };
+            put_current(node.clone(), "hot", format!("n{i}"))
+        })
+        .collect();
+    all_applied(tasks).await;
     let rec = other.secret("hot").await.unwrap().unwrap();
     assert_eq!(other.versions(rec.id).await.unwrap().len(), 9);
     assert!(rec.stages.version_of("ACSCurrent").is_some());

@@ -5,7 +5,7 @@ use openkms_domain::alias_arn;
 use openkms_domain::key::{AliasName, KeyState};
 use openkms_store::{AliasOutcome, AliasRecord, KeyRecord};
 
-use super::{state_of, Paging};
+use super::Paging;
 use crate::{Caller, Error, Service};
 
 /// One alias as listed.
@@ -127,7 +127,7 @@ impl Service {
 
     async fn alias_target(&self, key_id: &str) -> Result<KeyRecord, Error> {
         let key = self.resolve_user_key(key_id).await?;
-        if state_of(&key)? == KeyState::PendingDeletion {
+        if key.key_state == KeyState::PendingDeletion {
             return Err(Error::KeyPendingDeletion);
         }
         Ok(key)

@@ -2,8 +2,8 @@
 //! key, and insert key, first version and tags in one transaction.
 
 use openkms_domain::key::{
-    check_key_description, check_key_options, check_key_spec, KeyState, DEFAULT_KEY_ROTATION_SECS,
-    ENCRYPT_DECRYPT,
+    check_key_description, check_key_options, check_key_spec, KeySpec, KeyState, KeyUsage,
+    DEFAULT_KEY_ROTATION_SECS,
 };
 use openkms_domain::{parse_tags_json, RotationInterval};
 use openkms_store::{KeyRecord, KeyVersionRecord};
@@ -35,7 +35,7 @@ pub struct KeyKindInput<'a> {
 
 impl KeyKindInput<'_> {
     /// The key spec; the other three have one supported value each.
-    fn check(self) -> Result<&'static str, Error> {
+    fn check(self) -> Result<KeySpec, Error> {
         let spec = check_key_spec(self.key_spec)?;
         check_key_options(self.key_usage, self.origin, self.protection_level)?;
         Ok(spec)
@@ -78,9 +78,9 @@ impl Service {
         let key = KeyRecord {
             key_id: key_id.clone(),
             instance_id,
-            key_spec: spec.to_owned(),
-            key_usage: ENCRYPT_DECRYPT.to_owned(),
-            key_state: KeyState::Enabled.name().to_owned(),
+            key_spec: spec,
+            key_usage: KeyUsage::EncryptDecrypt,
+            key_state: KeyState::Enabled,
             creator: self.account_id().to_owned(),
             description: description.to_owned(),
             primary_version_id: version_id.clone(),

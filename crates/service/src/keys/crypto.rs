@@ -10,7 +10,6 @@ use openkms_domain::key::{check_usable, EncryptionContext};
 use openkms_domain::ValidationError;
 use openkms_store::KeyRecord;
 
-use super::state_of;
 use crate::{Caller, Error, Service};
 
 /// Largest Plaintext of Encrypt, in bytes of data (kms-api.md §3.3: 6 KiB, unconfirmed).
@@ -121,7 +120,7 @@ impl Service {
             Some(k) if k.creator != super::SERVICE_CREATOR => k,
             _ => return Err(Error::InvalidCiphertext),
         };
-        check_usable(state_of(&key)?)?;
+        check_usable(key.key_state)?;
         if dry_run {
             return Err(Error::DryRun);
         }
@@ -172,7 +171,7 @@ impl Service {
 
     async fn usable_key(&self, key_id: &str) -> Result<KeyRecord, Error> {
         let key = self.resolve_user_key(key_id).await?;
-        check_usable(state_of(&key)?)?;
+        check_usable(key.key_state)?;
         Ok(key)
     }
 

@@ -19,7 +19,7 @@ pub(crate) use crypto::blob_key_id;
 pub use crypto::{DataKey, DataKeySpec, Decrypted, Encrypted};
 pub use versions::{KeyVersionPage, KeyVersionView};
 
-use openkms_domain::key::{next_rotation, KeyRef, KeyState, PROTECTION_SOFTWARE};
+use openkms_domain::key::{next_rotation, KeyRef, PROTECTION_SOFTWARE};
 use openkms_domain::key_filters::{KeyFacts, KeyFilter};
 use openkms_domain::{key_arn, ValidationError};
 use openkms_store::KeyRecord;
@@ -164,9 +164,9 @@ impl Service {
             Vec::new()
         };
         Ok(filter.matches(&KeyFacts {
-            key_state: &k.key_state,
-            key_spec: &k.key_spec,
-            key_usage: &k.key_usage,
+            key_state: k.key_state.name(),
+            key_spec: k.key_spec.name(),
+            key_usage: k.key_usage.name(),
             protection_level: PROTECTION_SOFTWARE,
             creator_type: "User",
             instance_id: &k.instance_id,
@@ -188,9 +188,9 @@ impl Service {
             }),
             key_id: k.key_id,
             instance_id: k.instance_id,
-            key_spec: k.key_spec,
-            key_usage: k.key_usage,
-            key_state: k.key_state,
+            key_spec: k.key_spec.name().to_owned(),
+            key_usage: k.key_usage.name().to_owned(),
+            key_state: k.key_state.name().to_owned(),
             creator: k.creator,
             description: k.description,
             primary_version_id: k.primary_version_id,
@@ -230,9 +230,4 @@ impl Service {
         }
         Ok(key)
     }
-}
-
-/// A stored key state; an unknown one is a corrupt row.
-pub(crate) fn state_of(key: &KeyRecord) -> Result<KeyState, Error> {
-    KeyState::parse(&key.key_state).ok_or(Error::internal("read key state"))
 }

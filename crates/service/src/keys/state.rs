@@ -5,7 +5,6 @@
 use openkms_domain::key::{self, KeyRejection, KeyState, PendingWindow};
 use openkms_store::{KeyPlanState, KeyRecord, KeyUpdate, KeyUpdateOutcome};
 
-use super::state_of;
 use crate::{Caller, Error, Service};
 
 impl Service {
@@ -41,11 +40,10 @@ impl Service {
             .update_key(
                 &key.key_id,
                 Box::new(move |s: &KeyPlanState| {
-                    let current =
-                        KeyState::parse(&s.key.key_state).ok_or(KeyRejection::PendingDeletion)?;
-                    let at = key::schedule_deletion(current, s.protected_secrets, window, now)?;
+                    let at =
+                        key::schedule_deletion(s.key.key_state, s.protected_secrets, window, now)?;
                     Ok(KeyUpdate {
-                        key_state: Some(KeyState::PendingDeletion.name().to_owned()),
+                        key_state: Some(KeyState::PendingDeletion),
                         delete_at: Some(Some(at)),
                         ..KeyUpdate::default()
                     })
@@ -98,9 +96,7 @@ impl Service {
         self.update_key(
             &key.key_id,
             Box::new(move |s: &KeyPlanState| {
-                if KeyState::parse(&s.key.key_state) != Some(KeyState::Enabled)
-                    && KeyState::parse(&s.key.key_state) != Some(KeyState::Disabled)
-                {
+                if s.key.key_state == KeyState::PendingDeletion {
                     return Err(KeyRejection::PendingDeletion);
                 }
                 Ok(KeyUpdate {
@@ -132,16 +128,12 @@ impl Service {
         rule: fn(KeyState) -> Result<KeyState, KeyRejection>,
     ) -> Result<KeyRecord, Error> {
         let key = self.resolve_user_key(key_id).await?;
-        state_of(&key)?;
         self.update_key(
             &key.key_id,
             Box::new(move |s: &KeyPlanState| {
-                // A state the domain does not know cannot be moved; reported as not usable.
-                let current =
-                    KeyState::parse(&s.key.key_state).ok_or(KeyRejection::PendingDeletion)?;
-                let next = rule(current)?;
+                let next = rule(s.key.key_state)?;
                 Ok(KeyUpdate {
-                    key_state: Some(next.name().to_owned()),
+                    key_state: Some(next),
                     delete_at: (next != KeyState::PendingDeletion).then_some(None),
                     ..KeyUpdate::default()
                 })
@@ -157,7 +149,7 @@ impl Service {
     ) -> Result<KeyRecord, Error> {
         match self.store.update_key(key_id, plan).await? {
             KeyUpdateOutcome::Applied(k) => {
-                tracing::info!(key = key_id, state = k.key_state.as_str(), "key changed");
+                tracing::info!(key = key_id, state = k.key_state.name(), "key changed");
                 Ok(*k)
             }
             KeyUpdateOutcome::Rejected(r) => Err(r.into()),

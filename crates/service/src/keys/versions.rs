@@ -3,10 +3,10 @@
 //! every older version stays, so whatever they sealed still opens (blobs name their version,
 //! secret versions record theirs).
 
-use openkms_domain::key::{self, KeyRejection, KeyState};
+use openkms_domain::key;
 use openkms_store::{KeyPlanState, KeyRecord, KeyUpdate, KeyUpdateOutcome, KeyVersionRecord};
 
-use super::{state_of, Paging};
+use super::Paging;
 use crate::{ids, Caller, Error, Service};
 
 /// One key version as reported.
@@ -35,7 +35,7 @@ impl Service {
         key_id: &str,
     ) -> Result<KeyVersionView, Error> {
         let key = self.resolve_user_key(key_id).await?;
-        key::check_usable(state_of(&key)?)?;
+        key::check_usable(key.key_state)?;
         let now = self.now();
         let version = self.new_version(&key.key_id, now).await?;
         let applied = self
@@ -44,9 +44,7 @@ impl Service {
                 Box::new(|s: &KeyPlanState| {
                     // Checked again inside the transaction: a racing DisableKey or
                     // ScheduleKeyDeletion that committed first wins.
-                    let current =
-                        KeyState::parse(&s.key.key_state).ok_or(KeyRejection::PendingDeletion)?;
-                    key::check_usable(current)?;
+                    key::check_usable(s.key.key_state)?;
                     Ok(KeyUpdate::default())
                 }),
             )
@@ -107,10 +105,8 @@ impl Service {
                 }
             };
             let plan = Box::new(move |s: &KeyPlanState| {
-                let current =
-                    KeyState::parse(&s.key.key_state).ok_or(KeyRejection::RotationNotDue)?;
                 key::check_rotation_due(
-                    current,
+                    s.key.key_state,
                     s.key.last_rotation_at,
                     s.key.rotation_interval_secs,
                     now,

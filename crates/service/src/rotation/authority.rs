@@ -72,9 +72,7 @@ impl CredentialTarget {
 
     /// The target of a stored secret.
     pub(crate) fn of_secret(secret: &SecretRecord) -> Result<Option<Self>, Error> {
-        let Ok(ty) = SecretType::parse(&secret.secret_type) else {
-            return Ok(None);
-        };
+        let ty = secret.secret_type;
         let config = secret
             .extended_config
             .as_deref()

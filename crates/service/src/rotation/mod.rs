@@ -259,7 +259,7 @@ impl Service {
     /// What rotating this secret acts on; for a database secret, its registered instance
     /// (an unregistered one is refused before anything is written).
     async fn rotation_kind(&self, secret: &SecretRecord) -> Result<Kind, Error> {
-        if secret.secret_type == SecretType::RamCredentials.wire_name() {
+        if secret.secret_type == SecretType::RamCredentials {
             let config = secret
                 .extended_config
                 .as_deref()

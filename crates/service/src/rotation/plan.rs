@@ -5,7 +5,7 @@ use openkms_store::{DbInstanceRecord, SecretRecord};
 use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
 
-use openkms_domain::{ExtendedConfig, SecretType};
+use openkms_domain::ExtendedConfig;
 
 use crate::Error;
 
@@ -35,9 +35,9 @@ pub(super) struct Plan {
 impl Plan {
     pub(super) fn for_secret(secret: &SecretRecord) -> Result<Self, Error> {
         let unsupported = || Error::RotationUnsupported {
-            secret_type: secret.secret_type.clone(),
+            secret_type: secret.secret_type.wire_name().to_owned(),
         };
-        let ty = SecretType::parse(&secret.secret_type).map_err(|_| unsupported())?;
+        let ty = secret.secret_type;
         let instance_field = super::authority::instance_field(ty).ok_or_else(unsupported)?;
         let config = secret
             .extended_config

@@ -48,7 +48,7 @@ impl Service {
         let now = self.now();
         let version = VersionRecord {
             version_id: version_id.to_owned(),
-            data_type: "text".to_owned(),
+            data_type: openkms_domain::SecretDataType::Text,
             key_id: key.key_id.clone(),
             key_version_id: key.primary_version_id.clone(),
             wrapped_key: sealed.wrapped_key,

@@ -110,7 +110,7 @@ impl Service {
         let record = SecretRecord {
             id: 0,
             name: name.as_str().to_owned(),
-            secret_type: ty.wire_name().to_owned(),
+            secret_type: ty,
             description: description.to_owned(),
             // The effective key, so DescribeSecret names the service key too.
             encryption_key_id: Some(key.key_id.clone()),

@@ -43,7 +43,7 @@ impl SecretValue {
 
     /// The type's API name.
     pub fn secret_type(&self) -> &str {
-        &self.secret.secret_type
+        self.secret.secret_type.wire_name()
     }
 
     pub fn version_id(&self) -> &str {
@@ -57,7 +57,7 @@ impl SecretValue {
 
     /// The version's SecretDataType (`text` or `binary`).
     pub fn data_type(&self) -> &str {
-        &self.version.data_type
+        self.version.data_type.wire_name()
     }
 
     pub fn rotation(&self) -> RotationView {

@@ -134,20 +134,11 @@ pub(crate) fn sealing_key_refused(r: SealingKeyRefusal) -> Error {
 }
 
 fn check_key_usable(key: &KeyRecord) -> Result<(), Error> {
-    match key.key_state.as_str() {
-        "Enabled" => {}
-        "Disabled" => return Err(Error::KeyDisabled),
-        "PendingDeletion" => return Err(Error::KeyPendingDeletion),
-        _ => {
-            return Err(Error::KeyUnusable {
-                reason: "its state does not allow use",
-            })
-        }
+    // Every spec and usage a key record can hold is a symmetric encryption key's: the store
+    // refuses a row with any other as corrupt.
+    match key.key_state {
+        openkms_domain::key::KeyState::Enabled => Ok(()),
+        openkms_domain::key::KeyState::Disabled => Err(Error::KeyDisabled),
+        openkms_domain::key::KeyState::PendingDeletion => Err(Error::KeyPendingDeletion),
     }
-    if key.key_usage != "ENCRYPT/DECRYPT" || !key.key_spec.starts_with("Aliyun_") {
-        return Err(Error::KeyUnusable {
-            reason: "it is not a symmetric encryption key",
-        });
-    }
-    Ok(())
 }

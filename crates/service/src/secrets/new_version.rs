@@ -55,7 +55,7 @@ impl Service {
             .map_err(|_| Error::internal("seal secret value"))?;
         Ok(VersionRecord {
             version_id: version.id.as_str().to_owned(),
-            data_type: version.data_type.wire_name().to_owned(),
+            data_type: version.data_type,
             key_id: key.key_id.clone(),
             key_version_id: key.primary_version_id.clone(),
             wrapped_key: sealed.wrapped_key,

@@ -43,7 +43,7 @@ impl Service {
         let labels = parse_version_stages(input.version_stages)?;
         let secret = self.find_secret(&name).await?;
         super::get_value::check_same_secret(&secret, input.authorized_secret)?;
-        if secret.secret_type != SecretType::Generic.wire_name() {
+        if secret.secret_type != SecretType::Generic {
             return Err(Rejection::GenericOnly.into());
         }
         if secret.planned_delete_at.is_some() {
@@ -108,7 +108,7 @@ impl Service {
             .await?
             .ok_or(Error::VersionNotFound)?;
         let stored = self.open_version(&secret.name, &existing).await?;
-        let same = existing.data_type == new.data_type.wire_name()
+        let same = existing.data_type == new.data_type
             && openkms_crypto::constant_time_eq(stored.expose_secret(), new.data.as_bytes());
         if !same {
             return Err(Error::VersionConflict {

@@ -7,7 +7,7 @@
 //! rights over that credential as RotateSecret (`rotation::authority`); disabling needs none.
 
 use openkms_domain::secret::Rejection;
-use openkms_domain::{RotationInterval, SecretType, ValidationError};
+use openkms_domain::{RotationInterval, ValidationError};
 use openkms_store::{RotationRecord, SecretUpdate};
 
 use super::create::rotation_settings;
@@ -47,7 +47,7 @@ impl Service {
                 .await?;
         }
         self.change_active_secret(&name, move |state| {
-            let ty = SecretType::parse(&state.secret.secret_type).map_err(Rejection::Invalid)?;
+            let ty = state.secret.secret_type;
             if !ty.supports_automatic_rotation() {
                 return Err(Rejection::Invalid(ValidationError::invalid(
                     "EnableAutomaticRotation",

@@ -40,7 +40,7 @@ impl Service {
             let extended_config = match &custom_data {
                 None => None,
                 Some(pairs) => Some(merged_config(
-                    &state.secret.secret_type,
+                    state.secret.secret_type,
                     state.secret.extended_config.as_deref(),
                     pairs,
                 )?),
@@ -59,11 +59,10 @@ impl Service {
 
 /// The stored ExtendedConfig with `pairs` merged into its CustomData, as JSON text.
 fn merged_config(
-    secret_type: &str,
+    ty: SecretType,
     stored: Option<&str>,
     pairs: &[(String, String)],
 ) -> Result<String, Rejection> {
-    let ty = SecretType::parse(secret_type).map_err(Rejection::Invalid)?;
     if !ty.is_managed() {
         return Err(Rejection::Invalid(ValidationError::invalid(
             "ExtendedConfig.CustomData",

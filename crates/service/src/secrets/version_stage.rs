@@ -37,7 +37,7 @@ impl Service {
         let from = input.remove_from_version.map(str::to_owned);
         let to = input.move_to_version.map(str::to_owned);
         self.change_active_secret(&name, move |state| {
-            if state.secret.secret_type != SecretType::Generic.wire_name() {
+            if state.secret.secret_type != SecretType::Generic {
                 return Err(Rejection::GenericOnly);
             }
             let change = StageChange::from_params(from.as_deref(), to.as_deref()).ok_or(

@@ -65,7 +65,7 @@ impl From<&SecretRecord> for SecretView {
     fn from(s: &SecretRecord) -> Self {
         Self {
             name: s.name.clone(),
-            secret_type: s.secret_type.clone(),
+            secret_type: s.secret_type.wire_name().to_owned(),
             description: s.description.clone(),
             encryption_key_id: s.encryption_key_id.clone(),
             dkms_instance_id: s.dkms_instance_id.clone(),
@@ -80,5 +80,5 @@ impl From<&SecretRecord> for SecretView {
 
 /// Whether a stored secret is of a managed type (one with ExtendedConfig).
 pub(crate) fn is_managed(s: &SecretRecord) -> bool {
-    s.secret_type != SecretType::Generic.wire_name()
+    s.secret_type.is_managed()
 }

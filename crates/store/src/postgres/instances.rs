@@ -1,4 +1,7 @@
+//! KMS instances, on PostgreSQL.
+
 use super::*;
+use crate::instances::instance_sql;
 
 #[async_trait]
 impl crate::InstanceStore for PgStore {
@@ -22,7 +25,7 @@ impl crate::InstanceStore for PgStore {
             .map_err(pg("list instances"))?;
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {
-                if let Some(rec) = rows::instance(&mut *tx, &id).await? {
+                if let Some(rec) = instance(&mut *tx, &id).await? {
                     out.push(rec);
                 }
             }
@@ -32,7 +35,7 @@ impl crate::InstanceStore for PgStore {
 
     async fn instance(&self, instance_id: &str) -> Result<Option<InstanceRecord>, StoreError> {
         let mut c = self.pool.acquire().await.map_err(pg("read instance"))?;
-        rows::instance(&mut c, instance_id).await
+        instance(&mut c, instance_id).await
     }
 
     async fn instance_exists(&self, instance_id: &str) -> Result<bool, StoreError> {
@@ -42,4 +45,13 @@ impl crate::InstanceStore for PgStore {
             .await
             .map_err(pg("read instance"))
     }
+}
+
+async fn instance(c: &mut PgConnection, id: &str) -> Result<Option<InstanceRecord>, StoreError> {
+    sqlx::query(concat!(instance_sql!(), "$1"))
+        .bind(id)
+        .try_map(|r: PgRow| InstanceRecord::from_row(&r))
+        .fetch_optional(c)
+        .await
+        .map_err(pg("read instance"))
 }

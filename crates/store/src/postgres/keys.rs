@@ -1,10 +1,13 @@
+//! Keys, their versions and aliases, on PostgreSQL.
+
 use super::*;
+use crate::keys::{key_columns, key_version_columns};
 
 #[async_trait]
 impl crate::KeyStore for PgStore {
     async fn key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
         let mut c = self.pool.acquire().await.map_err(pg("read key"))?;
-        rows::key_by_id(&mut c, key_id, Lock::None).await
+        key_by_id(&mut c, key_id, Lock::None).await
     }
 
     async fn key_version(
@@ -12,13 +15,17 @@ impl crate::KeyStore for PgStore {
         key_id: &str,
         version_id: &str,
     ) -> Result<Option<KeyVersionRecord>, StoreError> {
-        sqlx::query("SELECT key_id, version_id, wrapped_material, created_at, root_id FROM key_versions WHERE key_id = $1 AND version_id = $2")
-            .bind(key_id)
-            .bind(version_id)
-            .try_map(|r: PgRow| rows::key_version(&r))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(pg("read key version"))
+        sqlx::query(concat!(
+            "SELECT ",
+            key_version_columns!(),
+            " FROM key_versions WHERE key_id = $1 AND version_id = $2"
+        ))
+        .bind(key_id)
+        .bind(version_id)
+        .try_map(|r: PgRow| KeyVersionRecord::from_row(&r))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(pg("read key version"))
     }
 
     async fn create_key(
@@ -43,12 +50,12 @@ impl crate::KeyStore for PgStore {
                     .map_err(pg("count keys"))?;
             let keys = sqlx::query(concat!(
                 "SELECT ",
-                rows::key_columns!(),
+                key_columns!(),
                 " FROM keys WHERE creator <> 'Service' ORDER BY seq LIMIT $1 OFFSET $2"
             ))
             .bind(clamp(limit))
             .bind(clamp(offset))
-            .try_map(|r: PgRow| rows::key(&r))
+            .try_map(|r: PgRow| KeyRecord::from_row(&r))
             .fetch_all(&mut *tx)
             .await
             .map_err(pg("list keys"))?;
@@ -87,14 +94,18 @@ impl crate::KeyStore for PgStore {
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(pg("count key versions"))?;
-            let rows = sqlx::query("SELECT key_id, version_id, wrapped_material, created_at, root_id FROM key_versions WHERE key_id = $1 ORDER BY created_at, seq LIMIT $2 OFFSET $3")
-                .bind(key_id)
-                .bind(clamp(limit))
-                .bind(clamp(offset))
-                .try_map(|r: PgRow| rows::key_version(&r))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(pg("list key versions"))?;
+            let rows = sqlx::query(concat!(
+                "SELECT ",
+                key_version_columns!(),
+                " FROM key_versions WHERE key_id = $1 ORDER BY created_at, seq LIMIT $2 OFFSET $3"
+            ))
+            .bind(key_id)
+            .bind(clamp(limit))
+            .bind(clamp(offset))
+            .try_map(|r: PgRow| KeyVersionRecord::from_row(&r))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(pg("list key versions"))?;
             Ok((u64::try_from(total).unwrap_or_default(), rows))
         })
     }
@@ -102,8 +113,8 @@ impl crate::KeyStore for PgStore {
     async fn keys_due_for_rotation(&self, now: i64) -> Result<Vec<String>, StoreError> {
         sqlx::query_scalar(concat!(
             "SELECT key_id FROM (SELECT ",
-            rows::key_columns!(),
-            " AS last_rotation_at FROM keys WHERE creator <> 'Service' AND key_state = 'Enabled' AND rotation_interval_secs IS NOT NULL) k WHERE last_rotation_at + rotation_interval_secs <= $1 ORDER BY created_at, key_id"
+            key_columns!(),
+            " FROM keys WHERE creator <> 'Service' AND key_state = 'Enabled' AND rotation_interval_secs IS NOT NULL) k WHERE last_rotation_at + rotation_interval_secs <= $1 ORDER BY created_at, key_id"
         ))
         .bind(now)
         .fetch_all(&self.pool)
@@ -120,7 +131,7 @@ impl crate::KeyStore for PgStore {
     async fn alias(&self, alias_name: &str) -> Result<Option<AliasRecord>, StoreError> {
         sqlx::query("SELECT alias_name, key_id, created_at FROM aliases WHERE alias_name = $1")
             .bind(alias_name)
-            .try_map(|r: PgRow| rows::alias(&r))
+            .try_map(|r: PgRow| AliasRecord::from_row(&r))
             .fetch_optional(&self.pool)
             .await
             .map_err(pg("read alias"))
@@ -206,11 +217,181 @@ impl crate::KeyStore for PgStore {
                 .bind(key_id)
                 .bind(clamp(limit))
                 .bind(clamp(offset))
-                .try_map(|r: PgRow| rows::alias(&r))
+                .try_map(|r: PgRow| AliasRecord::from_row(&r))
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(pg("list aliases"))?;
             Ok((u64::try_from(total).unwrap_or_default(), rows))
         })
     }
+}
+
+async fn create_key(
+    c: &mut PgConnection,
+    key: &KeyRecord,
+    version: &KeyVersionRecord,
+    tags: &[TagRecord],
+) -> Result<(), StoreError> {
+    insert_key(c, key).await?;
+    insert_key_version(c, version).await?;
+    for t in tags {
+        sqlx::query("INSERT INTO key_tags (key_id, tag_key, tag_value) VALUES ($1, $2, $3)")
+            .bind(&key.key_id)
+            .bind(&t.key)
+            .bind(&t.value)
+            .execute(&mut *c)
+            .await
+            .map_err(pg("write key tag"))?;
+    }
+    Ok(())
+}
+
+async fn update_key(
+    c: &mut PgConnection,
+    key_id: &str,
+    plan: &KeyPlanFn,
+) -> Result<KeyUpdateOutcome, StoreError> {
+    // The key row lock orders this against CreateSecret / PutSecretValue, which hold it FOR
+    // SHARE: the count below includes every secret whose write committed first.
+    let Some(key) = key_by_id(c, key_id, Lock::Update).await? else {
+        return Ok(KeyUpdateOutcome::NotFound);
+    };
+    let protected: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM secrets WHERE encryption_key_id = $1")
+            .bind(key_id)
+            .fetch_one(&mut *c)
+            .await
+            .map_err(pg("count secrets of key"))?;
+    let state = KeyPlanState {
+        key,
+        protected_secrets: u64::try_from(protected).unwrap_or_default(),
+    };
+    let next = match state.decide(plan) {
+        Ok(next) => next,
+        Err(r) => return Ok(KeyUpdateOutcome::Rejected(r)),
+    };
+    write_key(c, &next).await?;
+    Ok(KeyUpdateOutcome::Applied(Box::new(next)))
+}
+
+async fn add_key_version(
+    c: &mut PgConnection,
+    version: &KeyVersionRecord,
+    plan: &KeyPlanFn,
+) -> Result<KeyUpdateOutcome, StoreError> {
+    let Some(key) = key_by_id(c, &version.key_id, Lock::Update).await? else {
+        return Ok(KeyUpdateOutcome::NotFound);
+    };
+    let state = KeyPlanState {
+        key,
+        protected_secrets: 0,
+    };
+    let next = match state.decide_new_version(version, plan) {
+        Ok(next) => next,
+        Err(r) => return Ok(KeyUpdateOutcome::Rejected(r)),
+    };
+    insert_key_version(c, version).await?;
+    write_key(c, &next).await?;
+    Ok(KeyUpdateOutcome::Applied(Box::new(next)))
+}
+
+async fn destroy_expired_keys(c: &mut PgConnection, now: i64) -> Result<Vec<String>, StoreError> {
+    // A key that still seals anything is kept whatever its date: destroying its material
+    // would lose those values for good. The key rows are locked, so a CancelKeyDeletion or a
+    // secret write naming the key (FOR SHARE) is ordered against this.
+    let ids: Vec<String> = sqlx::query_scalar("SELECT key_id FROM keys k WHERE key_state = 'PendingDeletion' AND delete_at IS NOT NULL AND delete_at <= $1 AND creator <> 'Service' AND NOT EXISTS (SELECT 1 FROM secrets s WHERE s.encryption_key_id = k.key_id) AND NOT EXISTS (SELECT 1 FROM secret_versions v WHERE v.key_id = k.key_id) ORDER BY key_id FOR UPDATE")
+        .bind(now)
+        .fetch_all(&mut *c)
+        .await
+        .map_err(pg("find keys to destroy"))?;
+    for sql in [
+        "DELETE FROM aliases WHERE key_id = ANY($1)",
+        "DELETE FROM key_versions WHERE key_id = ANY($1)",
+        "DELETE FROM keys WHERE key_id = ANY($1)",
+    ] {
+        sqlx::query(sql)
+            .bind(&ids)
+            .execute(&mut *c)
+            .await
+            .map_err(pg("destroy key"))?;
+    }
+    Ok(ids)
+}
+
+pub(super) async fn key_by_id(
+    c: &mut PgConnection,
+    key_id: &str,
+    lock: Lock,
+) -> Result<Option<KeyRecord>, StoreError> {
+    let sql = match lock {
+        Lock::None => concat!("SELECT ", key_columns!(), " FROM keys WHERE key_id = $1"),
+        Lock::Update => concat!(
+            "SELECT ",
+            key_columns!(),
+            " FROM keys WHERE key_id = $1 FOR UPDATE"
+        ),
+    };
+    sqlx::query(sql)
+        .bind(key_id)
+        .try_map(|r: PgRow| KeyRecord::from_row(&r))
+        .fetch_optional(c)
+        .await
+        .map_err(pg("read key"))
+}
+
+pub(super) async fn insert_key(c: &mut PgConnection, k: &KeyRecord) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO keys (key_id, instance_id, key_spec, key_usage, key_state, creator, description, primary_version_id, created_at, delete_at, rotation_interval_secs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&k.key_id)
+    .bind(&k.instance_id)
+    .bind(k.key_spec.name())
+    .bind(k.key_usage.name())
+    .bind(k.key_state.name())
+    .bind(&k.creator)
+    .bind(&k.description)
+    .bind(&k.primary_version_id)
+    .bind(k.created_at)
+    .bind(k.delete_at)
+    .bind(k.rotation_interval_secs)
+    .execute(c)
+    .await
+    .map_err(pg("write key"))?;
+    Ok(())
+}
+
+pub(super) async fn insert_key_version(
+    c: &mut PgConnection,
+    v: &KeyVersionRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO key_versions (key_id, version_id, wrapped_material, created_at, root_id) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&v.key_id)
+    .bind(&v.version_id)
+    .bind(&v.wrapped_material)
+    .bind(v.created_at)
+    .bind(&v.root_id)
+    .execute(c)
+    .await
+    .map_err(pg("write key version"))?;
+    Ok(())
+}
+
+/// Writes a key's mutable columns (state, deletion date, description, rotation, primary
+/// version) from the record.
+async fn write_key(c: &mut PgConnection, k: &KeyRecord) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE keys SET key_state = $2, delete_at = $3, description = $4, rotation_interval_secs = $5, primary_version_id = $6 WHERE key_id = $1",
+    )
+    .bind(&k.key_id)
+    .bind(k.key_state.name())
+    .bind(k.delete_at)
+    .bind(&k.description)
+    .bind(k.rotation_interval_secs)
+    .bind(&k.primary_version_id)
+    .execute(c)
+    .await
+    .map_err(pg("update key"))?;
+    Ok(())
 }

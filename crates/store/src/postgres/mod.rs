@@ -13,7 +13,6 @@
 //! (`version_cache`), serves a version only to a reader that saw the same revision of its
 //! secret row, which every read fetches first.
 
-mod rows;
 pub mod tls;
 mod version_cache;
 mod write_queue;
@@ -27,14 +26,9 @@ use openkms_domain::filters::SecretFilter;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::Row;
 
-use crate::records::*;
-use crate::{KeyPlanFn, PlanFn, Store, StoreError};
+use crate::columns::corrupt_in_postgres;
+use crate::*;
 use nonces::NonceBatcher;
-
-/// The `nonces` row (under the empty access key id, which no key has) whose `expires_at` holds
-/// the moment the shared window's memory began.
-const FENCE_MARKER: &str = "openkms:replay-fence";
-use rows::Lock;
 use version_cache::VersionCache;
 use write_queue::{Queued, WriteQueue};
 
@@ -199,17 +193,15 @@ fn redacted(e: &sqlx::Error) -> &'static str {
     }
 }
 
-/// A page bound as PostgreSQL's BIGINT.
-pub(crate) fn clamp(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 pub(crate) fn pg(op: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     move |e| classify(op, e)
 }
 
 /// Sorts a driver error: the database unreachable (503, the client retries), or a failure.
 pub(super) fn classify(op: &'static str, e: sqlx::Error) -> StoreError {
+    if let Some(corrupt) = corrupt_in_postgres(&e) {
+        return corrupt;
+    }
     let unreachable = match &e {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
@@ -228,6 +220,13 @@ pub(super) fn classify(op: &'static str, e: sqlx::Error) -> StoreError {
     } else {
         StoreError::Postgres { op, source: e }
     }
+}
+
+/// Whether a row read inside a write is locked against concurrent writers.
+#[derive(Clone, Copy)]
+enum Lock {
+    None,
+    Update,
 }
 
 /// Whether running the transaction again may succeed: a serialization failure or deadlock.
@@ -334,274 +333,6 @@ async fn backoff(attempt: u32) {
 #[async_trait]
 impl Store for PgStore {}
 
-// The write transactions' bodies, one per operation. Each runs inside `in_tx!`, possibly more
-// than once.
-
-async fn initialize(c: &mut PgConnection, boot: &Bootstrap) -> Result<(), StoreError> {
-    let m = &boot.meta;
-    // Several nodes may start on an empty database at once: the first insert wins, the others
-    // wait for its commit here and are told to join instead.
-    let n = sqlx::query("INSERT INTO meta (id, account_id, root_fingerprint, default_instance, service_key_id, created_at) VALUES (1, $1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING")
-        .bind(&m.account_id)
-        .bind(&m.root_fingerprint)
-        .bind(&m.default_instance)
-        .bind(&m.service_key_id)
-        .bind(m.created_at)
-        .execute(&mut *c)
-        .await
-        .map_err(pg("write meta"))?
-        .rows_affected();
-    if n == 0 {
-        return Err(StoreError::AlreadyInitialized);
-    }
-    sqlx::query("INSERT INTO instances (instance_id, created_at) VALUES ($1, $2)")
-        .bind(&m.default_instance)
-        .bind(m.created_at)
-        .execute(&mut *c)
-        .await
-        .map_err(pg("write instance"))?;
-    rows::insert_root(c, &boot.root).await?;
-    rows::insert_key(c, &boot.service_key).await?;
-    rows::insert_key_version(c, &boot.service_key_version).await?;
-    for ak in &boot.access_keys {
-        identities::insert_access_key(c, ak).await?;
-    }
-    Ok(())
-}
-
-async fn activate_root(c: &mut PgConnection, root: &RootRecord) -> Result<(), StoreError> {
-    sqlx::query("UPDATE roots SET state = 'retiring' WHERE state = 'active' AND root_id <> $1")
-        .bind(&root.root_id)
-        .execute(&mut *c)
-        .await
-        .map_err(pg("demote active root"))?;
-    sqlx::query("INSERT INTO roots (root_id, kind, locator, state, created_at) VALUES ($1, $2, $3, 'active', $4) ON CONFLICT (root_id) DO UPDATE SET state = 'active', locator = COALESCE(excluded.locator, roots.locator)")
-        .bind(&root.root_id)
-        .bind(&root.kind)
-        .bind(&root.locator)
-        .bind(root.created_at)
-        .execute(&mut *c)
-        .await
-        .map_err(pg("activate root"))?;
-    Ok(())
-}
-
-async fn retire_roots(c: &mut PgConnection) -> Result<bool, StoreError> {
-    // Lock the retiring roots first: a write under one of them holds its row FOR SHARE (the
-    // live-root trigger) until it commits, so the check below, a new statement, sees that row.
-    sqlx::query("SELECT root_id FROM roots WHERE state = 'retiring' FOR UPDATE")
-        .execute(&mut *c)
-        .await
-        .map_err(pg("lock retiring roots"))?;
-    sqlx::query("UPDATE roots SET state = 'retired' WHERE state = 'retiring' AND NOT EXISTS (SELECT 1 FROM key_versions WHERE root_id IS DISTINCT FROM (SELECT root_id FROM roots WHERE state = 'active')) AND NOT EXISTS (SELECT 1 FROM access_keys WHERE root_id IS DISTINCT FROM (SELECT root_id FROM roots WHERE state = 'active'))")
-        .execute(&mut *c)
-        .await
-        .map_err(pg("retire roots"))?;
-    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM roots WHERE state = 'retiring'")
-        .fetch_one(&mut *c)
-        .await
-        .map_err(pg("count retiring roots"))?;
-    Ok(left == 0)
-}
-
-async fn create_key(
-    c: &mut PgConnection,
-    key: &KeyRecord,
-    version: &KeyVersionRecord,
-    tags: &[TagRecord],
-) -> Result<(), StoreError> {
-    rows::insert_key(c, key).await?;
-    rows::insert_key_version(c, version).await?;
-    for t in tags {
-        sqlx::query("INSERT INTO key_tags (key_id, tag_key, tag_value) VALUES ($1, $2, $3)")
-            .bind(&key.key_id)
-            .bind(&t.key)
-            .bind(&t.value)
-            .execute(&mut *c)
-            .await
-            .map_err(pg("write key tag"))?;
-    }
-    Ok(())
-}
-
-async fn update_key(
-    c: &mut PgConnection,
-    key_id: &str,
-    plan: &KeyPlanFn,
-) -> Result<KeyUpdateOutcome, StoreError> {
-    // The key row lock orders this against CreateSecret / PutSecretValue, which hold it FOR
-    // SHARE: the count below includes every secret whose write committed first.
-    let Some(key) = rows::key_by_id(c, key_id, Lock::Update).await? else {
-        return Ok(KeyUpdateOutcome::NotFound);
-    };
-    let protected: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM secrets WHERE encryption_key_id = $1")
-            .bind(key_id)
-            .fetch_one(&mut *c)
-            .await
-            .map_err(pg("count secrets of key"))?;
-    let state = KeyPlanState {
-        key,
-        protected_secrets: u64::try_from(protected).unwrap_or_default(),
-    };
-    let update = match plan(&state) {
-        Ok(u) => u,
-        Err(r) => return Ok(KeyUpdateOutcome::Rejected(r)),
-    };
-    let mut next = state.key;
-    update.apply_to(&mut next);
-    rows::write_key(c, &next).await?;
-    Ok(KeyUpdateOutcome::Applied(Box::new(next)))
-}
-
-async fn add_key_version(
-    c: &mut PgConnection,
-    version: &KeyVersionRecord,
-    plan: &KeyPlanFn,
-) -> Result<KeyUpdateOutcome, StoreError> {
-    let Some(key) = rows::key_by_id(c, &version.key_id, Lock::Update).await? else {
-        return Ok(KeyUpdateOutcome::NotFound);
-    };
-    let state = KeyPlanState {
-        key,
-        protected_secrets: 0,
-    };
-    let update = match plan(&state) {
-        Ok(u) => u,
-        Err(r) => return Ok(KeyUpdateOutcome::Rejected(r)),
-    };
-    rows::insert_key_version(c, version).await?;
-    let mut next = state.key;
-    update.apply_to(&mut next);
-    next.primary_version_id = version.version_id.clone();
-    next.last_rotation_at = version.created_at;
-    rows::write_key(c, &next).await?;
-    Ok(KeyUpdateOutcome::Applied(Box::new(next)))
-}
-
-async fn destroy_expired_keys(c: &mut PgConnection, now: i64) -> Result<Vec<String>, StoreError> {
-    // A key that still seals anything is kept whatever its date: destroying its material
-    // would lose those values for good. The key rows are locked, so a CancelKeyDeletion or a
-    // secret write naming the key (FOR SHARE) is ordered against this.
-    let ids: Vec<String> = sqlx::query_scalar("SELECT key_id FROM keys k WHERE key_state = 'PendingDeletion' AND delete_at IS NOT NULL AND delete_at <= $1 AND creator <> 'Service' AND NOT EXISTS (SELECT 1 FROM secrets s WHERE s.encryption_key_id = k.key_id) AND NOT EXISTS (SELECT 1 FROM secret_versions v WHERE v.key_id = k.key_id) ORDER BY key_id FOR UPDATE")
-        .bind(now)
-        .fetch_all(&mut *c)
-        .await
-        .map_err(pg("find keys to destroy"))?;
-    for sql in [
-        "DELETE FROM aliases WHERE key_id = ANY($1)",
-        "DELETE FROM key_versions WHERE key_id = ANY($1)",
-        "DELETE FROM keys WHERE key_id = ANY($1)",
-    ] {
-        sqlx::query(sql)
-            .bind(&ids)
-            .execute(&mut *c)
-            .await
-            .map_err(pg("destroy key"))?;
-    }
-    Ok(ids)
-}
-
-async fn change_tags(
-    c: &mut PgConnection,
-    kind: ResourceKind,
-    changes: &[TagChange],
-    max_tags: usize,
-) -> Result<TagOutcome, StoreError> {
-    for ch in changes {
-        // An Err rolls the whole transaction back, so a rejection after some resources were
-        // changed undoes them all.
-        let Some(owner) = tags::owner(c, kind, &ch.resource_id).await? else {
-            return Err(StoreError::Rejected(TagOutcome::NotFound(
-                ch.resource_id.clone(),
-            )));
-        };
-        if matches!(owner, tags::Owner::PendingSecret) {
-            return Err(StoreError::Rejected(TagOutcome::PendingDeletion(
-                ch.resource_id.clone(),
-            )));
-        }
-        tags::apply(c, &owner, ch).await?;
-        if tags::count(c, &owner).await? > max_tags {
-            return Err(StoreError::Rejected(TagOutcome::TooMany(
-                ch.resource_id.clone(),
-            )));
-        }
-    }
-    Ok(TagOutcome::Applied)
-}
-
-async fn create_secret(
-    c: &mut PgConnection,
-    new: &NewSecret,
-    service_key: Option<&str>,
-) -> Result<CreateOutcome, StoreError> {
-    if let Some(existing) = rows::secret_by_name(c, &new.secret.name, Lock::None).await? {
-        return Ok(CreateOutcome::NameTaken {
-            pending_deletion: existing.planned_delete_at.is_some(),
-        });
-    }
-    if let Err(r) = rows::sealing_key_check(c, &new.first_version.key_id, service_key).await? {
-        return Ok(CreateOutcome::SealingKeyRefused(r));
-    }
-    if let Some(k) = &new.secret.encryption_key_id {
-        if *k != new.first_version.key_id {
-            rows::share_key(c, k).await?;
-        }
-    }
-    let Some(id) = rows::insert_secret(c, &new.secret).await? else {
-        // Created by a write that committed after the check above.
-        let existing = rows::secret_by_name(c, &new.secret.name, Lock::None).await?;
-        return Ok(CreateOutcome::NameTaken {
-            pending_deletion: existing.is_some_and(|s| s.planned_delete_at.is_some()),
-        });
-    };
-    for t in &new.tags {
-        sqlx::query("INSERT INTO secret_tags (secret_id, tag_key, tag_value) VALUES ($1, $2, $3)")
-            .bind(id)
-            .bind(&t.key)
-            .bind(&t.value)
-            .execute(&mut *c)
-            .await
-            .map_err(pg("write tag"))?;
-    }
-    rows::insert_version(c, id, &new.first_version).await?;
-    Ok(CreateOutcome::Created)
-}
-
-/// One turn's writes of one secret (see [`write_queue`]).
-struct SecretWrites {
-    pool: PgPool,
-    name: String,
-    service_key: Option<String>,
-}
-
-impl SecretWrites {
-    /// Applies the plans in one transaction and answers each.
-    async fn apply(self, batch: Vec<Queued>) {
-        let service_key = self.service_key.as_deref();
-        let result = in_tx!(self, "update secret", |c| apply_plans(
-            c,
-            &self.name,
-            &batch,
-            service_key
-        ));
-        match result {
-            Ok(outcomes) => {
-                for (q, outcome) in batch.into_iter().zip(outcomes) {
-                    let _ = q.reply.send(Ok(outcome));
-                }
-            }
-            Err(e) => {
-                let each = fan_out(e);
-                for q in batch {
-                    let _ = q.reply.send(Err(each()));
-                }
-            }
-        }
-    }
-}
-
 /// One failure for many waiters: each gets 503 when the database was unreachable, otherwise
 /// the shared cause.
 pub(super) fn fan_out(e: StoreError) -> impl Fn() -> StoreError {
@@ -616,112 +347,6 @@ pub(super) fn fan_out(e: StoreError) -> impl Fn() -> StoreError {
             }
         }
     }
-}
-
-/// Applies one turn's plans to one secret (see [`write_queue`]) with one read of the secret
-/// and one write of each thing that changed: the plans run one after another on the state in
-/// memory, each seeing what the previous ones did, and only the end state is written (a
-/// version inserted and dropped again within the turn never reaches the table). Writing the
-/// hot row once per turn, not once per plan, matters in PostgreSQL: every UPDATE of a row
-/// leaves a version behind that later reads of it walk until vacuum.
-async fn apply_plans(
-    c: &mut PgConnection,
-    name: &str,
-    batch: &[Queued],
-    service_key: Option<&str>,
-) -> Result<Vec<UpdateOutcome>, StoreError> {
-    // The row lock makes concurrent writers of one secret, on any node, take turns: each turn
-    // sees the stage labels and versions the previous one committed.
-    let Some(secret) = rows::secret_by_name(c, name, Lock::Update).await? else {
-        return Ok(batch.iter().map(|_| UpdateOutcome::NotFound).collect());
-    };
-    let stored = rows::version_metas(c, secret.id).await?;
-    let mut state = SecretState {
-        secret,
-        versions: stored.clone(),
-    };
-    let mut outcomes = Vec::with_capacity(batch.len());
-    let mut inserted: Vec<VersionRecord> = Vec::new();
-    let mut dropped: Vec<String> = Vec::new();
-    let mut sealing: Vec<(String, Result<(), SealingKeyRefusal>)> = Vec::new();
-    let (mut changed, mut purged) = (false, false);
-    for q in batch {
-        if purged {
-            outcomes.push(UpdateOutcome::NotFound);
-            continue;
-        }
-        let mut update = match (q.plan)(&state) {
-            Ok(u) => u,
-            Err(r) => {
-                outcomes.push(UpdateOutcome::Rejected(r));
-                continue;
-            }
-        };
-        if update.purge {
-            purged = true;
-            outcomes.push(UpdateOutcome::Applied(None));
-            continue;
-        }
-        if let Some(v) = update.insert_version.take() {
-            // Checked here, not before the write: a key disabled or scheduled for deletion by
-            // a write that committed first refuses the version. Once checked, the key row is
-            // held FOR SHARE until commit, so one check per key serves the whole turn.
-            let verdict = match sealing.iter().find(|(k, _)| *k == v.key_id) {
-                Some((_, verdict)) => verdict.clone(),
-                None => {
-                    let verdict = rows::sealing_key_check(c, &v.key_id, service_key).await?;
-                    sealing.push((v.key_id.clone(), verdict.clone()));
-                    verdict
-                }
-            };
-            if let Err(r) = verdict {
-                outcomes.push(UpdateOutcome::SealingKeyRefused(r));
-                continue;
-            }
-            state.versions.push(VersionMeta {
-                version_id: v.version_id.clone(),
-                created_at: v.created_at,
-            });
-            inserted.push(v);
-        }
-        for gone in &update.delete_versions {
-            state.versions.retain(|m| m.version_id != *gone);
-            if let Some(i) = inserted.iter().position(|v| v.version_id == *gone) {
-                inserted.remove(i);
-            } else if stored.iter().any(|m| m.version_id == *gone) && !dropped.contains(gone) {
-                dropped.push(gone.clone());
-            }
-        }
-        update.apply_to(&mut state.secret);
-        changed = true;
-        outcomes.push(UpdateOutcome::Applied(Some(Box::new(state.secret.clone()))));
-    }
-    let id = state.secret.id;
-    if purged {
-        sqlx::query("DELETE FROM secrets WHERE id = $1")
-            .bind(id)
-            .execute(&mut *c)
-            .await
-            .map_err(pg("purge secret"))?;
-        return Ok(outcomes);
-    }
-    if !changed {
-        return Ok(outcomes);
-    }
-    // Drops first: a later plan of the turn may reuse a dropped version's id.
-    if !dropped.is_empty() {
-        sqlx::query("DELETE FROM secret_versions WHERE secret_id = $1 AND version_id = ANY($2)")
-            .bind(id)
-            .bind(&dropped)
-            .execute(&mut *c)
-            .await
-            .map_err(pg("drop version"))?;
-    }
-    for v in &inserted {
-        rows::insert_version(c, id, v).await?;
-    }
-    rows::update_secret_row(c, &state.secret).await?;
-    Ok(outcomes)
 }
 
 #[cfg(test)]

@@ -14,6 +14,10 @@ use tokio::sync::{mpsc, oneshot};
 use super::{classify, fan_out};
 use crate::StoreError;
 
+/// The `nonces` row (under the empty access key id, which no key has) whose `expires_at` holds
+/// the moment the shared window's memory began.
+const FENCE_MARKER: &str = "openkms:replay-fence";
+
 /// Most nonces in one INSERT.
 const MAX_BATCH: usize = 512;
 

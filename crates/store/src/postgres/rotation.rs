@@ -1,37 +1,52 @@
+//! Registered database instances and rotation leases, on PostgreSQL.
+
 use super::*;
+use crate::rotation::db_instance_columns;
 
 #[async_trait]
 impl crate::RotationStore for PgStore {
     async fn db_instance(&self, instance_id: &str) -> Result<Option<DbInstanceRecord>, StoreError> {
-        sqlx::query("SELECT instance_id, engine, address, admin_secret, created_at, tls_mode, tls_ca FROM db_instances WHERE instance_id = $1")
-            .bind(instance_id)
-            .try_map(|r: PgRow| rows::db_instance(&r))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(pg("read db instance"))
+        sqlx::query(concat!(
+            "SELECT ",
+            db_instance_columns!(),
+            " FROM db_instances WHERE instance_id = $1"
+        ))
+        .bind(instance_id)
+        .try_map(|r: PgRow| DbInstanceRecord::from_row(&r))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(pg("read db instance"))
     }
 
     async fn db_instances(&self) -> Result<Vec<DbInstanceRecord>, StoreError> {
-        sqlx::query("SELECT instance_id, engine, address, admin_secret, created_at, tls_mode, tls_ca FROM db_instances ORDER BY instance_id")
-            .try_map(|r: PgRow| rows::db_instance(&r))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(pg("list db instances"))
+        sqlx::query(concat!(
+            "SELECT ",
+            db_instance_columns!(),
+            " FROM db_instances ORDER BY instance_id"
+        ))
+        .try_map(|r: PgRow| DbInstanceRecord::from_row(&r))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(pg("list db instances"))
     }
 
     async fn add_db_instance(&self, rec: DbInstanceRecord) -> Result<bool, StoreError> {
-        sqlx::query("INSERT INTO db_instances (instance_id, engine, address, admin_secret, created_at, tls_mode, tls_ca) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (instance_id) DO NOTHING")
-            .bind(&rec.instance_id)
-            .bind(&rec.engine)
-            .bind(&rec.address)
-            .bind(&rec.admin_secret)
-            .bind(rec.created_at)
-            .bind(&rec.tls_mode)
-            .bind(&rec.tls_ca)
-            .execute(&self.pool)
-            .await
-            .map(|r| r.rows_affected() == 1)
-            .map_err(pg("register db instance"))
+        sqlx::query(concat!(
+            "INSERT INTO db_instances (",
+            db_instance_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (instance_id) DO NOTHING"
+        ))
+        .bind(&rec.instance_id)
+        .bind(&rec.engine)
+        .bind(&rec.address)
+        .bind(&rec.admin_secret)
+        .bind(rec.created_at)
+        .bind(&rec.tls_mode)
+        .bind(&rec.tls_ca)
+        .execute(&self.pool)
+        .await
+        .map(|r| r.rows_affected() == 1)
+        .map_err(pg("register db instance"))
     }
 
     async fn remove_db_instance(&self, instance_id: &str) -> Result<bool, StoreError> {

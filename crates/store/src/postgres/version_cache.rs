@@ -8,9 +8,11 @@
 //! itself (stage labels) is never cached.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-use crate::records::{SecretRecord, VersionRecord};
+use parking_lot::RwLock;
+
+use crate::{SecretRecord, VersionRecord};
 
 /// Most secrets whose versions are kept; beyond, start afresh (a bound, not an LRU: simple
 /// and cheap).
@@ -33,7 +35,7 @@ impl VersionCache {
         secret: &SecretRecord,
         version_id: &str,
     ) -> Option<Arc<VersionRecord>> {
-        let by_secret = self.by_secret.read().ok()?;
+        let by_secret = self.by_secret.read();
         let cached = by_secret.get(&secret.id)?;
         if cached.revision != secret.revision {
             return None;
@@ -43,9 +45,7 @@ impl VersionCache {
 
     /// Files `rec`, read after `secret`, under the revision `secret` was read at.
     pub(super) fn put(&self, secret: &SecretRecord, rec: Arc<VersionRecord>) {
-        let Ok(mut by_secret) = self.by_secret.write() else {
-            return;
-        };
+        let mut by_secret = self.by_secret.write();
         if by_secret.len() >= CAPACITY && !by_secret.contains_key(&secret.id) {
             by_secret.clear();
         }
@@ -76,7 +76,7 @@ mod tests {
     fn version(id: &str, ciphertext: u8) -> Arc<VersionRecord> {
         Arc::new(VersionRecord {
             version_id: id.into(),
-            data_type: "text".into(),
+            data_type: openkms_domain::SecretDataType::Text,
             key_id: "k".into(),
             key_version_id: "kv".into(),
             wrapped_key: vec![1],

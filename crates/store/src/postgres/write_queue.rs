@@ -11,11 +11,11 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::Mutex as SyncMutex;
 
+use parking_lot::Mutex as SyncMutex;
 use tokio::sync::{oneshot, Mutex, MutexGuard};
 
-use crate::records::UpdateOutcome;
+use crate::UpdateOutcome;
 use crate::{PlanFn, StoreError};
 
 const STRIPES: usize = 1024;
@@ -52,12 +52,11 @@ impl WriteQueue {
         plan: PlanFn,
     ) -> oneshot::Receiver<Result<UpdateOutcome, StoreError>> {
         let (reply, answer) = oneshot::channel();
-        if let Ok(mut queued) = self.queued.lock() {
-            queued
-                .entry(name.to_owned())
-                .or_default()
-                .push(Queued { plan, reply });
-        }
+        self.queued
+            .lock()
+            .entry(name.to_owned())
+            .or_default()
+            .push(Queued { plan, reply });
         answer
     }
 
@@ -77,9 +76,7 @@ impl WriteQueue {
     /// Takes up to [`MAX_PER_TX`] queued writes of `name`, oldest first, skipping those whose
     /// caller has gone (a cancelled request must not be applied later). Call during a turn.
     pub(super) fn take(&self, name: &str) -> Vec<Queued> {
-        let Ok(mut queued) = self.queued.lock() else {
-            return Vec::new();
-        };
+        let mut queued = self.queued.lock();
         let Some(waiting) = queued.get_mut(name) else {
             return Vec::new();
         };
@@ -100,12 +97,11 @@ pub(super) struct Prune<'q> {
 
 impl Drop for Prune<'_> {
     fn drop(&mut self) {
-        if let Ok(mut queued) = self.queue.queued.lock() {
-            if let Some(waiting) = queued.get_mut(self.name) {
-                waiting.retain(|q| !q.reply.is_closed());
-                if waiting.is_empty() {
-                    queued.remove(self.name);
-                }
+        let mut queued = self.queue.queued.lock();
+        if let Some(waiting) = queued.get_mut(self.name) {
+            waiting.retain(|q| !q.reply.is_closed());
+            if waiting.is_empty() {
+                queued.remove(self.name);
             }
         }
     }
@@ -168,10 +164,10 @@ mod tests {
             let _prune = q.pruning("a");
             let _gone = q.enqueue("a", plan());
         }
-        assert_eq!(q.queued.lock().unwrap().get("a").map(Vec::len), Some(1));
+        assert_eq!(q.queued.lock().get("a").map(Vec::len), Some(1));
         drop(kept);
         drop(q.pruning("a"));
-        assert!(q.queued.lock().unwrap().is_empty());
+        assert!(q.queued.lock().is_empty());
     }
 
     #[test]

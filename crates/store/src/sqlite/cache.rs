@@ -7,9 +7,11 @@
 //! reader that loaded a row before a write from caching it after the invalidation.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-use crate::records::{SecretRecord, VersionRecord};
+use parking_lot::RwLock;
+
+use crate::{SecretRecord, VersionRecord};
 
 /// Most secrets (and, separately, most secrets' version sets) cached; beyond, start afresh.
 const CAPACITY: usize = 100_000;
@@ -29,17 +31,13 @@ struct State {
 impl ReadCache {
     /// A cached secret, or the generation to pass to [`ReadCache::put_secret`] after a load.
     pub fn secret(&self, name: &str) -> Result<Arc<SecretRecord>, u64> {
-        let Ok(s) = self.state.read() else {
-            return Err(u64::MAX);
-        };
+        let s = self.state.read();
         s.secrets.get(name).cloned().ok_or(s.generation)
     }
 
     /// A cached version, or the generation to pass to [`ReadCache::put_version`].
     pub fn version(&self, secret_id: i64, version_id: &str) -> Result<Arc<VersionRecord>, u64> {
-        let Ok(s) = self.state.read() else {
-            return Err(u64::MAX);
-        };
+        let s = self.state.read();
         s.versions
             .get(&secret_id)
             .and_then(|m| m.get(version_id))
@@ -49,67 +47,63 @@ impl ReadCache {
 
     /// Caches a secret loaded while the cache was at `generation`.
     pub fn put_secret(&self, generation: u64, rec: Arc<SecretRecord>) {
-        if let Ok(mut s) = self.state.write() {
-            if s.generation != generation {
-                return;
-            }
-            if s.secrets.len() >= CAPACITY {
-                s.secrets.clear();
-            }
-            s.secrets.insert(rec.name.clone(), rec);
+        let mut s = self.state.write();
+        if s.generation != generation {
+            return;
         }
+        if s.secrets.len() >= CAPACITY {
+            s.secrets.clear();
+        }
+        s.secrets.insert(rec.name.clone(), rec);
     }
 
     /// Caches a version loaded while the cache was at `generation`.
     pub fn put_version(&self, generation: u64, secret_id: i64, rec: Arc<VersionRecord>) {
-        if let Ok(mut s) = self.state.write() {
-            if s.generation != generation {
-                return;
-            }
-            if s.versions.len() >= CAPACITY {
-                s.versions.clear();
-            }
-            s.versions
-                .entry(secret_id)
-                .or_default()
-                .insert(rec.version_id.clone(), rec);
+        let mut s = self.state.write();
+        if s.generation != generation {
+            return;
         }
+        if s.versions.len() >= CAPACITY {
+            s.versions.clear();
+        }
+        s.versions
+            .entry(secret_id)
+            .or_default()
+            .insert(rec.version_id.clone(), rec);
     }
 
     /// Forgets a secret and its versions (`secret_id` when the writer knows it).
     pub fn invalidate(&self, name: &str, secret_id: Option<i64>) {
-        if let Ok(mut s) = self.state.write() {
-            s.generation = s.generation.wrapping_add(1);
-            if let Some(rec) = s.secrets.remove(name) {
-                s.versions.remove(&rec.id);
-            }
-            if let Some(id) = secret_id {
-                s.versions.remove(&id);
-            }
+        let mut s = self.state.write();
+        s.generation = s.generation.wrapping_add(1);
+        if let Some(rec) = s.secrets.remove(name) {
+            s.versions.remove(&rec.id);
+        }
+        if let Some(id) = secret_id {
+            s.versions.remove(&id);
         }
     }
 
     /// Forgets everything (after writes that touch many secrets).
     pub fn clear(&self) {
-        if let Ok(mut s) = self.state.write() {
-            s.generation = s.generation.wrapping_add(1);
-            s.secrets.clear();
-            s.versions.clear();
-        }
+        let mut s = self.state.write();
+        s.generation = s.generation.wrapping_add(1);
+        s.secrets.clear();
+        s.versions.clear();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::RotationRecord;
+    use crate::RotationRecord;
     use openkms_domain::stages::StageMap;
 
     fn rec(name: &str, description: &str) -> Arc<SecretRecord> {
         Arc::new(SecretRecord {
             id: 1,
             name: name.into(),
-            secret_type: "Generic".into(),
+            secret_type: openkms_domain::SecretType::Generic,
             description: description.into(),
             encryption_key_id: None,
             dkms_instance_id: None,

@@ -1,4 +1,7 @@
+//! KMS instances, on SQLite.
+
 use super::*;
+use crate::instances::instance_sql;
 
 #[async_trait]
 impl crate::InstanceStore for SqliteStore {
@@ -15,13 +18,13 @@ impl crate::InstanceStore for SqliteStore {
             let ids: Vec<String> = c
                 .prepare_cached("SELECT instance_id FROM instances ORDER BY created_at, instance_id LIMIT ?1 OFFSET ?2")
                 .and_then(|mut s| {
-                    s.query_map(params![limit.min(i64::MAX as u64) as i64, offset.min(i64::MAX as u64) as i64], |r| r.get(0))?
+                    s.query_map(params![clamp(limit), clamp(offset)], |r| r.get("instance_id"))?
                         .collect()
                 })
                 .map_err(db("list instances"))?;
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {
-                if let Some(rec) = rows::instance(c, &id)? {
+                if let Some(rec) = instance(c, &id)? {
                     out.push(rec);
                 }
             }
@@ -30,7 +33,7 @@ impl crate::InstanceStore for SqliteStore {
     }
 
     async fn instance(&self, instance_id: &str) -> Result<Option<InstanceRecord>, StoreError> {
-        self.read(|c| rows::instance(c, instance_id))
+        self.read(|c| instance(c, instance_id))
     }
 
     async fn instance_exists(&self, instance_id: &str) -> Result<bool, StoreError> {
@@ -40,4 +43,13 @@ impl crate::InstanceStore for SqliteStore {
                 .map_err(db("read instance"))
         })
     }
+}
+
+fn instance(c: &Connection, id: &str) -> Result<Option<InstanceRecord>, StoreError> {
+    c.prepare_cached(concat!(instance_sql!(), "?1"))
+        .and_then(|mut s| {
+            s.query_row([id], |r| InstanceRecord::from_row(r))
+                .optional()
+        })
+        .map_err(db("read instance"))
 }

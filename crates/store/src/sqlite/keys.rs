@@ -1,9 +1,12 @@
+//! Keys, their versions and aliases, on SQLite.
+
 use super::*;
+use crate::keys::{key_columns, key_version_columns};
 
 #[async_trait]
 impl crate::KeyStore for SqliteStore {
     async fn key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
-        self.read(|c| rows::key_by_id(c, key_id))
+        self.read(|c| key_by_id(c, key_id))
     }
 
     async fn key_version(
@@ -12,9 +15,16 @@ impl crate::KeyStore for SqliteStore {
         version_id: &str,
     ) -> Result<Option<KeyVersionRecord>, StoreError> {
         self.read(|c| {
-            c.prepare_cached("SELECT key_id, version_id, wrapped_material, created_at, root_id FROM key_versions WHERE key_id = ?1 AND version_id = ?2")
-                .and_then(|mut s| s.query_row([key_id, version_id], rows::key_version).optional())
-                .map_err(db("read key version"))
+            c.prepare_cached(concat!(
+                "SELECT ",
+                key_version_columns!(),
+                " FROM key_versions WHERE key_id = ?1 AND version_id = ?2"
+            ))
+            .and_then(|mut s| {
+                s.query_row([key_id, version_id], |r| KeyVersionRecord::from_row(r))
+                    .optional()
+            })
+            .map_err(db("read key version"))
         })
     }
 
@@ -26,8 +36,8 @@ impl crate::KeyStore for SqliteStore {
     ) -> Result<(), StoreError> {
         self.writer
             .write(move |c| {
-                rows::insert_key(c, &key)?;
-                rows::insert_key_version(c, &version)?;
+                insert_key(c, &key)?;
+                insert_key_version(c, &version)?;
                 for t in &tags {
                     c.prepare_cached(
                         "INSERT INTO key_tags (key_id, tag_key, tag_value) VALUES (?1, ?2, ?3)",
@@ -53,12 +63,14 @@ impl crate::KeyStore for SqliteStore {
             let keys = c
                 .prepare_cached(concat!(
                     "SELECT ",
-                    rows::key_columns!(),
+                    key_columns!(),
                     " FROM keys WHERE creator <> 'Service' ORDER BY rowid LIMIT ?1 OFFSET ?2"
                 ))
                 .and_then(|mut s| {
-                    s.query_map(params![clamp(limit), clamp(offset)], rows::key)?
-                        .collect::<Result<Vec<_>, _>>()
+                    s.query_map(params![clamp(limit), clamp(offset)], |r| {
+                        KeyRecord::from_row(r)
+                    })?
+                    .collect::<Result<Vec<_>, _>>()
                 })
                 .map_err(db("list keys"))?;
             Ok((u64::try_from(total).unwrap_or_default(), keys))
@@ -73,7 +85,7 @@ impl crate::KeyStore for SqliteStore {
         let key_id = key_id.to_owned();
         self.writer
             .write(move |c| {
-                let Some(key) = rows::key_by_id(c, &key_id)? else {
+                let Some(key) = key_by_id(c, &key_id)? else {
                     return Ok(KeyUpdateOutcome::NotFound);
                 };
                 let protected: i64 = c
@@ -84,13 +96,11 @@ impl crate::KeyStore for SqliteStore {
                     key,
                     protected_secrets: u64::try_from(protected).unwrap_or_default(),
                 };
-                let update = match plan(&state) {
-                    Ok(u) => u,
+                let next = match state.decide(&plan) {
+                    Ok(next) => next,
                     Err(r) => return Ok(KeyUpdateOutcome::Rejected(r)),
                 };
-                let mut next = state.key;
-                update.apply_to(&mut next);
-                rows::write_key(c, &next)?;
+                write_key(c, &next)?;
                 Ok(KeyUpdateOutcome::Applied(Box::new(next)))
             })
             .await
@@ -103,23 +113,19 @@ impl crate::KeyStore for SqliteStore {
     ) -> Result<KeyUpdateOutcome, StoreError> {
         self.writer
             .write(move |c| {
-                let Some(key) = rows::key_by_id(c, &version.key_id)? else {
+                let Some(key) = key_by_id(c, &version.key_id)? else {
                     return Ok(KeyUpdateOutcome::NotFound);
                 };
                 let state = KeyPlanState {
                     key,
                     protected_secrets: 0,
                 };
-                let update = match plan(&state) {
-                    Ok(u) => u,
+                let next = match state.decide_new_version(&version, &plan) {
+                    Ok(next) => next,
                     Err(r) => return Ok(KeyUpdateOutcome::Rejected(r)),
                 };
-                rows::insert_key_version(c, &version)?;
-                let mut next = state.key;
-                update.apply_to(&mut next);
-                next.primary_version_id = version.version_id.clone();
-                next.last_rotation_at = version.created_at;
-                rows::write_key(c, &next)?;
+                insert_key_version(c, &version)?;
+                write_key(c, &next)?;
                 Ok(KeyUpdateOutcome::Applied(Box::new(next)))
             })
             .await
@@ -137,9 +143,9 @@ impl crate::KeyStore for SqliteStore {
                 .and_then(|mut s| s.query_row([key_id], |r| r.get(0)))
                 .map_err(db("count key versions"))?;
             let rows = c
-                .prepare_cached("SELECT key_id, version_id, wrapped_material, created_at, root_id FROM key_versions WHERE key_id = ?1 ORDER BY created_at, rowid LIMIT ?2 OFFSET ?3")
+                .prepare_cached(concat!("SELECT ", key_version_columns!(), " FROM key_versions WHERE key_id = ?1 ORDER BY created_at, rowid LIMIT ?2 OFFSET ?3"))
                 .and_then(|mut s| {
-                    s.query_map(params![key_id, clamp(limit), clamp(offset)], rows::key_version)?
+                    s.query_map(params![key_id, clamp(limit), clamp(offset)], |r| KeyVersionRecord::from_row(r))?
                         .collect::<Result<Vec<_>, _>>()
                 })
                 .map_err(db("list key versions"))?;
@@ -151,8 +157,8 @@ impl crate::KeyStore for SqliteStore {
         self.read(|c| {
             c.prepare_cached(concat!(
                 "SELECT key_id FROM (SELECT ",
-                rows::key_columns!(),
-                " AS last_rotation_at FROM keys WHERE creator <> 'Service' AND key_state = 'Enabled' AND rotation_interval_secs IS NOT NULL) WHERE last_rotation_at + rotation_interval_secs <= ?1 ORDER BY created_at, key_id"
+                key_columns!(),
+                " FROM keys WHERE creator <> 'Service' AND key_state = 'Enabled' AND rotation_interval_secs IS NOT NULL) WHERE last_rotation_at + rotation_interval_secs <= ?1 ORDER BY created_at, key_id"
             ))
             .and_then(|mut s| {
                 s.query_map([now], |r| r.get::<_, String>(0))?
@@ -195,7 +201,10 @@ impl crate::KeyStore for SqliteStore {
             c.prepare_cached(
                 "SELECT alias_name, key_id, created_at FROM aliases WHERE alias_name = ?1",
             )
-            .and_then(|mut s| s.query_row([alias_name], rows::alias).optional())
+            .and_then(|mut s| {
+                s.query_row([alias_name], |r| AliasRecord::from_row(r))
+                    .optional()
+            })
             .map_err(db("read alias"))
         })
     }
@@ -281,11 +290,59 @@ impl crate::KeyStore for SqliteStore {
             let rows = c
                 .prepare_cached("SELECT alias_name, key_id, created_at FROM aliases WHERE ?1 IS NULL OR key_id = ?1 ORDER BY alias_name LIMIT ?2 OFFSET ?3")
                 .and_then(|mut s| {
-                    s.query_map(params![key_id, clamp(limit), clamp(offset)], rows::alias)?
+                    s.query_map(params![key_id, clamp(limit), clamp(offset)], |r| AliasRecord::from_row(r))?
                         .collect::<Result<Vec<_>, _>>()
                 })
                 .map_err(db("list aliases"))?;
             Ok((u64::try_from(total).unwrap_or_default(), rows))
         })
     }
+}
+
+pub(super) fn key_by_id(c: &Connection, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
+    c.prepare_cached(concat!(
+        "SELECT ",
+        key_columns!(),
+        " FROM keys WHERE key_id = ?1"
+    ))
+    .and_then(|mut s| s.query_row([key_id], |r| KeyRecord::from_row(r)).optional())
+    .map_err(db("read key"))
+}
+
+pub(super) fn insert_key(c: &Connection, k: &KeyRecord) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO keys (key_id, instance_id, key_spec, key_usage, key_state, creator, description, primary_version_id, created_at, delete_at, rotation_interval_secs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![k.key_id, k.instance_id, k.key_spec.name(), k.key_usage.name(), k.key_state.name(), k.creator, k.description, k.primary_version_id, k.created_at, k.delete_at, k.rotation_interval_secs],
+    )
+    .map_err(db("write key"))?;
+    Ok(())
+}
+
+pub(super) fn insert_key_version(c: &Connection, v: &KeyVersionRecord) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO key_versions (key_id, version_id, wrapped_material, created_at, root_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![v.key_id, v.version_id, v.wrapped_material, v.created_at, v.root_id],
+    )
+    .map_err(db("write key version"))?;
+    Ok(())
+}
+
+/// Writes a key's mutable columns (state, deletion date, description, rotation, primary
+/// version) from the record.
+fn write_key(c: &Connection, k: &KeyRecord) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "UPDATE keys SET key_state = ?2, delete_at = ?3, description = ?4, rotation_interval_secs = ?5, primary_version_id = ?6 WHERE key_id = ?1",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            k.key_id,
+            k.key_state.name(),
+            k.delete_at,
+            k.description,
+            k.rotation_interval_secs,
+            k.primary_version_id
+        ])
+    })
+    .map_err(db("update key"))?;
+    Ok(())
 }

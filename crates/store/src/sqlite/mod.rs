@@ -9,19 +9,20 @@ mod instances;
 mod keys;
 mod roots;
 mod rotation;
-mod rows;
 mod secrets;
 mod tags;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use crate::records::*;
-use crate::{KeyPlanFn, PlanFn, Store, StoreError};
+use crate::columns::corrupt_in_sqlite;
+use crate::*;
 use openkms_domain::filters::SecretFilter;
 use writer::Writer;
 
@@ -73,16 +74,15 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let pooled = self.readers.lock().ok().and_then(|mut p| p.pop());
+        let pooled = self.readers.lock().pop();
         let conn = match pooled {
             Some(c) => c,
             None => connect(&self.path, false)?,
         };
         let out = f(&conn);
-        if let Ok(mut pool) = self.readers.lock() {
-            if pool.len() < POOL_KEEP {
-                pool.push(conn);
-            }
+        let mut pool = self.readers.lock();
+        if pool.len() < POOL_KEEP {
+            pool.push(conn);
         }
         out
     }
@@ -143,13 +143,8 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// A page bound as SQLite's signed integer.
-fn clamp(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 fn db(op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
-    move |source| StoreError::Database { op, source }
+    move |source| corrupt_in_sqlite(&source).unwrap_or(StoreError::Database { op, source })
 }
 
 /// One process owns a SQLite store, so its in-memory replay window sees every request: the

@@ -1,3 +1,7 @@
+//! The installation and its roots of trust, on SQLite.
+
+use super::identities::insert_access_key;
+use super::keys::{insert_key, insert_key_version};
 use super::*;
 
 #[async_trait]
@@ -5,7 +9,7 @@ impl crate::RootStore for SqliteStore {
     async fn meta(&self) -> Result<Option<Meta>, StoreError> {
         self.read(|c| {
             c.prepare_cached("SELECT account_id, root_fingerprint, default_instance, service_key_id, created_at FROM meta WHERE id = 1")
-                .and_then(|mut s| s.query_row([], rows::meta).optional())
+                .and_then(|mut s| s.query_row([], |r| Meta::from_row(r)).optional())
                 .map_err(db("read meta"))
         })
     }
@@ -31,11 +35,11 @@ impl crate::RootStore for SqliteStore {
                     params![m.default_instance, m.created_at],
                 )
                 .map_err(db("write instance"))?;
-                rows::insert_root(c, &boot.root)?;
-                rows::insert_key(c, &boot.service_key)?;
-                rows::insert_key_version(c, &boot.service_key_version)?;
+                insert_root(c, &boot.root)?;
+                insert_key(c, &boot.service_key)?;
+                insert_key_version(c, &boot.service_key_version)?;
                 for ak in &boot.access_keys {
-                    super::identities::insert_access_key(c, ak)?;
+                    insert_access_key(c, ak)?;
                 }
                 Ok(())
             })
@@ -45,7 +49,7 @@ impl crate::RootStore for SqliteStore {
     async fn roots(&self) -> Result<Vec<RootRecord>, StoreError> {
         self.read(|c| {
             c.prepare_cached("SELECT root_id, kind, locator, state, created_at FROM roots ORDER BY state = 'active' DESC, created_at DESC, root_id")
-                .and_then(|mut s| s.query_map([], rows::root)?.collect())
+                .and_then(|mut s| s.query_map([], |r| RootRecord::from_row(r))?.collect())
                 .map_err(db("read roots"))
         })
     }
@@ -88,32 +92,15 @@ impl crate::RootStore for SqliteStore {
             let mut out: Vec<WrappedRow> = c
                 .prepare_cached(&format!("SELECT key_id, version_id, root_id, wrapped_material FROM key_versions WHERE root_id IS NOT {active} ORDER BY key_id, version_id"))
                 .and_then(|mut s| {
-                    s.query_map([], |r| {
-                        Ok(WrappedRow {
-                            target: WrappedTarget::KeyVersion {
-                                key_id: r.get(0)?,
-                                version_id: r.get(1)?,
-                            },
-                            root_id: r.get(2)?,
-                            wrapped: r.get(3)?,
-                        })
-                    })?
-                    .collect()
+                    s.query_map([], |r| WrappedRow::key_version(r))?
+                        .collect()
                 })
                 .map_err(db("list key versions to rewrap"))?;
             let access: Vec<WrappedRow> = c
                 .prepare_cached(&format!("SELECT access_key_id, root_id, sealed_secret FROM access_keys WHERE root_id IS NOT {active} ORDER BY access_key_id"))
                 .and_then(|mut s| {
-                    s.query_map([], |r| {
-                        Ok(WrappedRow {
-                            target: WrappedTarget::AccessKey {
-                                access_key_id: r.get(0)?,
-                            },
-                            root_id: r.get(1)?,
-                            wrapped: r.get(2)?,
-                        })
-                    })?
-                    .collect()
+                    s.query_map([], |r| WrappedRow::access_key(r))?
+                        .collect()
                 })
                 .map_err(db("list access keys to rewrap"))?;
             out.extend(access);
@@ -163,4 +150,19 @@ impl crate::RootStore for SqliteStore {
             })
             .await
     }
+}
+
+fn insert_root(c: &Connection, root: &RootRecord) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO roots (root_id, kind, locator, state, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            root.root_id,
+            root.kind,
+            root.locator,
+            root.state.name(),
+            root.created_at
+        ],
+    )
+    .map_err(db("write root"))?;
+    Ok(())
 }

@@ -2,7 +2,6 @@
 //! backend must do is in the conformance suite (`crates/store/tests/conformance.rs`).
 
 use super::*;
-use crate::prelude::*;
 
 /// A fresh store holding the key `k` (Enabled, created by the service so key listings do not
 /// show it) that [`version`] names as its sealing key: versions are written only under an
@@ -21,28 +20,9 @@ fn store() -> (tempfile::TempDir, SqliteStore) {
     (dir, s)
 }
 
-fn version(id: &str) -> VersionRecord {
-    VersionRecord {
-        version_id: id.into(),
-        data_type: "text".into(),
-        key_id: "k".into(),
-        key_version_id: "kv".into(),
-        wrapped_key: vec![1, 2],
-        ciphertext: vec![3, 4],
-        created_at: 10,
-    }
-}
-
-fn new_secret(name: &str) -> NewSecret {
-    NewSecret {
-        secret: SecretRecord::generic(name, "v1", 10),
-        tags: vec![TagRecord {
-            key: "a".into(),
-            value: "b".into(),
-        }],
-        first_version: version("v1"),
-    }
-}
+#[path = "../../tests/common/records.rs"]
+mod records;
+use records::{new_secret, schedule_deletion};
 
 /// ScheduleKeyDeletion and CreateSecret issued together, both before either commits: the
 /// writer runs them one after the other in the order issued, and the second sees the first. Either order leaves no secret under a key pending deletion.
@@ -50,21 +30,7 @@ fn new_secret(name: &str) -> NewSecret {
 async fn racing_key_deletion_and_secret_create_never_both_succeed() {
     for deletion_first in [true, false] {
         let (_d, s) = store();
-        let schedule = s.update_key(
-            "k",
-            Box::new(|st: &KeyPlanState| {
-                if st.protected_secrets > 0 {
-                    return Err(openkms_domain::key::KeyRejection::ProtectsSecrets {
-                        secrets: st.protected_secrets,
-                    });
-                }
-                Ok(KeyUpdate {
-                    key_state: Some("PendingDeletion".into()),
-                    delete_at: Some(Some(99)),
-                    ..KeyUpdate::default()
-                })
-            }),
-        );
+        let schedule = s.update_key("k", schedule_deletion());
         let mut secret = new_secret("x");
         secret.secret.encryption_key_id = Some("k".into());
         let create = s.create_secret(secret);
@@ -109,7 +75,7 @@ async fn an_installation_from_before_roots_gets_its_one_root_recorded_on_every_r
         (
             roots[0].root_id.as_str(),
             roots[0].kind.as_str(),
-            roots[0].state.as_str()
+            roots[0].state.name()
         ),
         ("oldfp", "file", "active")
     );
