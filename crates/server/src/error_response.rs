@@ -71,7 +71,6 @@ impl From<Error> for ApiError {
             Error::CertificateNotFound => ErrorCode::ForbiddenResourceNotFound,
             Error::KeyDisabled => ErrorCode::RejectedDisabled,
             Error::KeyPendingDeletion => ErrorCode::RejectedPendingDeletion,
-            Error::KeyUnusable { .. } => ErrorCode::InvalidParameter,
             Error::InstanceNotFound => ErrorCode::ForbiddenDkmsInstanceNotFound,
             Error::SecretExists { .. } | Error::VersionConflict { .. } => {
                 ErrorCode::RejectedResourceExist

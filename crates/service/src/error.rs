@@ -30,8 +30,6 @@ pub enum Error {
     KeyDisabled,
     #[error("The specified key is pending deletion.")]
     KeyPendingDeletion,
-    #[error("The specified key cannot encrypt secrets: {reason}.")]
-    KeyUnusable { reason: &'static str },
     #[error("The key is not pending deletion, so there is no deletion to cancel.")]
     KeyNotPendingDeletion,
     #[error("The key still protects {secrets} secret(s); delete those secrets before scheduling the key's deletion.")]

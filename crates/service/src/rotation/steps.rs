@@ -106,12 +106,7 @@ impl Service {
             .await?
             .ok_or_else(|| Error::internal("read the pending rotation's credential"))?;
         let admin = self.admin_credential(instance).await?;
-        let engine = Engine::parse(&instance.engine)
-            .ok_or_else(|| Error::internal("read a registered instance's engine"))?;
-        let tls = TlsMode::parse(&instance.tls_mode)
-            .ok_or_else(|| Error::internal("read a registered instance's TLS mode"))?;
-        let target = Target::new(engine, &instance.address, tls, instance.tls_ca.as_deref())
-            .map_err(target_error)?;
+        let target = db_instances::target_of(instance).map_err(target_error)?;
         let (base, clone) = plan.accounts(Some(&pending.account))?;
         let template = (plan.double && pending.account == clone).then_some(base.as_str());
         target

@@ -37,11 +37,11 @@ impl crate::RotationStore for PgStore {
             ") VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (instance_id) DO NOTHING"
         ))
         .bind(&rec.instance_id)
-        .bind(&rec.engine)
+        .bind(rec.engine.name())
         .bind(&rec.address)
         .bind(&rec.admin_secret)
         .bind(rec.created_at)
-        .bind(&rec.tls_mode)
+        .bind(rec.tls_mode.name())
         .bind(&rec.tls_ca)
         .execute(&self.pool)
         .await

@@ -46,11 +46,11 @@ impl crate::RotationStore for SqliteStore {
                 .and_then(|mut s| {
                     s.execute(params![
                         rec.instance_id,
-                        rec.engine,
+                        rec.engine.name(),
                         rec.address,
                         rec.admin_secret,
                         rec.created_at,
-                        rec.tls_mode,
+                        rec.tls_mode.name(),
                         rec.tls_ca
                     ])
                 })
