@@ -7,6 +7,7 @@
 //! parameters supplied by the service.
 
 pub mod arn;
+pub mod db_instance;
 pub mod duration;
 pub mod error;
 pub mod extended_config;

@@ -18,7 +18,7 @@ mod redis_acl;
 mod sql;
 pub mod tls;
 
-pub use tls::TlsMode;
+pub use openkms_domain::db_instance::{Engine, TlsMode};
 
 use std::time::Duration;
 
@@ -28,34 +28,6 @@ pub type BoxFuture<'a> =
 
 /// How long one connection or statement may take before the target counts as unreachable.
 const TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The kinds of system a registered instance can be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    /// MySQL or MariaDB.
-    Mysql,
-    Postgresql,
-    Redis,
-}
-
-impl Engine {
-    pub fn parse(text: &str) -> Option<Self> {
-        match text.to_ascii_lowercase().as_str() {
-            "mysql" | "mariadb" => Some(Self::Mysql),
-            "postgresql" | "postgres" => Some(Self::Postgresql),
-            "redis" => Some(Self::Redis),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Mysql => "mysql",
-            Self::Postgresql => "postgresql",
-            Self::Redis => "redis",
-        }
-    }
-}
 
 /// An account and its password.
 #[derive(Clone, Copy)]

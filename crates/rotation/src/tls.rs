@@ -5,44 +5,7 @@
 use rustls::pki_types::pem::{PemObject, SectionKind};
 use rustls::pki_types::CertificateDer;
 
-/// How connections to a target are protected. The names follow MySQL's `--ssl-mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsMode {
-    /// Plain TCP.
-    Disabled,
-    /// TLS when the server offers it (MySQL capability flag, PostgreSQL `SSLRequest`), else
-    /// plain TCP; the certificate is not checked. Not for Redis, which has no negotiation.
-    Preferred,
-    /// TLS or no connection; the certificate is not checked (encryption against a passive
-    /// listener only).
-    Required,
-    /// TLS or no connection; the certificate must chain to a trusted CA and name the host of
-    /// the address.
-    VerifyIdentity,
-}
-
-impl TlsMode {
-    pub const NAMES: &'static str = "disabled, preferred, required or verify-identity";
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text.to_ascii_lowercase().as_str() {
-            "disabled" => Some(Self::Disabled),
-            "preferred" => Some(Self::Preferred),
-            "required" => Some(Self::Required),
-            "verify-identity" => Some(Self::VerifyIdentity),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Disabled => "disabled",
-            Self::Preferred => "preferred",
-            Self::Required => "required",
-            Self::VerifyIdentity => "verify-identity",
-        }
-    }
-}
+pub use openkms_domain::db_instance::TlsMode;
 
 /// The mode of a new registration that did not name one. Decided here only, so the CLI and a
 /// raw API caller get the same answer: a CA certificate or a `rediss://` address asks for

@@ -1,6 +1,7 @@
 //! Managed rotation: registered database instances and the per-secret rotation lease.
 
 use async_trait::async_trait;
+use openkms_domain::db_instance::{Engine, TlsMode};
 
 use crate::columns::Columns;
 use crate::StoreError;
@@ -57,90 +58,27 @@ pub(crate) use db_instance_columns;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DbInstanceRecord {
     pub instance_id: String,
-    pub engine: DbEngine,
+    pub engine: Engine,
     /// `host:port` (PostgreSQL: `host:port/db`; Redis: also `rediss://host:port`).
     pub address: String,
     /// Name of the Generic secret holding `{"AccountName":..,"AccountPassword":..}`.
     pub admin_secret: String,
     pub created_at: i64,
     /// Rows registered before TLS settings existed read `disabled`.
-    pub tls_mode: DbTlsMode,
+    pub tls_mode: TlsMode,
     /// PEM certificates trusted to sign the target's certificate (not a secret).
     pub tls_ca: Option<String>,
-}
-
-/// The engine of a registered instance, by its stored name. The rotation crate, which speaks
-/// to the engines, has its own enum; the service maps one onto the other.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DbEngine {
-    Mysql,
-    Postgresql,
-    Redis,
-}
-
-impl DbEngine {
-    /// Reads a stored name; `None` for a name no engine has.
-    pub fn parse(stored: &str) -> Option<Self> {
-        match stored {
-            "mysql" => Some(Self::Mysql),
-            "postgresql" => Some(Self::Postgresql),
-            "redis" => Some(Self::Redis),
-            _ => None,
-        }
-    }
-
-    /// The stored name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Mysql => "mysql",
-            Self::Postgresql => "postgresql",
-            Self::Redis => "redis",
-        }
-    }
-}
-
-/// How openkms reaches a registered instance, by its stored name (the rotation crate's
-/// `TlsMode` decides what each means).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DbTlsMode {
-    Disabled,
-    Preferred,
-    Required,
-    VerifyIdentity,
-}
-
-impl DbTlsMode {
-    /// Reads a stored name; `None` for a name no mode has.
-    pub fn parse(stored: &str) -> Option<Self> {
-        match stored {
-            "disabled" => Some(Self::Disabled),
-            "preferred" => Some(Self::Preferred),
-            "required" => Some(Self::Required),
-            "verify-identity" => Some(Self::VerifyIdentity),
-            _ => None,
-        }
-    }
-
-    /// The stored name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Disabled => "disabled",
-            Self::Preferred => "preferred",
-            Self::Required => "required",
-            Self::VerifyIdentity => "verify-identity",
-        }
-    }
 }
 
 impl DbInstanceRecord {
     pub(crate) fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
         Ok(Self {
             instance_id: r.text("instance_id")?,
-            engine: r.parsed("engine", "db instance engine", DbEngine::parse)?,
+            engine: r.parsed("engine", "db instance engine", Engine::parse)?,
             address: r.text("address")?,
             admin_secret: r.text("admin_secret")?,
             created_at: r.int("created_at")?,
-            tls_mode: r.parsed("tls_mode", "db instance TLS mode", DbTlsMode::parse)?,
+            tls_mode: r.parsed("tls_mode", "db instance TLS mode", TlsMode::parse)?,
             tls_ca: r.opt_text("tls_ca")?,
         })
     }

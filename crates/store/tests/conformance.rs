@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use openkms_domain::db_instance::{Engine, TlsMode};
 use openkms_domain::key::{KeySpec, KeyState, KeyUsage};
 use openkms_domain::secret::Rejection;
 use openkms_domain::stages::StageMap;
@@ -1148,11 +1149,11 @@ async fn text_no_domain_value_has_is_a_corrupt_row_never_a_default(f: Fixture) {
     );
     let instance = DbInstanceRecord {
         instance_id: "rm-1".into(),
-        engine: DbEngine::Redis,
+        engine: Engine::Redis,
         address: "127.0.0.1:6379".into(),
         admin_secret: "db".into(),
         created_at: 1,
-        tls_mode: DbTlsMode::Disabled,
+        tls_mode: TlsMode::Disabled,
         tls_ca: None,
     };
     assert!(s.add_db_instance(instance).await.unwrap());
@@ -1445,17 +1446,17 @@ async fn db_instances_register_once_and_are_forgotten(f: Fixture) {
     let s = f.store.clone();
     let rec = |id: &str| DbInstanceRecord {
         instance_id: id.into(),
-        engine: DbEngine::Mysql,
+        engine: Engine::Mysql,
         address: "127.0.0.1:3306".into(),
         admin_secret: "admin".into(),
         created_at: 3,
-        tls_mode: DbTlsMode::Disabled,
+        tls_mode: TlsMode::Disabled,
         tls_ca: None,
     };
     // TLS settings and the CA's PEM text come back as written.
     let tls = DbInstanceRecord {
         address: "db.internal:3306".into(),
-        tls_mode: DbTlsMode::VerifyIdentity,
+        tls_mode: TlsMode::VerifyIdentity,
         tls_ca: Some("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into()),
         ..rec("c")
     };

@@ -4,7 +4,7 @@
 
 use openkms_domain::{SecretName, ValidationError};
 use openkms_rotation::{Engine, RegisterError, Target, TlsMode};
-use openkms_store::{DbEngine, DbInstanceRecord, DbTlsMode};
+use openkms_store::DbInstanceRecord;
 
 use crate::{Caller, Error, Service};
 
@@ -73,42 +73,6 @@ impl From<DbInstanceRecord> for DbInstanceView {
     }
 }
 
-/// The target a registered instance names: its engine and TLS mode as the rotation crate
-/// speaks to them.
-pub(super) fn target_of(
-    instance: &DbInstanceRecord,
-) -> Result<Target, openkms_rotation::TargetError> {
-    let engine = match instance.engine {
-        DbEngine::Mysql => Engine::Mysql,
-        DbEngine::Postgresql => Engine::Postgresql,
-        DbEngine::Redis => Engine::Redis,
-    };
-    let tls = match instance.tls_mode {
-        DbTlsMode::Disabled => TlsMode::Disabled,
-        DbTlsMode::Preferred => TlsMode::Preferred,
-        DbTlsMode::Required => TlsMode::Required,
-        DbTlsMode::VerifyIdentity => TlsMode::VerifyIdentity,
-    };
-    Target::new(engine, &instance.address, tls, instance.tls_ca.as_deref())
-}
-
-fn stored_engine(engine: Engine) -> DbEngine {
-    match engine {
-        Engine::Mysql => DbEngine::Mysql,
-        Engine::Postgresql => DbEngine::Postgresql,
-        Engine::Redis => DbEngine::Redis,
-    }
-}
-
-fn stored_tls_mode(mode: TlsMode) -> DbTlsMode {
-    match mode {
-        TlsMode::Disabled => DbTlsMode::Disabled,
-        TlsMode::Preferred => DbTlsMode::Preferred,
-        TlsMode::Required => DbTlsMode::Required,
-        TlsMode::VerifyIdentity => DbTlsMode::VerifyIdentity,
-    }
-}
-
 fn root_only(caller: &Caller, what: &'static str) -> Result<(), Error> {
     if caller.principal == "root" {
         Ok(())
@@ -164,11 +128,11 @@ impl Service {
             .ok_or(Error::SecretNotFound)?;
         let rec = DbInstanceRecord {
             instance_id: instance_id.to_owned(),
-            engine: stored_engine(engine),
+            engine,
             address: address.to_owned(),
             admin_secret: admin.as_str().to_owned(),
             created_at: self.now(),
-            tls_mode: stored_tls_mode(target.tls_mode()),
+            tls_mode: target.tls_mode(),
             tls_ca: tls_ca.map(str::to_owned),
         };
         if !self.store.add_db_instance(rec.clone()).await? {

@@ -27,7 +27,7 @@ use openkms_crypto::SecretBytes;
 use openkms_domain::secret::Rejection;
 use openkms_domain::stages::{versions_to_drop, CURRENT};
 use openkms_domain::{secret_arn, ExtendedConfig, SecretName, SecretType, VersionId};
-use openkms_rotation::TargetError;
+use openkms_rotation::{Target, TargetError};
 use openkms_store::{
     DbInstanceRecord, RotationProgress, SecretRecord, SecretUpdate, VersionRecord,
 };

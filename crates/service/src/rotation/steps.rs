@@ -106,7 +106,13 @@ impl Service {
             .await?
             .ok_or_else(|| Error::internal("read the pending rotation's credential"))?;
         let admin = self.admin_credential(instance).await?;
-        let target = db_instances::target_of(instance).map_err(target_error)?;
+        let target = Target::new(
+            instance.engine,
+            &instance.address,
+            instance.tls_mode,
+            instance.tls_ca.as_deref(),
+        )
+        .map_err(target_error)?;
         let (base, clone) = plan.accounts(Some(&pending.account))?;
         let template = (plan.double && pending.account == clone).then_some(base.as_str());
         target

@@ -108,7 +108,7 @@ async fn instances_registered_before_tls_settings_keep_plain_tcp() {
     let old = s.db_instance("rm-old").await.unwrap().unwrap();
     assert_eq!(
         (old.tls_mode, old.tls_ca.as_deref()),
-        (DbTlsMode::Disabled, None)
+        (openkms_domain::db_instance::TlsMode::Disabled, None)
     );
 }
 
