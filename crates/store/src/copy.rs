@@ -435,12 +435,18 @@ fn finish(ctx: Context) -> [u8; 32] {
 fn check_sqlite_schema(source: &Connection) -> Result<(), StoreError> {
     let mut stmt = source
         .prepare(
-            "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p \
+            "SELECT m.name AS table_name, p.name AS column_name \
+             FROM sqlite_master m, pragma_table_info(m.name) p \
              WHERE m.type = 'table' ORDER BY m.name, p.cid",
         )
         .map_err(sqlite("read the source schema"))?;
     let found = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>("table_name")?,
+                r.get::<_, String>("column_name")?,
+            ))
+        })
         .map_err(sqlite("read the source schema"))?
         .collect::<Result<Vec<_>, _>>()
         .map_err(sqlite("read the source schema"))?;
