@@ -10,6 +10,7 @@
 use async_trait::async_trait;
 use openkms_domain::{AccessKeyStatus, PolicyName, PolicyType, RoleName, UserName};
 
+use crate::columns::Columns;
 use crate::StoreError;
 
 /// An access key; the secret is sealed by a root of trust (a key file or an HSM key).
@@ -174,27 +175,88 @@ pub fn limit_reached(held: i64, max: u32) -> bool {
     held >= i64::from(max)
 }
 
-/// A column whose text is not one of its type's values: the row is corrupt. Backends raise it
-/// inside their row mappers and turn it into [`StoreError::Corrupt`].
-#[derive(Debug, thiserror::Error)]
-#[error("stored row is corrupt: {what}")]
-pub(crate) struct CorruptColumn {
-    pub what: &'static str,
-}
-
-impl From<CorruptColumn> for StoreError {
-    fn from(c: CorruptColumn) -> Self {
-        StoreError::Corrupt { what: c.what }
+// Each record read from a row by column name, once for both backends; a name or a value
+// that breaks its domain type makes the row corrupt.
+impl AccessKeyRecord {
+    pub(crate) fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(Self {
+            access_key_id: r.text("access_key_id")?,
+            sealed_secret: r.bytes("sealed_secret")?,
+            root_id: r.text("root_id")?,
+            principal: r.text("principal")?,
+            status: access_key_status(r)?,
+            created_at: r.int("created_at")?,
+        })
     }
 }
 
-/// Parses a stored text column with `parse`; unknown text is a [`CorruptColumn`].
-pub(crate) fn parse_column<T, E>(
-    text: &str,
-    parse: impl FnOnce(&str) -> Result<T, E>,
-    what: &'static str,
-) -> Result<T, CorruptColumn> {
-    parse(text).map_err(|_| CorruptColumn { what })
+/// An access key's `status` column.
+pub(crate) fn access_key_status<R: Columns>(r: &R) -> Result<AccessKeyStatus, R::Error> {
+    r.parsed("status", "access key status", |t| {
+        AccessKeyStatus::parse(t).ok()
+    })
+}
+
+impl UserRecord {
+    pub(crate) fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(Self {
+            user_name: r.parsed("user_name", "user name", |t| UserName::parse(t).ok())?,
+            user_id: r.text("user_id")?,
+            display_name: r.text("display_name")?,
+            email: r.text("email")?,
+            mobile_phone: r.text("mobile_phone")?,
+            comments: r.text("comments")?,
+            created_at: r.int("created_at")?,
+            updated_at: r.int("updated_at")?,
+        })
+    }
+}
+
+impl RoleRecord {
+    pub(crate) fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(Self {
+            role_name: r.parsed("role_name", "role name", |t| RoleName::parse(t).ok())?,
+            role_id: r.text("role_id")?,
+            description: r.text("description")?,
+            trust_policy: r.text("trust_policy")?,
+            max_session_duration: r.int("max_session_duration")?,
+            created_at: r.int("created_at")?,
+            updated_at: r.int("updated_at")?,
+        })
+    }
+}
+
+impl PolicyRecord {
+    pub(crate) fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(Self {
+            policy_name: r.parsed("policy_name", "policy name", |t| PolicyName::parse(t).ok())?,
+            description: r.text("description")?,
+            default_version: r.text("default_version")?,
+            created_at: r.int("created_at")?,
+            updated_at: r.int("updated_at")?,
+            attachment_count: r.count("attachment_count")?,
+        })
+    }
+}
+
+impl PolicyVersionRecord {
+    pub(crate) fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(Self {
+            version_id: r.text("version_id")?,
+            document: r.text("document")?,
+            created_at: r.int("created_at")?,
+        })
+    }
+}
+
+impl AttachmentRecord {
+    pub(crate) fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(Self {
+            policy_type: r.parsed("policy_type", "policy type", |t| PolicyType::parse(t).ok())?,
+            policy_name: r.parsed("policy_name", "policy name", |t| PolicyName::parse(t).ok())?,
+            attached_at: r.int("attached_at")?,
+        })
+    }
 }
 
 /// What CreateUser did.

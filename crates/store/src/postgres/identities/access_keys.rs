@@ -7,23 +7,12 @@ use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::Row;
 
 use super::super::{backoff, pg, retryable, MAX_ATTEMPTS};
-use super::{count, db, parsed, user_exists, Lock, PgStore};
+use super::{count, db, user_exists, Lock, PgStore};
 use crate::identities::*;
 use crate::StoreError;
 
 const ACCESS_KEY_COLUMNS: &str =
     "access_key_id, sealed_secret, principal, status, created_at, root_id";
-
-fn access_key_row(r: &PgRow) -> sqlx::Result<AccessKeyRecord> {
-    Ok(AccessKeyRecord {
-        access_key_id: r.try_get("access_key_id")?,
-        sealed_secret: r.try_get("sealed_secret")?,
-        principal: r.try_get("principal")?,
-        status: parsed(r, "status", AccessKeyStatus::parse, "access key status")?,
-        created_at: r.try_get("created_at")?,
-        root_id: r.try_get("root_id")?,
-    })
-}
 
 /// Inserts an access key inside the caller's transaction (also the bootstrap's).
 pub(in crate::postgres) async fn insert_access_key(
@@ -54,7 +43,7 @@ async fn keys_of(
         "SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE principal = $1 ORDER BY created_at, access_key_id"
     ))
     .bind(principal)
-    .try_map(|r: PgRow| access_key_row(&r))
+    .try_map(|r: PgRow| AccessKeyRecord::from_row(&r))
     .fetch_all(c)
     .await
     .map_err(db(op))
@@ -67,7 +56,7 @@ impl AccessKeyStore for PgStore {
             "SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE access_key_id = $1"
         ))
         .bind(id)
-        .try_map(|r: PgRow| access_key_row(&r))
+        .try_map(|r: PgRow| AccessKeyRecord::from_row(&r))
         .fetch_optional(&self.pool)
         .await
         .map_err(db("read access key"))
@@ -163,7 +152,7 @@ async fn change_root_access_key(
     .try_map(|r: PgRow| {
         Ok((
             r.try_get::<String, _>("access_key_id")?,
-            parsed(&r, "status", AccessKeyStatus::parse, "access key status")?,
+            access_key_status(&r)?,
         ))
     })
     .fetch_all(&mut *c)

@@ -12,11 +12,11 @@ mod users;
 
 pub(super) use access_keys::insert_access_key;
 
-use openkms_domain::{PolicyName, PolicyType, RoleName, UserName};
+use openkms_domain::{PolicyName, RoleName, UserName};
 use sqlx::postgres::{PgConnection, PgRow};
-use sqlx::Row;
 
-use super::{clamp, pg, PgStore};
+// The backend's error mapping also turns a corrupt column into `StoreError::Corrupt`.
+use super::{clamp, pg as db, PgStore};
 use crate::identities::*;
 use crate::StoreError;
 
@@ -48,80 +48,6 @@ impl Lock {
     }
 }
 
-/// A driver error, or the [`CorruptColumn`] a row mapper raised, as the store's error.
-fn db(op: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
-    move |e| match e {
-        sqlx::Error::Decode(source) => match source.downcast::<CorruptColumn>() {
-            Ok(c) => (*c).into(),
-            Err(source) => pg(op)(sqlx::Error::Decode(source)),
-        },
-        e => pg(op)(e),
-    }
-}
-
-/// The text column `col` parsed by `parse`; text it refuses makes the row corrupt.
-fn parsed<T, E>(
-    r: &PgRow,
-    col: &str,
-    parse: impl FnOnce(&str) -> Result<T, E>,
-    what: &'static str,
-) -> sqlx::Result<T> {
-    let text: String = r.try_get(col)?;
-    parse_column(&text, parse, what).map_err(|c| sqlx::Error::Decode(Box::new(c)))
-}
-
-fn user_row(r: &PgRow) -> sqlx::Result<UserRecord> {
-    Ok(UserRecord {
-        user_name: parsed(r, "user_name", UserName::parse, "user name")?,
-        user_id: r.try_get("user_id")?,
-        display_name: r.try_get("display_name")?,
-        email: r.try_get("email")?,
-        mobile_phone: r.try_get("mobile_phone")?,
-        comments: r.try_get("comments")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
-}
-
-fn role_row(r: &PgRow) -> sqlx::Result<RoleRecord> {
-    Ok(RoleRecord {
-        role_name: parsed(r, "role_name", RoleName::parse, "role name")?,
-        role_id: r.try_get("role_id")?,
-        description: r.try_get("description")?,
-        trust_policy: r.try_get("trust_policy")?,
-        max_session_duration: r.try_get("max_session_duration")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
-}
-
-fn policy_row(r: &PgRow) -> sqlx::Result<PolicyRecord> {
-    Ok(PolicyRecord {
-        policy_name: parsed(r, "policy_name", PolicyName::parse, "policy name")?,
-        description: r.try_get("description")?,
-        default_version: r.try_get("default_version")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-        attachment_count: u64::try_from(r.try_get::<i64, _>("attachment_count")?).unwrap_or(0),
-    })
-}
-
-fn version_row(r: &PgRow) -> sqlx::Result<PolicyVersionRecord> {
-    Ok(PolicyVersionRecord {
-        version_id: r.try_get("version_id")?,
-        document: r.try_get("document")?,
-        created_at: r.try_get("created_at")?,
-    })
-}
-
-fn attachment_row(r: &PgRow) -> sqlx::Result<AttachmentRecord> {
-    Ok(AttachmentRecord {
-        policy_type: parsed(r, "policy_type", PolicyType::parse, "policy type")?,
-        policy_name: parsed(r, "policy_name", PolicyName::parse, "policy name")?,
-        attached_at: r.try_get("attached_at")?,
-    })
-}
-
 async fn user(
     c: &mut PgConnection,
     name: &UserName,
@@ -133,7 +59,7 @@ async fn user(
     );
     sqlx::query(&sql)
         .bind(name.as_str())
-        .try_map(|r: PgRow| user_row(&r))
+        .try_map(|r: PgRow| UserRecord::from_row(&r))
         .fetch_optional(c)
         .await
         .map_err(db("read user"))
@@ -158,7 +84,7 @@ async fn role(
     );
     sqlx::query(&sql)
         .bind(name.as_str())
-        .try_map(|r: PgRow| role_row(&r))
+        .try_map(|r: PgRow| RoleRecord::from_row(&r))
         .fetch_optional(c)
         .await
         .map_err(db("read role"))
@@ -188,7 +114,7 @@ async fn policy(
     );
     sqlx::query(&sql)
         .bind(name.as_str())
-        .try_map(|r: PgRow| policy_row(&r))
+        .try_map(|r: PgRow| PolicyRecord::from_row(&r))
         .fetch_optional(c)
         .await
         .map_err(db("read policy"))
@@ -204,7 +130,7 @@ async fn version(
     ))
     .bind(name.as_str())
     .bind(version_id)
-    .try_map(|r: PgRow| version_row(&r))
+    .try_map(|r: PgRow| PolicyVersionRecord::from_row(&r))
     .fetch_optional(c)
     .await
     .map_err(db("read policy version"))
@@ -224,7 +150,7 @@ async fn attachments(
 ) -> Result<Vec<AttachmentRecord>, StoreError> {
     sqlx::query("SELECT policy_type, policy_name, attached_at FROM ram_attachments WHERE principal = $1 ORDER BY attached_at, policy_name")
         .bind(principal)
-        .try_map(|r: PgRow| attachment_row(&r))
+        .try_map(|r: PgRow| AttachmentRecord::from_row(&r))
         .fetch_all(c)
         .await
         .map_err(db("list attachments"))

@@ -6,8 +6,8 @@ use sqlx::postgres::{PgConnection, PgRow};
 
 use super::super::{backoff, pg, retryable, MAX_ATTEMPTS};
 use super::{
-    attachments, count, db, holder_exists, list_after, policy, policy_row, version, version_row,
-    Lock, PgStore, POLICY_COLUMNS, VERSION_COLUMNS,
+    attachments, count, db, holder_exists, list_after, policy, version, Lock, PgStore,
+    POLICY_COLUMNS, VERSION_COLUMNS,
 };
 use crate::identities::*;
 use crate::StoreError;
@@ -49,7 +49,7 @@ impl PolicyStore for PgStore {
             &format!("SELECT {POLICY_COLUMNS} FROM ram_policies p WHERE p.policy_name > $1 ORDER BY p.policy_name LIMIT $2"),
             marker,
             limit,
-            policy_row,
+            PolicyRecord::from_row,
             "list policies",
         )
         .await
@@ -98,7 +98,7 @@ impl PolicyStore for PgStore {
             };
             let versions = sqlx::query(&format!("SELECT {VERSION_COLUMNS} FROM ram_policy_versions WHERE policy_name = $1 ORDER BY created_at, CAST(substr(version_id, 2) AS BIGINT)"))
                 .bind(name.as_str())
-                .try_map(|r: PgRow| version_row(&r))
+                .try_map(|r: PgRow| PolicyVersionRecord::from_row(&r))
                 .fetch_all(&mut *c)
                 .await
                 .map_err(db("read policy versions"))?;

@@ -5,7 +5,7 @@ use openkms_domain::RoleName;
 use sqlx::postgres::PgConnection;
 
 use super::super::{backoff, pg, retryable, MAX_ATTEMPTS};
-use super::{attachments, db, list_after, role, role_row, Lock, PgStore, ROLE_COLUMNS};
+use super::{attachments, db, list_after, role, Lock, PgStore, ROLE_COLUMNS};
 use crate::identities::*;
 use crate::StoreError;
 
@@ -34,7 +34,7 @@ impl RoleStore for PgStore {
             &format!("SELECT {ROLE_COLUMNS} FROM ram_roles WHERE role_name > $1 ORDER BY role_name LIMIT $2"),
             marker,
             limit,
-            role_row,
+            RoleRecord::from_row,
             "list roles",
         )
         .await

@@ -5,7 +5,7 @@ use openkms_domain::UserName;
 use sqlx::postgres::PgConnection;
 
 use super::super::{backoff, pg, retryable, MAX_ATTEMPTS};
-use super::{count, db, list_after, user, user_exists, user_row, Lock, PgStore, USER_COLUMNS};
+use super::{count, db, list_after, user, user_exists, Lock, PgStore, USER_COLUMNS};
 use crate::identities::*;
 use crate::StoreError;
 
@@ -42,7 +42,7 @@ impl UserStore for PgStore {
             &format!("SELECT {USER_COLUMNS} FROM ram_users WHERE user_name > $1 ORDER BY user_name LIMIT $2"),
             marker,
             limit,
-            user_row,
+            UserRecord::from_row,
             "list users",
         )
         .await

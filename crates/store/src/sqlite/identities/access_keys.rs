@@ -3,25 +3,14 @@
 
 use async_trait::async_trait;
 use openkms_domain::{AccessKeyStatus, UserName};
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{count, db, parsed, user_exists, SqliteStore};
+use super::{count, db, user_exists, SqliteStore};
 use crate::identities::*;
 use crate::StoreError;
 
 const ACCESS_KEY_COLUMNS: &str =
     "access_key_id, sealed_secret, principal, status, created_at, root_id";
-
-fn access_key_row(r: &Row<'_>) -> rusqlite::Result<AccessKeyRecord> {
-    Ok(AccessKeyRecord {
-        access_key_id: r.get("access_key_id")?,
-        sealed_secret: r.get("sealed_secret")?,
-        principal: r.get("principal")?,
-        status: parsed(r, "status", AccessKeyStatus::parse, "access key status")?,
-        created_at: r.get("created_at")?,
-        root_id: r.get("root_id")?,
-    })
-}
 
 /// Inserts an access key inside the caller's transaction (also the bootstrap's).
 pub(in crate::sqlite) fn insert_access_key(
@@ -52,7 +41,7 @@ fn keys_of(
         "SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE principal = ?1 ORDER BY created_at, access_key_id"
     ))
     .and_then(|mut s| {
-        s.query_map([principal], access_key_row)?
+        s.query_map([principal], |r| AccessKeyRecord::from_row(r))?
             .collect::<rusqlite::Result<Vec<_>>>()
     })
     .map_err(db(op))
@@ -65,7 +54,10 @@ impl AccessKeyStore for SqliteStore {
             c.prepare_cached(&format!(
                 "SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE access_key_id = ?1"
             ))
-            .and_then(|mut s| s.query_row([id], access_key_row).optional())
+            .and_then(|mut s| {
+                s.query_row([id], |r| AccessKeyRecord::from_row(r))
+                    .optional()
+            })
             .map_err(db("read access key"))
         })
     }
@@ -90,7 +82,7 @@ impl AccessKeyStore for SqliteStore {
                     .query_row(
                         "SELECT status FROM access_keys WHERE access_key_id = ?1 AND principal = ?2",
                         params![id, ROOT_PRINCIPAL],
-                        |r| parsed(r, "status", AccessKeyStatus::parse, "access key status"),
+                        |r| access_key_status(r),
                     )
                     .optional()
                     .map_err(db("read root access key"))?;

@@ -10,11 +10,10 @@ mod users;
 
 pub(super) use access_keys::insert_access_key;
 
-use openkms_domain::{PolicyName, PolicyType, RoleName, UserName};
-use rusqlite::types::Type;
+use openkms_domain::{PolicyName, RoleName, UserName};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{clamp, SqliteStore};
+use super::{clamp, db, SqliteStore};
 use crate::identities::*;
 use crate::StoreError;
 
@@ -25,91 +24,14 @@ const ROLE_COLUMNS: &str =
 const POLICY_COLUMNS: &str = "p.policy_name AS policy_name, p.description AS description, p.default_version AS default_version, p.created_at AS created_at, p.updated_at AS updated_at, (SELECT COUNT(*) FROM ram_attachments a WHERE a.policy_type = 'Custom' AND a.policy_name = p.policy_name) AS attachment_count";
 const VERSION_COLUMNS: &str = "version_id, document, created_at";
 
-/// A database error, or the [`CorruptColumn`] a row mapper raised, as the store's error.
-fn db(op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
-    move |e| match e {
-        rusqlite::Error::FromSqlConversionFailure(i, t, source) => {
-            match source.downcast::<CorruptColumn>() {
-                Ok(c) => (*c).into(),
-                Err(source) => StoreError::Database {
-                    op,
-                    source: rusqlite::Error::FromSqlConversionFailure(i, t, source),
-                },
-            }
-        }
-        source => StoreError::Database { op, source },
-    }
-}
-
-/// The text column `col` parsed by `parse`; text it refuses makes the row corrupt.
-fn parsed<T, E>(
-    r: &Row<'_>,
-    col: &str,
-    parse: impl FnOnce(&str) -> Result<T, E>,
-    what: &'static str,
-) -> rusqlite::Result<T> {
-    let text: String = r.get(col)?;
-    parse_column(&text, parse, what)
-        .map_err(|c| rusqlite::Error::FromSqlConversionFailure(0, Type::Text, Box::new(c)))
-}
-
-fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
-    Ok(UserRecord {
-        user_name: parsed(r, "user_name", UserName::parse, "user name")?,
-        user_id: r.get("user_id")?,
-        display_name: r.get("display_name")?,
-        email: r.get("email")?,
-        mobile_phone: r.get("mobile_phone")?,
-        comments: r.get("comments")?,
-        created_at: r.get("created_at")?,
-        updated_at: r.get("updated_at")?,
-    })
-}
-
-fn role_row(r: &Row<'_>) -> rusqlite::Result<RoleRecord> {
-    Ok(RoleRecord {
-        role_name: parsed(r, "role_name", RoleName::parse, "role name")?,
-        role_id: r.get("role_id")?,
-        description: r.get("description")?,
-        trust_policy: r.get("trust_policy")?,
-        max_session_duration: r.get("max_session_duration")?,
-        created_at: r.get("created_at")?,
-        updated_at: r.get("updated_at")?,
-    })
-}
-
-fn policy_row(r: &Row<'_>) -> rusqlite::Result<PolicyRecord> {
-    Ok(PolicyRecord {
-        policy_name: parsed(r, "policy_name", PolicyName::parse, "policy name")?,
-        description: r.get("description")?,
-        default_version: r.get("default_version")?,
-        created_at: r.get("created_at")?,
-        updated_at: r.get("updated_at")?,
-        attachment_count: u64::try_from(r.get::<_, i64>("attachment_count")?).unwrap_or(0),
-    })
-}
-
-fn version_row(r: &Row<'_>) -> rusqlite::Result<PolicyVersionRecord> {
-    Ok(PolicyVersionRecord {
-        version_id: r.get("version_id")?,
-        document: r.get("document")?,
-        created_at: r.get("created_at")?,
-    })
-}
-
-fn attachment_row(r: &Row<'_>) -> rusqlite::Result<AttachmentRecord> {
-    Ok(AttachmentRecord {
-        policy_type: parsed(r, "policy_type", PolicyType::parse, "policy type")?,
-        policy_name: parsed(r, "policy_name", PolicyName::parse, "policy name")?,
-        attached_at: r.get("attached_at")?,
-    })
-}
-
 fn user(c: &Connection, name: &UserName) -> Result<Option<UserRecord>, StoreError> {
     c.prepare_cached(&format!(
         "SELECT {USER_COLUMNS} FROM ram_users WHERE user_name = ?1"
     ))
-    .and_then(|mut s| s.query_row([name.as_str()], user_row).optional())
+    .and_then(|mut s| {
+        s.query_row([name.as_str()], |r| UserRecord::from_row(r))
+            .optional()
+    })
     .map_err(db("read user"))
 }
 
@@ -121,7 +43,10 @@ fn role(c: &Connection, name: &RoleName) -> Result<Option<RoleRecord>, StoreErro
     c.prepare_cached(&format!(
         "SELECT {ROLE_COLUMNS} FROM ram_roles WHERE role_name = ?1"
     ))
-    .and_then(|mut s| s.query_row([name.as_str()], role_row).optional())
+    .and_then(|mut s| {
+        s.query_row([name.as_str()], |r| RoleRecord::from_row(r))
+            .optional()
+    })
     .map_err(db("read role"))
 }
 
@@ -137,7 +62,10 @@ fn policy(c: &Connection, name: &PolicyName) -> Result<Option<PolicyRecord>, Sto
     c.prepare_cached(&format!(
         "SELECT {POLICY_COLUMNS} FROM ram_policies p WHERE p.policy_name = ?1"
     ))
-    .and_then(|mut s| s.query_row([name.as_str()], policy_row).optional())
+    .and_then(|mut s| {
+        s.query_row([name.as_str()], |r| PolicyRecord::from_row(r))
+            .optional()
+    })
     .map_err(db("read policy"))
 }
 
@@ -150,7 +78,7 @@ fn version(
         "SELECT {VERSION_COLUMNS} FROM ram_policy_versions WHERE policy_name = ?1 AND version_id = ?2"
     ))
     .and_then(|mut s| {
-        s.query_row([name.as_str(), version_id], version_row)
+        s.query_row([name.as_str(), version_id], |r| PolicyVersionRecord::from_row(r))
             .optional()
     })
     .map_err(db("read policy version"))
@@ -165,7 +93,7 @@ fn count(c: &Connection, sql: &str, arg: &str) -> Result<i64, StoreError> {
 fn attachments(c: &Connection, principal: &str) -> Result<Vec<AttachmentRecord>, StoreError> {
     c.prepare_cached("SELECT policy_type, policy_name, attached_at FROM ram_attachments WHERE principal = ?1 ORDER BY attached_at, policy_name")
         .and_then(|mut s| {
-            s.query_map([principal], attachment_row)?
+            s.query_map([principal], |r| AttachmentRecord::from_row(r))?
                 .collect::<rusqlite::Result<Vec<_>>>()
         })
         .map_err(db("list attachments"))

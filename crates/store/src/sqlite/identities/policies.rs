@@ -5,8 +5,8 @@ use openkms_domain::{PolicyName, PolicyType};
 use rusqlite::params;
 
 use super::{
-    attachments, count, db, holder_exists, list_after, policy, policy_row, version, version_row,
-    SqliteStore, POLICY_COLUMNS, VERSION_COLUMNS,
+    attachments, count, db, holder_exists, list_after, policy, version, SqliteStore,
+    POLICY_COLUMNS, VERSION_COLUMNS,
 };
 use crate::identities::*;
 use crate::StoreError;
@@ -63,7 +63,7 @@ impl PolicyStore for SqliteStore {
             &format!("SELECT {POLICY_COLUMNS} FROM ram_policies p WHERE p.policy_name > ?1 ORDER BY p.policy_name LIMIT ?2"),
             marker,
             limit,
-            policy_row,
+            |r| PolicyRecord::from_row(r),
             "list policies",
         )
     }
@@ -182,7 +182,7 @@ impl PolicyStore for SqliteStore {
                     "SELECT {VERSION_COLUMNS} FROM ram_policy_versions WHERE policy_name = ?1 ORDER BY created_at, CAST(SUBSTR(version_id, 2) AS INTEGER)"
                 ))
                 .and_then(|mut s| {
-                    s.query_map([name.as_str()], version_row)?
+                    s.query_map([name.as_str()], |r| PolicyVersionRecord::from_row(r))?
                         .collect::<rusqlite::Result<Vec<_>>>()
                 })
                 .map_err(db("read policy versions"))?;

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use openkms_domain::RoleName;
 use rusqlite::params;
 
-use super::{attachments, db, list_after, role, role_row, SqliteStore, ROLE_COLUMNS};
+use super::{attachments, db, list_after, role, SqliteStore, ROLE_COLUMNS};
 use crate::identities::*;
 use crate::StoreError;
 
@@ -60,7 +60,7 @@ impl RoleStore for SqliteStore {
             &format!("SELECT {ROLE_COLUMNS} FROM ram_roles WHERE role_name > ?1 ORDER BY role_name LIMIT ?2"),
             marker,
             limit,
-            role_row,
+            |r| RoleRecord::from_row(r),
             "list roles",
         )
     }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use openkms_domain::UserName;
 use rusqlite::params;
 
-use super::{count, db, list_after, user, user_exists, user_row, SqliteStore, USER_COLUMNS};
+use super::{count, db, list_after, user, user_exists, SqliteStore, USER_COLUMNS};
 use crate::identities::*;
 use crate::StoreError;
 
@@ -113,7 +113,7 @@ impl UserStore for SqliteStore {
             &format!("SELECT {USER_COLUMNS} FROM ram_users WHERE user_name > ?1 ORDER BY user_name LIMIT ?2"),
             marker,
             limit,
-            user_row,
+            |r| UserRecord::from_row(r),
             "list users",
         )
     }
